@@ -1,0 +1,72 @@
+/** The Express app, built without listening so tests and the server share it. */
+import express from 'express';
+import type { Config } from '../config';
+import { buildSubmitSchema } from '../jobs/spec';
+import type { Logger } from '../logger';
+import type { JobClient } from '../temporal/job-client';
+import { authenticate } from './auth';
+import { buildOpenApi, renderDocsPage } from './openapi';
+import { errorHandler, Problem } from './problems';
+import { jobsRouter } from './routes/jobs';
+
+export interface AppDeps {
+  config: Pick<Config, 'api' | 'limits' | 'pools'> & { temporal: Pick<Config['temporal'], 'namespace'> };
+  jobs: JobClient;
+  log: Logger;
+}
+
+export function createApp({ config, jobs, log }: AppDeps): express.Express {
+  const pools = Object.keys(config.pools);
+  const submitSchema = buildSubmitSchema(config.limits, pools);
+  const openapi = buildOpenApi(submitSchema, pools);
+
+  const app = express();
+  app.disable('x-powered-by');
+  app.set('query parser', 'simple');
+  app.use((req, res, next) => {
+    const start = process.hrtime.bigint();
+    res.on('finish', () => {
+      const ms = Number(process.hrtime.bigint() - start) / 1e6;
+      log.log(res.statusCode >= 500 ? 'error' : 'info', 'request', {
+        method: req.method,
+        path: req.path,
+        status: res.statusCode,
+        ms: Math.round(ms * 10) / 10,
+        tenant: res.locals.tenant,
+      });
+    });
+    next();
+  });
+
+  app.get('/healthz', (_req, res) => {
+    res.json({ status: 'ok' });
+  });
+  app.get('/readyz', async (_req, res) => {
+    const namespace = config.temporal.namespace;
+    try {
+      await jobs.temporal.connection.withDeadline(Date.now() + 2000, () =>
+        jobs.temporal.workflowService.describeNamespace({ namespace }),
+      );
+      res.json({ status: 'ready', temporal: 'reachable', namespace });
+    } catch (err) {
+      res.status(503).set('Retry-After', '5').json({ status: 'unready', temporal: String((err as Error).message) });
+    }
+  });
+  app.get('/openapi.json', (_req, res) => {
+    res.json(openapi);
+  });
+  app.get('/docs', (_req, res) => {
+    res.type('html').send(renderDocsPage(openapi));
+  });
+
+  // Authenticate before reading a body: unknown callers get a 401, not a parse of what they sent.
+  app.use(
+    '/v1',
+    authenticate(config.api.keys),
+    express.json({ limit: config.api.bodyLimitBytes, strict: true, type: ['application/json', 'application/*+json'] }),
+  );
+  app.use('/v1/jobs', jobsRouter(jobs, submitSchema, pools));
+  app.use((req, _res, next) => next(new Problem('not-found', `No route ${req.method} ${req.path}`)));
+  app.use(errorHandler((fields) => log.log('error', String(fields.msg), fields)));
+  return app;
+}

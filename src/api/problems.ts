@@ -1,0 +1,86 @@
+/**
+ * Errors as RFC 9457 problem details. Every error a client can cause has a stable `type` (and the
+ * same `code`), so clients branch on it; nothing a client sends ends in a 500.
+ */
+import type { ErrorRequestHandler, Response } from 'express';
+import type { z } from 'zod';
+
+export const PROBLEMS = {
+  'malformed-json': { status: 400, title: 'The request body is not valid JSON' },
+  'invalid-request': { status: 400, title: 'The request is not valid' },
+  'unknown-field': { status: 400, title: 'The request has fields this API does not know' },
+  'invalid-cursor': { status: 400, title: 'The cursor is not one this API issued for this query' },
+  unauthorized: { status: 401, title: 'A valid API key is required' },
+  'not-found': { status: 404, title: 'Not found' },
+  'idempotency-conflict': { status: 409, title: 'The Idempotency-Key was used with a different request' },
+  'job-not-cancellable': { status: 409, title: 'The job has already ended' },
+  'payload-too-large': { status: 413, title: 'The request body is too large' },
+  'unsupported-media-type': { status: 415, title: 'The request body must be application/json' },
+  'temporal-unavailable': { status: 503, title: 'Temporal is unavailable; retry later' },
+  internal: { status: 500, title: 'Internal error' },
+} as const;
+
+export type ProblemCode = keyof typeof PROBLEMS;
+
+export class Problem extends Error {
+  constructor(
+    readonly code: ProblemCode,
+    readonly detail?: string,
+    readonly extra: Record<string, unknown> = {},
+  ) {
+    super(detail ?? PROBLEMS[code].title);
+  }
+
+  static fromZod(error: z.ZodError, where: 'body' | 'query'): Problem {
+    const unknown = error.issues.find((i) => i.code === 'unrecognized_keys');
+    const errors = error.issues.map((i) => ({ path: [where, ...i.path.map(String)].join('.'), message: i.message }));
+    return new Problem(unknown ? 'unknown-field' : 'invalid-request', errors.map((e) => `${e.path}: ${e.message}`).join('; '), {
+      errors,
+    });
+  }
+}
+
+export function problemType(code: ProblemCode): string {
+  return `/problems/${code}`;
+}
+
+export function sendProblem(res: Response, problem: Problem): void {
+  const { status, title } = PROBLEMS[problem.code];
+  if (problem.code === 'unauthorized') res.set('WWW-Authenticate', 'Bearer');
+  if (problem.code === 'temporal-unavailable') res.set('Retry-After', '5');
+  res
+    .status(status)
+    .type('application/problem+json')
+    .json({ type: problemType(problem.code), code: problem.code, title, status, detail: problem.message, ...problem.extra });
+}
+
+/** Errors from Temporal's client that mean "the service is not reachable right now". */
+export function isTemporalUnavailable(err: unknown): boolean {
+  for (let e: unknown = err; e; e = (e as { cause?: unknown }).cause) {
+    const code = (e as { code?: unknown }).code;
+    if (code === 14 || code === 4 || code === 'ECONNREFUSED') return true; // UNAVAILABLE, DEADLINE_EXCEEDED
+    if (e instanceof Error && /failed to connect|connection refused|no connection established/i.test(e.message)) return true;
+  }
+  return false;
+}
+
+const BODY_PARSER_PROBLEMS: Record<string, ProblemCode> = {
+  'entity.parse.failed': 'malformed-json',
+  'entity.too.large': 'payload-too-large',
+  'encoding.unsupported': 'unsupported-media-type',
+  'charset.unsupported': 'unsupported-media-type',
+  'request.aborted': 'invalid-request',
+  'request.size.invalid': 'invalid-request',
+};
+
+export function errorHandler(log: (fields: Record<string, unknown>) => void): ErrorRequestHandler {
+  return (err, _req, res, _next) => {
+    if (res.headersSent) return;
+    if (err instanceof Problem) return sendProblem(res, err);
+    const bodyProblem = BODY_PARSER_PROBLEMS[(err as { type?: string }).type ?? ''];
+    if (bodyProblem) return sendProblem(res, new Problem(bodyProblem, (err as Error).message));
+    if (isTemporalUnavailable(err)) return sendProblem(res, new Problem('temporal-unavailable'));
+    log({ level: 'error', msg: 'unhandled error', error: String((err as Error)?.stack ?? err) });
+    sendProblem(res, new Problem('internal', 'An unexpected error occurred; it has been logged'));
+  };
+}

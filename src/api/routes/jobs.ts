@@ -1,0 +1,80 @@
+/** /v1/jobs: submit, read, list and cancel jobs. Each handler validates, then asks the JobClient. */
+import { Router, type Request } from 'express';
+import { z } from 'zod';
+import { isJobId, requestFingerprint } from '../../jobs/ids';
+import { JOB_STATUSES, JOB_TYPES } from '../../jobs/job';
+import type { buildSubmitSchema } from '../../jobs/spec';
+import { IdempotencyConflictError, JobNotCancellableError, type JobClient } from '../../temporal/job-client';
+import { InvalidCursorError, listJobs } from '../../temporal/job-list';
+import { Problem } from '../problems';
+
+export const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,200}$/;
+
+export function buildListQuerySchema(pools: readonly string[]) {
+  return z.strictObject({
+    status: z.enum(JOB_STATUSES).optional(),
+    type: z.enum(JOB_TYPES).optional(),
+    pool: z.enum(pools as [string, ...string[]]).optional(),
+    createdAfter: z.iso.datetime({ offset: true }).optional(),
+    createdBefore: z.iso.datetime({ offset: true }).optional(),
+    limit: z.coerce.number().int().min(1).max(100).default(20),
+    cursor: z.string().min(1).max(4096).optional(),
+  });
+}
+
+export function jobsRouter(jobs: JobClient, submitSchema: ReturnType<typeof buildSubmitSchema>, pools: readonly string[]) {
+  const router = Router();
+  const listQuery = buildListQuerySchema(pools);
+  const tenantOf = (req: Request): string => req.res!.locals.tenant as string;
+
+  router.post('/', async (req, res) => {
+    if (!req.is('application/json')) throw new Problem('unsupported-media-type');
+    const key = req.get('idempotency-key');
+    if (key !== undefined && !IDEMPOTENCY_KEY.test(key)) {
+      throw new Problem('invalid-request', 'Idempotency-Key must be 1–200 visible ASCII characters');
+    }
+    const parsed = submitSchema.safeParse(req.body);
+    if (!parsed.success) throw Problem.fromZod(parsed.error, 'body');
+    try {
+      const { job, created } = await jobs.submit(tenantOf(req), parsed.data, {
+        idempotencyKey: key,
+        fingerprint: requestFingerprint(req.body),
+      });
+      res.status(created ? 202 : 200).location(job.links.self).json(job);
+    } catch (err) {
+      if (err instanceof IdempotencyConflictError) throw new Problem('idempotency-conflict', err.message, { jobId: err.jobId });
+      throw err;
+    }
+  });
+
+  router.get('/', async (req, res) => {
+    const parsed = listQuery.safeParse(req.query);
+    if (!parsed.success) throw Problem.fromZod(parsed.error, 'query');
+    try {
+      const page = await listJobs(jobs, tenantOf(req), parsed.data);
+      res.json({ items: page.items, nextCursor: page.nextCursor });
+    } catch (err) {
+      if (err instanceof InvalidCursorError) throw new Problem('invalid-cursor');
+      throw err;
+    }
+  });
+
+  router.get('/:id', async (req, res) => {
+    const job = isJobId(req.params.id) ? await jobs.get(tenantOf(req), req.params.id) : null;
+    if (!job) throw new Problem('not-found', `No job ${req.params.id}`);
+    res.json(job);
+  });
+
+  router.post('/:id/cancel', async (req, res) => {
+    try {
+      const job = isJobId(req.params.id) ? await jobs.cancel(tenantOf(req), req.params.id) : null;
+      if (!job) throw new Problem('not-found', `No job ${req.params.id}`);
+      res.status(202).json(job);
+    } catch (err) {
+      if (err instanceof JobNotCancellableError) throw new Problem('job-not-cancellable', err.message, { job: err.job });
+      throw err;
+    }
+  });
+
+  return router;
+}

@@ -1,0 +1,42 @@
+/** The API process: one lazy Temporal client, the Express app, and a clean stop on SIGTERM. */
+import type { Server } from 'node:http';
+import type { Config } from '../config';
+import type { Logger } from '../logger';
+import { createClient } from '../temporal/connection';
+import { JobClient } from '../temporal/job-client';
+import { createApp } from './app';
+import { isLoopback } from './auth';
+
+export async function startApi(config: Config, log: Logger): Promise<{ server: Server; url: string; close(): Promise<void> }> {
+  if (config.api.keys.length === 0 && !isLoopback(config.api.host)) {
+    throw new Error(`SWITCHYARD_API_KEYS is empty: the API runs without keys only on loopback, not on ${config.api.host}`);
+  }
+  const temporal = createClient(config.temporal);
+  const jobs = new JobClient(temporal, {
+    namespace: config.temporal.namespace,
+    uiUrl: config.temporal.uiUrl,
+    taskQueuePrefix: config.temporal.taskQueuePrefix,
+    heartbeatTimeoutMs: config.limits.heartbeatTimeoutMs,
+  });
+  const app = createApp({ config, jobs, log });
+  const server = await new Promise<Server>((resolve, reject) => {
+    const s = app.listen(config.api.port, config.api.host, () => resolve(s));
+    s.once('error', reject);
+  });
+  const address = server.address();
+  const port = typeof address === 'object' && address ? address.port : config.api.port;
+  const url = `http://${config.api.host.includes(':') ? `[${config.api.host}]` : config.api.host}:${port}`;
+  log.log('info', 'api listening', {
+    url,
+    auth: config.api.keys.length ? `${config.api.keys.length} API keys` : 'none (loopback only; every caller is tenant "default")',
+  });
+  return {
+    server,
+    url,
+    async close() {
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+      server.closeAllConnections();
+      await temporal.connection.close();
+    },
+  };
+}

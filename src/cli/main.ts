@@ -1,0 +1,56 @@
+/** `switchyard <command>`: the service's entry point for people and for the processes it starts. */
+import { ConfigError, loadConfig } from '../config';
+import { createLogger } from '../logger';
+import { api } from './api';
+import { jobsCommand } from './jobs';
+import { up } from './up';
+import { worker } from './worker';
+
+const USAGE = `switchyard <command>
+
+  up                          Temporal dev server (unless TEMPORAL_ADDRESS is set), workers and API
+  worker [--workflows] [--pool NAME ...]
+                              a worker process with the given roles (default: from config)
+  api                         the HTTP API
+  submit --task TASK (--text TEXT | --message ROLE:TEXT ...) [--pool P] [--priority 1-5] [--wait]
+  status JOB_ID               print a job
+  watch JOB_ID                follow a job until it ends
+  cancel JOB_ID               cancel a job
+
+Configuration comes from environment variables; see the README.`;
+
+async function main(argv: string[]): Promise<number> {
+  const [command, ...args] = argv;
+  if (!command || command === '--help' || command === 'help') {
+    console.log(USAGE);
+    return command ? 0 : 2;
+  }
+  const config = loadConfig();
+  const log = createLogger(config.logLevel, { role: command, pid: process.pid });
+  switch (command) {
+    case 'up':
+      return up(config, args);
+    case 'worker':
+      return worker(config, args, log);
+    case 'api':
+      return api(config, log);
+    case 'submit':
+    case 'status':
+    case 'watch':
+    case 'cancel':
+      return jobsCommand(config, command, args);
+    default:
+      console.error(`unknown command "${command}"\n\n${USAGE}`);
+      return 2;
+  }
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (err: unknown) => {
+    console.error(err instanceof ConfigError ? err.message : `switchyard: ${(err as Error)?.stack ?? err}`);
+    process.exitCode = 1;
+  },
+);

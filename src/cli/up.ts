@@ -1,0 +1,89 @@
+/**
+ * `switchyard up` (`npm start`): the whole service on one machine — the Temporal dev server on a
+ * SQLite file (unless TEMPORAL_ADDRESS points elsewhere), a workflow worker, one inference worker per
+ * pool, and the API — as separate processes. Ctrl-C stops them all; the next run resumes the jobs.
+ */
+import path from 'node:path';
+import type { Config } from '../config';
+import { resolveTemporalBinary } from '../temporal/binaries';
+import { createClient } from '../temporal/connection';
+import { startDevServer, type DevServer } from '../temporal/dev-server';
+import { ensureSearchAttributes } from '../temporal/search-attributes';
+import { supervise, type Supervised } from './supervisor';
+
+export async function up(config: Config, _args: string[]): Promise<number> {
+  const t0 = Date.now();
+  const say = (line: string) => console.log(line);
+  let server: DevServer | undefined;
+  let address = config.temporal.address;
+  let uiUrl = config.temporal.uiUrl;
+
+  if (config.temporal.external) {
+    say(`Using the Temporal server at ${address} (namespace ${config.temporal.namespace})`);
+    const client = createClient(config.temporal);
+    await ensureSearchAttributes(client.connection, config.temporal.namespace, say);
+    await client.connection.close();
+  } else {
+    const cli = await resolveTemporalBinary('cli', { explicitPath: config.temporal.cliPath, toolsDir: config.toolsDir, log: say });
+    server = await startDevServer({
+      cliPath: cli.path,
+      port: config.devServer.port,
+      uiPort: config.devServer.uiPort,
+      dbFile: config.devServer.dbFile,
+      namespace: config.temporal.namespace,
+      logFile: path.join(config.dataDir, 'logs', 'temporal.log'),
+      log: say,
+    });
+    address = server.address;
+    uiUrl = server.uiUrl ?? uiUrl;
+  }
+
+  const env = { ...process.env, TEMPORAL_ADDRESS: address, TEMPORAL_UI_URL: uiUrl };
+  const children: Supervised[] = [
+    supervise('workflows', ['worker', '--workflows'], env, say),
+    ...Object.keys(config.pools).map((pool) => supervise(`pool:${pool}`, ['worker', '--pool', pool], env, say)),
+    supervise('api', ['api'], env, say),
+  ];
+
+  const stopped = new Promise<string>((resolve) => {
+    process.once('SIGINT', () => resolve('SIGINT'));
+    process.once('SIGTERM', () => resolve('SIGTERM'));
+  });
+  const apiUrl = `http://${config.api.host}:${config.api.port}`;
+  const ready = await Promise.race([waitForReady(apiUrl), stopped.then(() => false)]);
+  if (ready) say(banner(config, { address, uiUrl, apiUrl, dbFile: server ? config.devServer.dbFile : null, ms: Date.now() - t0 }));
+
+  const signal = await stopped;
+  say(`\n${signal}: stopping — workers finish in-flight inference (up to ${config.worker.shutdownGraceMs} ms)`);
+  await Promise.all(children.map((c) => c.stop()));
+  await server?.stop();
+  say('stopped');
+  return 0;
+}
+
+async function waitForReady(apiUrl: string): Promise<boolean> {
+  for (const deadline = Date.now() + 120_000; Date.now() < deadline; ) {
+    const ok = await fetch(`${apiUrl}/readyz`).then((r) => r.ok, () => false);
+    if (ok) return true;
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  return false;
+}
+
+function banner(config: Config, at: { address: string; uiUrl: string; apiUrl: string; dbFile: string | null; ms: number }): string {
+  const auth = config.api.keys[0] ? ` -H 'Authorization: Bearer ${config.api.keys[0].key}'` : '';
+  return `
+Switchyard is up (ready in ${(at.ms / 1000).toFixed(1)} s)
+  API          ${at.apiUrl}   (docs: ${at.apiUrl}/docs)
+  Temporal     ${at.address}   namespace ${config.temporal.namespace}${at.dbFile ? `   data: ${at.dbFile}` : ''}
+  Temporal UI  ${at.uiUrl}
+  Pools        ${Object.keys(config.pools).join(', ')}
+
+Try it:
+  curl -s -X POST ${at.apiUrl}/v1/jobs${auth} -H 'Content-Type: application/json' \\
+    -d '{"type":"inference","task":"sentiment","input":{"text":"Switchyard makes queues boring. I love it."}}'
+  curl -s ${at.apiUrl}/v1/jobs/<id>${auth}
+
+Ctrl-C stops everything; jobs in flight resume on the next start.
+`;
+}

@@ -1,0 +1,195 @@
+/**
+ * The one place the environment is read. Every variable is parsed by zod into a typed Config; a bad
+ * value stops start-up with a message that names the variable. The README's config table lists them.
+ */
+import path from 'node:path';
+import { z } from 'zod';
+
+const POOL_NAME = /^[a-z][a-z0-9-]{0,39}$/;
+const TENANT = /^[a-z0-9][a-z0-9-]{0,39}$/;
+
+const int = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
+const bool = z
+  .enum(['true', 'false', '1', '0', 'yes', 'no'])
+  .transform((v) => v === 'true' || v === '1' || v === 'yes');
+
+const poolBase = {
+  /** Concurrent activities per worker process of this pool. */
+  concurrency: z.number().int().min(1).max(1000).default(8),
+};
+const localPool = z.strictObject({ provider: z.literal('local'), ...poolBase });
+const openaiPool = z.strictObject({
+  provider: z.literal('openai'),
+  ...poolBase,
+  baseUrl: z.url({ protocol: /^https?$/ }),
+  model: z.string().min(1),
+  embeddingModel: z.string().min(1).optional(),
+  apiKey: z.string().min(1).optional(),
+  requestTimeoutMs: z.number().int().min(100).max(600_000).default(60_000),
+});
+export const poolSchema = z.discriminatedUnion('provider', [localPool, openaiPool]);
+export type PoolConfig = z.infer<typeof poolSchema>;
+
+const pools = z
+  .string()
+  .transform((raw, ctx) => {
+    try {
+      return JSON.parse(raw) as unknown;
+    } catch {
+      ctx.addIssue({ code: 'custom', message: 'must be a JSON object of pool name → pool settings' });
+      return z.NEVER;
+    }
+  })
+  .pipe(
+    z.record(z.string().regex(POOL_NAME, 'pool names are lowercase letters, digits and dashes'), poolSchema).refine(
+      (p) => Object.keys(p).length > 0,
+      'at least one pool is needed',
+    ),
+  );
+
+/** `tenant:key,tenant:key` — API keys and the tenant each one acts as. */
+const apiKeys = z.string().transform((raw, ctx) => {
+  const keys: { tenant: string; key: string }[] = [];
+  for (const entry of raw.split(',').map((e) => e.trim()).filter(Boolean)) {
+    const at = entry.indexOf(':');
+    const tenant = entry.slice(0, at);
+    const key = entry.slice(at + 1);
+    if (at < 1 || !TENANT.test(tenant) || key.length < 16) {
+      ctx.addIssue({ code: 'custom', message: 'entries are tenant:key, tenant [a-z0-9-], key ≥ 16 characters' });
+      return z.NEVER;
+    }
+    keys.push({ tenant, key });
+  }
+  return keys;
+});
+
+const list = z.string().transform((s) => s.split(',').map((p) => p.trim()).filter(Boolean));
+
+const envSchema = z.object({
+  TEMPORAL_ADDRESS: z.string().min(1).optional(),
+  TEMPORAL_NAMESPACE: z.string().min(1).default('default'),
+  TEMPORAL_API_KEY: z.string().min(1).optional(),
+  TEMPORAL_TLS: bool.default(false),
+  TEMPORAL_TLS_CA_PATH: z.string().min(1).optional(),
+  TEMPORAL_TLS_CERT_PATH: z.string().min(1).optional(),
+  TEMPORAL_TLS_KEY_PATH: z.string().min(1).optional(),
+  TEMPORAL_TLS_SERVER_NAME: z.string().min(1).optional(),
+  TEMPORAL_UI_URL: z.url().optional(),
+  TEMPORAL_CLI_PATH: z.string().min(1).optional(),
+  TEMPORAL_TEST_SERVER_PATH: z.string().min(1).optional(),
+
+  SWITCHYARD_DATA_DIR: z.string().min(1).default('.data'),
+  SWITCHYARD_TOOLS_DIR: z.string().min(1).default('.tools'),
+  SWITCHYARD_DEV_SERVER_PORT: int(1, 65535).default(7233),
+  SWITCHYARD_DEV_UI_PORT: int(1, 65535).default(8233),
+  SWITCHYARD_TASK_QUEUE_PREFIX: z.string().regex(/^[a-z][a-z0-9-]{0,39}$/).default('switchyard'),
+
+  API_HOST: z.string().min(1).default('127.0.0.1'),
+  API_PORT: int(0, 65535).default(3000),
+  SWITCHYARD_API_KEYS: apiKeys.default([]),
+  SWITCHYARD_BODY_LIMIT_BYTES: int(1024, 50 * 1024 * 1024).default(1024 * 1024),
+
+  SWITCHYARD_POOLS: pools.default({ local: { provider: 'local', concurrency: 8 } }),
+  SWITCHYARD_WORKER_WORKFLOWS: bool.default(true),
+  SWITCHYARD_WORKER_POOLS: list.default([]),
+  SWITCHYARD_SHUTDOWN_GRACE_MS: int(0, 3_600_000).default(30_000),
+  SWITCHYARD_HEARTBEAT_TIMEOUT_MS: int(1000, 600_000).default(10_000),
+
+  SWITCHYARD_DEFAULT_MAX_ATTEMPTS: int(1, 100).default(5),
+  SWITCHYARD_MAX_ATTEMPTS: int(1, 100).default(20),
+  SWITCHYARD_DEFAULT_ATTEMPT_TIMEOUT_MS: int(100, 86_400_000).default(60_000),
+  SWITCHYARD_MAX_ATTEMPT_TIMEOUT_MS: int(100, 86_400_000).default(15 * 60_000),
+  SWITCHYARD_DEFAULT_DEADLINE_MS: int(1000, 30 * 86_400_000).default(60 * 60_000),
+  SWITCHYARD_MAX_DEADLINE_MS: int(1000, 30 * 86_400_000).default(7 * 86_400_000),
+
+  SWITCHYARD_API_URL: z.url({ protocol: /^https?$/ }).default('http://127.0.0.1:3000'),
+  SWITCHYARD_API_KEY: z.string().min(1).optional(),
+
+  LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error']).default('info'),
+});
+
+export type Config = ReturnType<typeof toConfig>;
+
+export class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`Invalid configuration:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+export function loadConfig(env: Record<string, string | undefined> = process.env) {
+  // An empty variable means "not set", as a shell user expects from `FOO= cmd`.
+  const present = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined && v !== ''));
+  const parsed = envSchema.safeParse(present);
+  if (!parsed.success) {
+    throw new ConfigError(parsed.error.issues.map((i) => `${i.path.join('.') || '(environment)'}: ${i.message}`));
+  }
+  return toConfig(parsed.data);
+}
+
+function toConfig(e: z.infer<typeof envSchema>) {
+  const dataDir = path.resolve(e.SWITCHYARD_DATA_DIR);
+  const limits = {
+    defaultMaxAttempts: e.SWITCHYARD_DEFAULT_MAX_ATTEMPTS,
+    maxAttempts: e.SWITCHYARD_MAX_ATTEMPTS,
+    defaultAttemptTimeoutMs: e.SWITCHYARD_DEFAULT_ATTEMPT_TIMEOUT_MS,
+    maxAttemptTimeoutMs: e.SWITCHYARD_MAX_ATTEMPT_TIMEOUT_MS,
+    defaultDeadlineMs: e.SWITCHYARD_DEFAULT_DEADLINE_MS,
+    maxDeadlineMs: e.SWITCHYARD_MAX_DEADLINE_MS,
+    heartbeatTimeoutMs: e.SWITCHYARD_HEARTBEAT_TIMEOUT_MS,
+  };
+  const problems: string[] = [];
+  if (limits.defaultMaxAttempts > limits.maxAttempts) problems.push('SWITCHYARD_DEFAULT_MAX_ATTEMPTS: above SWITCHYARD_MAX_ATTEMPTS');
+  if (limits.defaultAttemptTimeoutMs > limits.maxAttemptTimeoutMs)
+    problems.push('SWITCHYARD_DEFAULT_ATTEMPT_TIMEOUT_MS: above SWITCHYARD_MAX_ATTEMPT_TIMEOUT_MS');
+  if (limits.defaultDeadlineMs > limits.maxDeadlineMs) problems.push('SWITCHYARD_DEFAULT_DEADLINE_MS: above SWITCHYARD_MAX_DEADLINE_MS');
+  for (const pool of e.SWITCHYARD_WORKER_POOLS) {
+    if (!(pool in e.SWITCHYARD_POOLS)) problems.push(`SWITCHYARD_WORKER_POOLS: pool "${pool}" is not in SWITCHYARD_POOLS`);
+  }
+  if (Boolean(e.TEMPORAL_TLS_CERT_PATH) !== Boolean(e.TEMPORAL_TLS_KEY_PATH))
+    problems.push('TEMPORAL_TLS_CERT_PATH / TEMPORAL_TLS_KEY_PATH: set both for mTLS, or neither');
+  if (problems.length) throw new ConfigError(problems);
+
+  const devAddress = `127.0.0.1:${e.SWITCHYARD_DEV_SERVER_PORT}`;
+  return {
+    temporal: {
+      /** Set when an external server is configured; otherwise `up` starts the embedded dev server. */
+      external: e.TEMPORAL_ADDRESS !== undefined,
+      address: e.TEMPORAL_ADDRESS ?? devAddress,
+      namespace: e.TEMPORAL_NAMESPACE,
+      apiKey: e.TEMPORAL_API_KEY,
+      tls: e.TEMPORAL_TLS || Boolean(e.TEMPORAL_API_KEY) || Boolean(e.TEMPORAL_TLS_CA_PATH) || Boolean(e.TEMPORAL_TLS_CERT_PATH),
+      tlsCaPath: e.TEMPORAL_TLS_CA_PATH,
+      tlsCertPath: e.TEMPORAL_TLS_CERT_PATH,
+      tlsKeyPath: e.TEMPORAL_TLS_KEY_PATH,
+      tlsServerName: e.TEMPORAL_TLS_SERVER_NAME,
+      uiUrl: (e.TEMPORAL_UI_URL ?? `http://localhost:${e.SWITCHYARD_DEV_UI_PORT}`).replace(/\/+$/, ''),
+      cliPath: e.TEMPORAL_CLI_PATH,
+      testServerPath: e.TEMPORAL_TEST_SERVER_PATH,
+      taskQueuePrefix: e.SWITCHYARD_TASK_QUEUE_PREFIX,
+    },
+    devServer: {
+      port: e.SWITCHYARD_DEV_SERVER_PORT,
+      uiPort: e.SWITCHYARD_DEV_UI_PORT,
+      dbFile: path.join(dataDir, 'temporal.sqlite'),
+    },
+    dataDir,
+    toolsDir: path.resolve(e.SWITCHYARD_TOOLS_DIR),
+    api: {
+      host: e.API_HOST,
+      port: e.API_PORT,
+      keys: e.SWITCHYARD_API_KEYS,
+      bodyLimitBytes: e.SWITCHYARD_BODY_LIMIT_BYTES,
+    },
+    pools: e.SWITCHYARD_POOLS,
+    worker: {
+      workflows: e.SWITCHYARD_WORKER_WORKFLOWS,
+      pools: e.SWITCHYARD_WORKER_POOLS,
+      shutdownGraceMs: e.SWITCHYARD_SHUTDOWN_GRACE_MS,
+    },
+    limits,
+    /** Where the `switchyard submit | status | watch | cancel` commands send their requests. */
+    cli: { apiUrl: e.SWITCHYARD_API_URL.replace(/\/+$/, ''), apiKey: e.SWITCHYARD_API_KEY },
+    logLevel: e.LOG_LEVEL,
+  };
+}

@@ -1,0 +1,69 @@
+/**
+ * The one interface every inference provider implements. A pool is a task queue plus the workers
+ * that poll it; each worker of a pool calls its pool's provider through this interface.
+ */
+
+export const INFERENCE_TASKS = ['sentiment', 'entities', 'keywords', 'summarize', 'chat', 'embed'] as const;
+export type InferenceTask = (typeof INFERENCE_TASKS)[number];
+
+export interface ChatMessage {
+  role: 'system' | 'user' | 'assistant';
+  content: string;
+}
+
+/** What a job asks a provider to do. Exactly one of `text` / `messages` is set (`messages` for chat). */
+export interface InferenceRequest {
+  task: InferenceTask;
+  text?: string;
+  messages?: ChatMessage[];
+  /** Overrides the pool's default model where the provider has a choice. */
+  model?: string;
+  maxTokens?: number;
+  temperature?: number;
+}
+
+export interface TokenUsage {
+  promptTokens: number;
+  completionTokens: number;
+  totalTokens: number;
+}
+
+export interface InferenceResult {
+  task: InferenceTask;
+  model: string;
+  /** Task-specific JSON output (see the README for each task's shape). */
+  output: unknown;
+  usage?: TokenUsage;
+}
+
+/** What a running call may use: cancellation from Temporal, and a heartbeat for long calls. */
+export interface CallContext {
+  signal: AbortSignal;
+  heartbeat(): void;
+}
+
+export interface InferenceProvider {
+  /** Provider kind, e.g. `local` or `openai`. */
+  readonly kind: string;
+  readonly tasks: readonly InferenceTask[];
+  infer(request: InferenceRequest, ctx: CallContext): Promise<InferenceResult>;
+}
+
+/**
+ * A provider failure, classified once here so the activity layer can turn it into the right
+ * Temporal failure: retryable or not, and how long to wait before the next attempt.
+ */
+export class ProviderError extends Error {
+  constructor(
+    message: string,
+    readonly kind: 'rate_limited' | 'rejected' | 'unavailable' | 'timeout' | 'invalid_input',
+    readonly options: { status?: number; retryAfterMs?: number } = {},
+  ) {
+    super(message);
+    this.name = 'ProviderError';
+  }
+
+  get retryable(): boolean {
+    return this.kind !== 'rejected' && this.kind !== 'invalid_input';
+  }
+}

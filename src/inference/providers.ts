@@ -1,0 +1,35 @@
+/**
+ * Pool settings → provider. `providerTasks` answers "can this pool do task X?" from constants alone,
+ * so the API can validate jobs without loading the wink model or building HTTP clients.
+ */
+import type { PoolConfig } from '../config';
+import { createLocalProvider, LOCAL_TASKS } from './local';
+import { createOpenAIProvider, OPENAI_TASKS } from './openai';
+import type { InferenceProvider, InferenceTask } from './provider';
+
+export function createProvider(pool: PoolConfig): InferenceProvider {
+  switch (pool.provider) {
+    case 'local':
+      return createLocalProvider();
+    case 'openai':
+      return createOpenAIProvider(pool);
+    default:
+      return unknownProvider(pool);
+  }
+}
+
+export function providerTasks(pool: PoolConfig): readonly InferenceTask[] {
+  switch (pool.provider) {
+    case 'local':
+      return LOCAL_TASKS;
+    case 'openai':
+      return OPENAI_TASKS;
+    default:
+      return unknownProvider(pool);
+  }
+}
+
+/** Compile-time exhaustiveness: a new provider kind in config.ts fails to type-check here until handled. */
+function unknownProvider(pool: never): never {
+  throw new Error(`unknown provider: ${(pool as { provider?: unknown }).provider}`);
+}

@@ -1,0 +1,74 @@
+/**
+ * The job as both sides see it: what the API hands a workflow, what the workflow returns, and how a
+ * Temporal execution's state reads as a job status. Pure code: workflows import it too.
+ */
+import type { InferenceRequest, InferenceResult } from '../inference/provider';
+
+export const JOB_STATUSES = ['queued', 'running', 'waiting', 'succeeded', 'failed', 'cancelled', 'timed_out'] as const;
+export type JobStatus = (typeof JOB_STATUSES)[number];
+export const JOB_TYPES = ['inference'] as const;
+export type JobType = (typeof JOB_TYPES)[number];
+
+/** The workflow's argument: everything resolved, nothing left for the workflow to look up. */
+export interface InferenceJobInput {
+  jobId: string;
+  tenant: string;
+  pool: string;
+  taskQueue: string;
+  request: InferenceRequest;
+  retry: { maxAttempts: number; initialIntervalMs: number; backoffCoefficient: number; maxIntervalMs: number };
+  attemptTimeoutMs: number;
+  heartbeatTimeoutMs: number;
+}
+
+/** What the inference activity returns: the provider's result and which attempt produced it. */
+export interface InferenceOutcome extends InferenceResult {
+  attempt: number;
+}
+
+/** Non-retryable failure types: retrying cannot change the answer. */
+export const NON_RETRYABLE_ERRORS = ['InvalidInput', 'ProviderRejected'] as const;
+
+/** Temporal's execution status names, as the client SDK reports them. */
+export type ExecutionStatusName =
+  | 'UNSPECIFIED'
+  | 'RUNNING'
+  | 'COMPLETED'
+  | 'FAILED'
+  | 'CANCELLED'
+  | 'TERMINATED'
+  | 'CONTINUED_AS_NEW'
+  | 'TIMED_OUT'
+  | 'PAUSED'
+  | 'UNKNOWN';
+
+/**
+ * A job's status from Temporal's own state: a running execution is `running` while one of its
+ * activities has been picked up by a worker, and `queued` while they all wait for one.
+ */
+export function jobStatusOf(execution: ExecutionStatusName, activityStarted: boolean): JobStatus {
+  switch (execution) {
+    case 'COMPLETED':
+      return 'succeeded';
+    case 'CANCELLED':
+      return 'cancelled';
+    case 'TIMED_OUT':
+      return 'timed_out';
+    case 'FAILED':
+    case 'TERMINATED':
+      return 'failed';
+    default:
+      return activityStarted ? 'running' : 'queued';
+  }
+}
+
+/** Visibility `ExecutionStatus` values for a status filter; queued and running share one. */
+export const EXECUTION_STATUS_FOR: Record<JobStatus, string[]> = {
+  queued: ['Running'],
+  running: ['Running'],
+  waiting: ['Running'],
+  succeeded: ['Completed'],
+  failed: ['Failed', 'Terminated'],
+  cancelled: ['Canceled'],
+  timed_out: ['TimedOut'],
+};

@@ -1,0 +1,41 @@
+/**
+ * Connections to Temporal, built from config in one place: address, namespace, TLS / mTLS and API key
+ * (Temporal Cloud) apply alike to the API's client and to every worker.
+ */
+import { readFileSync } from 'node:fs';
+import { Client, Connection, defaultGrpcRetryOptions, makeGrpcRetryInterceptor } from '@temporalio/client';
+import type { TLSConfig } from '@temporalio/common/lib/internal-non-workflow';
+import { NativeConnection } from '@temporalio/worker';
+import type { Config } from '../config';
+
+type TemporalConfig = Config['temporal'];
+
+function tlsOptions(t: TemporalConfig): TLSConfig | false {
+  if (!t.tls) return false;
+  return {
+    serverNameOverride: t.tlsServerName,
+    serverRootCACertificate: t.tlsCaPath ? readFileSync(t.tlsCaPath) : undefined,
+    clientCertPair:
+      t.tlsCertPath && t.tlsKeyPath ? { crt: readFileSync(t.tlsCertPath), key: readFileSync(t.tlsKeyPath) } : undefined,
+  };
+}
+
+/**
+ * A client for request/response paths (the API). It connects lazily so the API can start, and answer
+ * 503, while Temporal is down; gRPC retries are bounded so a request fails fast instead of hanging.
+ */
+export function createClient(t: TemporalConfig): Client {
+  const connection = Connection.lazy({
+    address: t.address,
+    tls: tlsOptions(t),
+    apiKey: t.apiKey,
+    connectTimeout: '3s',
+    interceptors: [makeGrpcRetryInterceptor(defaultGrpcRetryOptions({ maxAttempts: 3, initialIntervalMs: () => 100 }))],
+  });
+  return new Client({ connection, namespace: t.namespace });
+}
+
+/** The one native connection a worker process shares across all its workers. */
+export function connectWorker(t: TemporalConfig): Promise<NativeConnection> {
+  return NativeConnection.connect({ address: t.address, tls: tlsOptions(t), apiKey: t.apiKey });
+}

@@ -1,0 +1,174 @@
+/**
+ * Runs `temporal server start-dev` as a child process for the no-external-server setup. With a db file the
+ * state (and so every job) survives restarts.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import net from 'node:net';
+import path from 'node:path';
+import { Connection } from '@temporalio/client';
+import { searchAttributeFlags } from './search-attributes';
+
+export interface DevServerOptions {
+  cliPath: string;
+  port: number;
+  /** null = headless (no Web UI). */
+  uiPort: number | null;
+  /** null = in-memory; everything is lost when the process ends. */
+  dbFile: string | null;
+  namespace: string;
+  log?: (line: string) => void;
+  /** Server output is appended here; without it, it is discarded (only the tail is kept for error messages). */
+  logFile?: string;
+}
+
+export interface DevServer {
+  address: string;
+  uiUrl: string | null;
+  process: ChildProcess;
+  /** SIGTERM, then SIGKILL after 10 s; resolves once the process has exited. */
+  stop(): Promise<void>;
+}
+
+const HOST = '127.0.0.1';
+const READY_TIMEOUT_MS = 60_000;
+const STOP_GRACE_MS = 10_000;
+const TAIL_LINES = 20;
+
+/** Features the job service relies on; some are off by default in the dev server. */
+const DYNAMIC_CONFIG = [
+  'frontend.enableUpdateWorkflowExecution=true',
+  'frontend.enableUpdateWorkflowExecutionAsyncAccepted=true',
+  'matching.enableFairness=true',
+];
+
+export function pickFreePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.once('error', reject);
+    server.listen(0, HOST, () => {
+      const { port } = server.address() as net.AddressInfo;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+/** Fails fast if the port is taken: otherwise readiness could succeed against some other server on it. */
+function assertPortFree(port: number, what: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.once('error', (err: NodeJS.ErrnoException) =>
+      reject(new Error(`${what} port ${HOST}:${port} is not free (${err.code ?? err.message}); is another Temporal dev server running?`)),
+    );
+    server.listen(port, HOST, () => server.close(() => resolve()));
+  });
+}
+
+export function devServerArgs(opts: Pick<DevServerOptions, 'port' | 'uiPort' | 'dbFile' | 'namespace'>): string[] {
+  return [
+    'server', 'start-dev',
+    '--ip', HOST,
+    '--port', String(opts.port),
+    ...(opts.uiPort === null ? ['--headless'] : ['--ui-port', String(opts.uiPort)]),
+    ...(opts.dbFile === null ? [] : ['--db-filename', opts.dbFile]),
+    '--namespace', opts.namespace,
+    '--log-level', 'warn',
+    ...searchAttributeFlags(),
+    ...DYNAMIC_CONFIG.flatMap((kv) => ['--dynamic-config-value', kv]),
+  ];
+}
+
+function portAcceptsTcp(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = net.connect({ host: HOST, port }, () => {
+      socket.destroy();
+      resolve(true);
+    });
+    socket.once('error', () => resolve(false));
+  });
+}
+
+async function isServing(port: number, namespace: string): Promise<boolean> {
+  // A cheap TCP probe first: a gRPC connect to a closed port sits in reconnect backoff for ~1 s.
+  if (!(await portAcceptsTcp(port))) return false;
+  const address = `${HOST}:${port}`;
+  let connection: Connection | undefined;
+  try {
+    connection = await Connection.connect({ address, connectTimeout: 1_000 });
+    await connection.withDeadline(Date.now() + 2_000, () => connection!.workflowService.describeNamespace({ namespace }));
+    return true;
+  } catch {
+    return false;
+  } finally {
+    await connection?.close().catch(() => undefined);
+  }
+}
+
+export async function startDevServer(opts: DevServerOptions): Promise<DevServer> {
+  const log = opts.log ?? ((line: string) => console.error(line));
+  const address = `${HOST}:${opts.port}`;
+  const uiUrl = opts.uiPort === null ? null : `http://${HOST}:${opts.uiPort}`;
+  await assertPortFree(opts.port, 'gRPC');
+  if (opts.uiPort !== null) await assertPortFree(opts.uiPort, 'Web UI');
+  if (opts.dbFile !== null) fs.mkdirSync(path.dirname(path.resolve(opts.dbFile)), { recursive: true });
+  if (opts.logFile) fs.mkdirSync(path.dirname(path.resolve(opts.logFile)), { recursive: true });
+
+  const startedAt = Date.now();
+  const child = spawn(opts.cliPath, devServerArgs(opts), { stdio: ['ignore', 'pipe', 'pipe'] });
+  const logStream = opts.logFile ? fs.createWriteStream(opts.logFile, { flags: 'a' }) : undefined;
+  const tail: string[] = [];
+  const onOutput = (chunk: Buffer) => {
+    logStream?.write(chunk);
+    tail.push(...chunk.toString('utf8').split('\n').filter((l) => l.trim()));
+    tail.splice(0, Math.max(0, tail.length - TAIL_LINES));
+  };
+  child.stdout!.on('data', onOutput);
+  child.stderr!.on('data', onOutput);
+
+  let exitInfo: string | undefined;
+  const exited = new Promise<void>((resolve) => {
+    child.once('error', (err) => {
+      exitInfo ??= `failed to start: ${err.message}`;
+      resolve();
+    });
+    child.once('exit', (code, signal) => {
+      exitInfo ??= signal ? `killed by ${signal}` : `exited with code ${code}`;
+      resolve();
+    });
+  }).then(() => new Promise<void>((resolve) => (logStream ? logStream.end(resolve) : resolve())));
+
+  const stop = async () => {
+    if (exitInfo === undefined) {
+      child.kill('SIGTERM');
+      const timer = setTimeout(() => child.kill('SIGKILL'), STOP_GRACE_MS);
+      await exited;
+      clearTimeout(timer);
+    }
+    await exited;
+  };
+
+  const failure = (why: string) =>
+    new Error(
+      `Temporal dev server (${opts.cliPath}) ${why}.` +
+        (tail.length ? `\nLast lines of its output:\n${tail.map((l) => `  ${l}`).join('\n')}` : '') +
+        (opts.logFile ? `\nFull log: ${opts.logFile}` : ''),
+    );
+
+  while (exitInfo === undefined) {
+    if (await isServing(opts.port, opts.namespace)) {
+      if (exitInfo !== undefined) break;
+      log(
+        `Temporal dev server ready at ${address} in ${Date.now() - startedAt} ms ` +
+          `(namespace ${opts.namespace}, UI ${uiUrl ?? 'off'}, db ${opts.dbFile ?? 'in-memory'})`,
+      );
+      return { address, uiUrl, process: child, stop };
+    }
+    if (Date.now() - startedAt > READY_TIMEOUT_MS) {
+      await stop();
+      throw failure(`was not ready at ${address} within ${READY_TIMEOUT_MS / 1000} s`);
+    }
+    await Promise.race([exited, new Promise((r) => setTimeout(r, 100))]);
+  }
+  await exited;
+  throw failure(exitInfo ?? 'exited');
+}

@@ -1,0 +1,194 @@
+/**
+ * Job operations mapped onto Temporal: a job is one workflow execution, and everything the API says
+ * about a job is read back from Temporal (describe, history, visibility). Nothing is kept elsewhere.
+ */
+import { randomUUID } from 'node:crypto';
+import {
+  type Client,
+  type WorkflowExecutionDescription,
+  WorkflowExecutionAlreadyStartedError,
+  WorkflowNotFoundError,
+} from '@temporalio/client';
+import { TypedSearchAttributes } from '@temporalio/common';
+import type { InferenceJobInput } from '../jobs/job';
+import { jobStatusOf } from '../jobs/job';
+import { jobIdForIdempotencyKey, newJobId, workflowIdFor } from '../jobs/ids';
+import { jobLinks, type JobLinkBase, type JobResource } from '../jobs/resource';
+import type { InferenceJobSpec } from '../jobs/spec';
+import type { inferenceJob } from '../../workflows';
+import { readClosedJob } from './job-history';
+import { isoTime, rootFailure } from './proto';
+import { SEARCH_ATTRIBUTES } from './search-attributes';
+import { poolTaskQueue, workflowTaskQueue } from './task-queues';
+
+export interface JobClientOptions extends JobLinkBase {
+  taskQueuePrefix: string;
+  heartbeatTimeoutMs: number;
+}
+
+/** Kept in the workflow's memo: what the API needs to answer for the job and to check repeats. */
+interface JobMemo {
+  task: string;
+  fingerprint: string;
+  submission: string;
+}
+
+export class IdempotencyConflictError extends Error {
+  constructor(readonly jobId: string) {
+    super(`Idempotency-Key was already used for job ${jobId} with a different request body`);
+  }
+}
+
+export class JobNotCancellableError extends Error {
+  constructor(readonly job: JobResource) {
+    super(`job ${job.id} has already ended (${job.status})`);
+  }
+}
+
+const ACTIVITY_STARTED = 2; // PENDING_ACTIVITY_STATE_STARTED
+
+export class JobClient {
+  constructor(
+    readonly temporal: Client,
+    private readonly opts: JobClientOptions,
+  ) {}
+
+  /**
+   * Starts the job's workflow. With an idempotency key the workflow id is derived from it, and
+   * Temporal's conflict policy makes concurrent repeats share one execution.
+   */
+  async submit(
+    tenant: string,
+    spec: InferenceJobSpec,
+    submission: { idempotencyKey?: string; fingerprint: string },
+  ): Promise<{ job: JobResource; created: boolean }> {
+    const key = submission.idempotencyKey;
+    const jobId = key === undefined ? newJobId() : jobIdForIdempotencyKey(tenant, key);
+    const workflowId = workflowIdFor(tenant, jobId);
+    const memo: JobMemo = { task: spec.task, fingerprint: submission.fingerprint, submission: randomUUID() };
+    const input: InferenceJobInput = {
+      jobId,
+      tenant,
+      pool: spec.pool,
+      taskQueue: poolTaskQueue(this.opts.taskQueuePrefix, spec.pool),
+      request: {
+        task: spec.task,
+        ...('text' in spec.input ? { text: spec.input.text } : { messages: spec.input.messages }),
+        model: spec.model,
+        maxTokens: spec.maxTokens,
+        temperature: spec.temperature,
+      },
+      retry: spec.retry,
+      attemptTimeoutMs: spec.timeouts.attemptMs,
+      heartbeatTimeoutMs: Math.min(this.opts.heartbeatTimeoutMs, spec.timeouts.attemptMs),
+    };
+    let runId: string | undefined;
+    try {
+      const handle = await this.temporal.workflow.start<typeof inferenceJob>('inferenceJob', {
+        workflowId,
+        taskQueue: workflowTaskQueue(this.opts.taskQueuePrefix),
+        args: [input],
+        workflowIdConflictPolicy: 'USE_EXISTING',
+        workflowIdReusePolicy: 'REJECT_DUPLICATE',
+        workflowExecutionTimeout: spec.timeouts.deadlineMs,
+        priority: { priorityKey: spec.priority },
+        typedSearchAttributes: [
+          { key: SEARCH_ATTRIBUTES.tenant, value: tenant },
+          { key: SEARCH_ATTRIBUTES.type, value: spec.type },
+          { key: SEARCH_ATTRIBUTES.priority, value: spec.priority },
+          { key: SEARCH_ATTRIBUTES.pool, value: spec.pool },
+        ],
+        memo: { ...memo },
+        staticSummary: `${spec.task} on pool ${spec.pool} · priority ${spec.priority} · tenant ${tenant}`,
+        staticDetails: [
+          `**Job** ${jobId} (${spec.type})`,
+          `**Tenant** ${tenant} · **pool** ${spec.pool} · **task** ${spec.task} · **priority** ${spec.priority}`,
+          `**Attempts** up to ${spec.retry.maxAttempts}, ${spec.timeouts.attemptMs} ms each · **deadline** ${spec.timeouts.deadlineMs} ms`,
+        ].join('\n\n'),
+      });
+      runId = handle.firstExecutionRunId;
+    } catch (err) {
+      // A job with this idempotency key has already ended: fall through and answer with it.
+      if (!(err instanceof WorkflowExecutionAlreadyStartedError) || key === undefined) throw err;
+    }
+    const fresh = (id: string): JobResource => ({
+      id: jobId,
+      type: spec.type,
+      tenant,
+      pool: spec.pool,
+      task: spec.task,
+      priority: spec.priority,
+      status: 'queued',
+      attempts: 0,
+      lastFailure: null,
+      result: null,
+      createdAt: new Date().toISOString(),
+      startedAt: null,
+      finishedAt: null,
+      links: jobLinks(this.opts, jobId, workflowId, id),
+    });
+    if (key === undefined) return { job: fresh(runId!), created: true };
+
+    const description = await this.temporal.workflow.getHandle(workflowId).describe();
+    const existing = description.memo as Partial<JobMemo> | undefined;
+    if (existing?.fingerprint !== submission.fingerprint) throw new IdempotencyConflictError(jobId);
+    if (existing.submission === memo.submission) return { job: fresh(description.runId), created: true };
+    return { job: await this.toResource(tenant, jobId, description), created: false };
+  }
+
+  /** The tenant's job, or null when it does not exist or belongs to someone else. */
+  async get(tenant: string, jobId: string): Promise<JobResource | null> {
+    const description = await this.describe(tenant, jobId);
+    return description && this.toResource(tenant, jobId, description);
+  }
+
+  /** Requests cancellation; the running activity learns of it through its next heartbeat. */
+  async cancel(tenant: string, jobId: string): Promise<JobResource | null> {
+    const job = await this.get(tenant, jobId);
+    if (!job) return null;
+    if (job.finishedAt !== null) throw new JobNotCancellableError(job);
+    await this.temporal.workflow.getHandle(workflowIdFor(tenant, jobId)).cancel();
+    return job;
+  }
+
+  private async describe(tenant: string, jobId: string): Promise<WorkflowExecutionDescription | null> {
+    try {
+      const description = await this.temporal.workflow.getHandle(workflowIdFor(tenant, jobId)).describe();
+      // The id already scopes the job to its tenant; the search attribute is a second check.
+      return description.typedSearchAttributes.get(SEARCH_ATTRIBUTES.tenant) === tenant ? description : null;
+    } catch (err) {
+      if (err instanceof WorkflowNotFoundError) return null;
+      throw err;
+    }
+  }
+
+  async toResource(tenant: string, jobId: string, d: WorkflowExecutionDescription): Promise<JobResource> {
+    const attrs: TypedSearchAttributes = d.typedSearchAttributes;
+    const memo = d.memo as Partial<JobMemo> | undefined;
+    const pending = d.raw.pendingActivities?.[0];
+    const started = pending?.state === ACTIVITY_STARTED;
+    const base = {
+      id: jobId,
+      type: 'inference' as const,
+      tenant,
+      pool: attrs.get(SEARCH_ATTRIBUTES.pool) ?? '',
+      task: memo?.task ?? '',
+      priority: attrs.get(SEARCH_ATTRIBUTES.priority) ?? 3,
+      status: jobStatusOf(d.status.name, started),
+      createdAt: d.startTime.toISOString(),
+      finishedAt: d.closeTime?.toISOString() ?? null,
+      links: jobLinks(this.opts, jobId, d.workflowId, d.runId),
+    };
+    if (d.status.name === 'RUNNING') {
+      const attempt = pending?.attempt ?? 1;
+      return {
+        ...base,
+        attempts: started ? attempt : attempt - 1,
+        lastFailure: rootFailure(pending?.lastFailure),
+        result: null,
+        startedAt: started ? isoTime(pending?.lastStartedTime) : null,
+      };
+    }
+    return { ...base, ...(await readClosedJob(this.temporal.workflow.getHandle(d.workflowId, d.runId))) };
+  }
+}

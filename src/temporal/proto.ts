@@ -1,0 +1,37 @@
+/** Small readers for raw Temporal protos: payloads, timestamps, failures. */
+import { defaultPayloadConverter } from '@temporalio/common';
+import { optionalTsToMs } from '@temporalio/common/lib/time';
+import type { temporal } from '@temporalio/proto';
+import type { JobFailure } from '../jobs/resource';
+
+type Timestamp = Parameters<typeof optionalTsToMs>[0];
+type Payload = temporal.api.common.v1.IPayload;
+type Failure = temporal.api.failure.v1.IFailure;
+
+export function isoTime(ts: Timestamp): string | null {
+  const ms = optionalTsToMs(ts);
+  return ms === undefined ? null : new Date(ms).toISOString();
+}
+
+export function decodePayload<T>(payload: Payload | null | undefined): T | undefined {
+  return payload ? defaultPayloadConverter.fromPayload<T>(payload) : undefined;
+}
+
+/** The root cause of a failure chain (e.g. the provider's error inside an ActivityFailure). */
+export function rootFailure(failure: Failure | null | undefined): JobFailure | null {
+  if (!failure) return null;
+  let f = failure;
+  while (f.cause) f = f.cause;
+  const type =
+    f.applicationFailureInfo?.type ||
+    (f.timeoutFailureInfo ? `Timeout${timeoutKind(f.timeoutFailureInfo.timeoutType)}` : undefined) ||
+    (f.canceledFailureInfo ? 'Cancelled' : undefined) ||
+    (f.terminatedFailureInfo ? 'Terminated' : undefined) ||
+    'Error';
+  return { type, message: f.message ?? '' };
+}
+
+const TIMEOUT_KINDS: Record<number, string> = { 1: 'StartToClose', 2: 'ScheduleToStart', 3: 'ScheduleToClose', 4: 'Heartbeat' };
+function timeoutKind(t: number | null | undefined): string {
+  return TIMEOUT_KINDS[t ?? 0] ?? '';
+}

@@ -1,0 +1,68 @@
+/**
+ * `npm test`: finds or installs the Temporal binaries, starts one real dev server for the run (unless
+ * TEMPORAL_ADDRESS names one), then runs every test file with node's test runner against it.
+ */
+import { spawn } from 'node:child_process';
+import { readdirSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { loadConfig } from '../src/config';
+import { resolveTemporalBinary } from '../src/temporal/binaries';
+import { pickFreePort, startDevServer } from '../src/temporal/dev-server';
+
+const ROOT = path.resolve(__dirname, '..');
+const SUITES = ['unit', 'workflows', 'integration'];
+
+async function main(): Promise<number> {
+  const only = process.argv.slice(2);
+  const files = only.length
+    ? only
+    : SUITES.flatMap((suite) => {
+        const dir = path.join(ROOT, 'test', suite);
+        return readdirSync(dir)
+          .filter((f) => f.endsWith('.test.ts'))
+          .sort()
+          .map((f) => path.join('test', suite, f));
+      });
+
+  const config = loadConfig();
+  const cli = await resolveTemporalBinary('cli', { explicitPath: config.temporal.cliPath, toolsDir: config.toolsDir });
+  const testServer = await resolveTemporalBinary('testServer', {
+    explicitPath: config.temporal.testServerPath,
+    toolsDir: config.toolsDir,
+  });
+  const env: NodeJS.ProcessEnv = { ...process.env, TEMPORAL_CLI_PATH: cli.path, TEMPORAL_TEST_SERVER_PATH: testServer.path };
+
+  let server: Awaited<ReturnType<typeof startDevServer>> | undefined;
+  if (!process.env.TEMPORAL_ADDRESS) {
+    server = await startDevServer({
+      cliPath: cli.path,
+      port: await pickFreePort(),
+      uiPort: null,
+      dbFile: path.join(os.tmpdir(), `switchyard-test-${process.pid}.sqlite`),
+      namespace: 'default',
+      logFile: path.join(os.tmpdir(), `switchyard-test-${process.pid}-temporal.log`),
+    });
+    env.TEMPORAL_ADDRESS = server.address;
+  }
+  try {
+    return await new Promise<number>((resolve) => {
+      const child = spawn(process.execPath, ['--import', 'tsx', '--test', '--test-concurrency=2', ...files], {
+        cwd: ROOT,
+        env,
+        stdio: 'inherit',
+      });
+      child.once('exit', (code, signal) => resolve(code ?? (signal ? 1 : 0)));
+    });
+  } finally {
+    await server?.stop();
+  }
+}
+
+main().then(
+  (code) => process.exit(code),
+  (err: unknown) => {
+    console.error((err as Error)?.message ?? err);
+    process.exit(1);
+  },
+);
