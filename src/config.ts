@@ -105,6 +105,7 @@ const envSchema = z.object({
   SWITCHYARD_API_URL: z.url({ protocol: /^https?$/ }).default('http://127.0.0.1:3000'),
   SWITCHYARD_API_KEY: z.string().min(1).optional(),
 
+  PATH: z.string().default(''),
   LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error']).default('info'),
 });
 
@@ -175,6 +176,8 @@ function toConfig(e: z.infer<typeof envSchema>) {
     },
     dataDir,
     toolsDir: path.resolve(e.SWITCHYARD_TOOLS_DIR),
+    /** Where to look for the `temporal` binaries and python3. */
+    searchPath: e.PATH,
     api: {
       host: e.API_HOST,
       port: e.API_PORT,

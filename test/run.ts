@@ -26,10 +26,11 @@ async function main(): Promise<number> {
       });
 
   const config = loadConfig();
-  const cli = await resolveTemporalBinary('cli', { explicitPath: config.temporal.cliPath, toolsDir: config.toolsDir });
+  const cli = await resolveTemporalBinary('cli', { explicitPath: config.temporal.cliPath, toolsDir: config.toolsDir, searchPath: config.searchPath });
   const testServer = await resolveTemporalBinary('testServer', {
     explicitPath: config.temporal.testServerPath,
     toolsDir: config.toolsDir,
+    searchPath: config.searchPath,
   });
   const env: NodeJS.ProcessEnv = { ...process.env, TEMPORAL_CLI_PATH: cli.path, TEMPORAL_TEST_SERVER_PATH: testServer.path };
 

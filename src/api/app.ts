@@ -49,7 +49,9 @@ export function createApp({ config, jobs, log }: AppDeps): express.Express {
       );
       res.json({ status: 'ready', temporal: 'reachable', namespace });
     } catch (err) {
-      res.status(503).set('Retry-After', '5').json({ status: 'unready', temporal: String((err as Error).message) });
+      // The reason goes to the log, not to unauthenticated callers (it names internal addresses).
+      log.log('warn', 'not ready: Temporal unreachable', { error: String((err as Error).message) });
+      res.status(503).set('Retry-After', '5').json({ status: 'unready', temporal: 'unreachable', namespace });
     }
   });
   app.get('/openapi.json', (_req, res) => {
@@ -63,7 +65,8 @@ export function createApp({ config, jobs, log }: AppDeps): express.Express {
   app.use(
     '/v1',
     authenticate(config.api.keys),
-    express.json({ limit: config.api.bodyLimitBytes, strict: true, type: ['application/json', 'application/*+json'] }),
+    // Not strict: a body that is valid JSON but no object (null, "text", 42) is an invalid request, not malformed JSON.
+    express.json({ limit: config.api.bodyLimitBytes, strict: false, type: ['application/json', 'application/*+json'] }),
   );
   app.use('/v1/jobs', jobsRouter(jobs, submitSchema, pools));
   app.use((req, _res, next) => next(new Problem('not-found', `No route ${req.method} ${req.path}`)));

@@ -2,6 +2,7 @@
  * Errors as RFC 9457 problem details. Every error a client can cause has a stable `type` (and the
  * same `code`), so clients branch on it; nothing a client sends ends in a 500.
  */
+import { STATUS_CODES } from 'node:http';
 import type { ErrorRequestHandler, Response } from 'express';
 import type { z } from 'zod';
 
@@ -12,10 +13,12 @@ export const PROBLEMS = {
   'invalid-cursor': { status: 400, title: 'The cursor is not one this API issued for this query' },
   unauthorized: { status: 401, title: 'A valid API key is required' },
   'not-found': { status: 404, title: 'Not found' },
+  'request-timeout': { status: 408, title: 'The request was not received in time' },
   'idempotency-conflict': { status: 409, title: 'The Idempotency-Key was used with a different request' },
   'job-not-cancellable': { status: 409, title: 'The job has already ended' },
   'payload-too-large': { status: 413, title: 'The request body is too large' },
   'unsupported-media-type': { status: 415, title: 'The request body must be application/json' },
+  'headers-too-large': { status: 431, title: 'The request headers are too large' },
   'temporal-unavailable': { status: 503, title: 'Temporal is unavailable; retry later' },
   internal: { status: 500, title: 'Internal error' },
 } as const;
@@ -44,14 +47,23 @@ export function problemType(code: ProblemCode): string {
   return `/problems/${code}`;
 }
 
-export function sendProblem(res: Response, problem: Problem): void {
+function problemBody(problem: Problem): Record<string, unknown> {
   const { status, title } = PROBLEMS[problem.code];
+  return { type: problemType(problem.code), code: problem.code, title, status, detail: problem.message, ...problem.extra };
+}
+
+export function sendProblem(res: Response, problem: Problem): void {
   if (problem.code === 'unauthorized') res.set('WWW-Authenticate', 'Bearer');
   if (problem.code === 'temporal-unavailable') res.set('Retry-After', '5');
-  res
-    .status(status)
-    .type('application/problem+json')
-    .json({ type: problemType(problem.code), code: problem.code, title, status, detail: problem.message, ...problem.extra });
+  res.status(PROBLEMS[problem.code].status).type('application/problem+json').json(problemBody(problem));
+}
+
+/** A problem as a whole HTTP/1.1 response, for requests Node's HTTP parser rejects before Express sees them. */
+export function rawProblemResponse(problem: Problem): string {
+  const { status } = PROBLEMS[problem.code];
+  const body = JSON.stringify(problemBody(problem));
+  const head = [`HTTP/1.1 ${status} ${STATUS_CODES[status]}`, 'Content-Type: application/problem+json; charset=utf-8'];
+  return [...head, `Content-Length: ${Buffer.byteLength(body)}`, 'Connection: close', '', body].join('\r\n');
 }
 
 /** Errors from Temporal's client that mean "the service is not reachable right now". */
@@ -79,6 +91,11 @@ export function errorHandler(log: (fields: Record<string, unknown>) => void): Er
     if (err instanceof Problem) return sendProblem(res, err);
     const bodyProblem = BODY_PARSER_PROBLEMS[(err as { type?: string }).type ?? ''];
     if (bodyProblem) return sendProblem(res, new Problem(bodyProblem, (err as Error).message));
+    // Other client errors from Express's own layers carry status 400: a malformed %-escape in a path
+    // parameter, a gzip body that does not inflate.
+    if ((err as { status?: unknown }).status === 400) {
+      return sendProblem(res, new Problem('invalid-request', (err as Error).message));
+    }
     if (isTemporalUnavailable(err)) return sendProblem(res, new Problem('temporal-unavailable'));
     log({ level: 'error', msg: 'unhandled error', error: String((err as Error)?.stack ?? err) });
     sendProblem(res, new Problem('internal', 'An unexpected error occurred; it has been logged'));

@@ -1,11 +1,32 @@
 /** The API process: one lazy Temporal client, the Express app, and a clean stop on SIGTERM. */
 import type { Server } from 'node:http';
+import type { Duplex } from 'node:stream';
 import type { Config } from '../config';
 import type { Logger } from '../logger';
 import { createClient } from '../temporal/connection';
 import { JobClient } from '../temporal/job-client';
 import { createApp } from './app';
 import { isLoopback } from './auth';
+import { Problem, rawProblemResponse, type ProblemCode } from './problems';
+
+const PARSER_PROBLEMS: Record<string, ProblemCode> = {
+  HPE_HEADER_OVERFLOW: 'headers-too-large',
+  HPE_CHUNK_EXTENSIONS_OVERFLOW: 'payload-too-large',
+  ERR_HTTP_REQUEST_TIMEOUT: 'request-timeout',
+};
+
+/**
+ * Requests Node's HTTP parser rejects (a control character in a header, a broken request line, headers
+ * over the size limit) never reach Express. Answer them as problems too, where Node would send a bare
+ * status line; like Node, write only if no response has started on the connection, then close it.
+ */
+function answerClientError(err: NodeJS.ErrnoException, socket: Duplex): void {
+  const inFlight = (socket as Duplex & { _httpMessage?: { headersSent?: boolean } })._httpMessage;
+  if (socket.writable && !inFlight?.headersSent) {
+    socket.write(rawProblemResponse(new Problem(PARSER_PROBLEMS[err.code ?? ''] ?? 'invalid-request', err.message)));
+  }
+  socket.destroy();
+}
 
 export async function startApi(config: Config, log: Logger): Promise<{ server: Server; url: string; close(): Promise<void> }> {
   if (config.api.keys.length === 0 && !isLoopback(config.api.host)) {
@@ -22,6 +43,7 @@ export async function startApi(config: Config, log: Logger): Promise<{ server: S
   const server = await new Promise<Server>((resolve, reject) => {
     const s = app.listen(config.api.port, config.api.host, () => resolve(s));
     s.once('error', reject);
+    s.on('clientError', answerClientError);
   });
   const address = server.address();
   const port = typeof address === 'object' && address ? address.port : config.api.port;

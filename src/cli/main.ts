@@ -3,6 +3,7 @@ import { ConfigError, loadConfig } from '../config';
 import { createLogger } from '../logger';
 import { api } from './api';
 import { jobsCommand } from './jobs';
+import { setup } from './setup';
 import { up } from './up';
 import { worker } from './worker';
 
@@ -12,6 +13,7 @@ const USAGE = `switchyard <command>
   worker [--workflows] [--pool NAME ...]
                               a worker process with the given roles (default: from config)
   api                         the HTTP API
+  setup                       prepare an external Temporal server (search attributes)
   submit --task TASK (--text TEXT | --message ROLE:TEXT ...) [--pool P] [--priority 1-5] [--wait]
   status JOB_ID               print a job
   watch JOB_ID                follow a job until it ends
@@ -34,6 +36,8 @@ async function main(argv: string[]): Promise<number> {
       return worker(config, args, log);
     case 'api':
       return api(config, log);
+    case 'setup':
+      return setup(config);
     case 'submit':
     case 'status':
     case 'watch':

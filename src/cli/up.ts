@@ -6,9 +6,8 @@
 import path from 'node:path';
 import type { Config } from '../config';
 import { resolveTemporalBinary } from '../temporal/binaries';
-import { createClient } from '../temporal/connection';
 import { startDevServer, type DevServer } from '../temporal/dev-server';
-import { ensureSearchAttributes } from '../temporal/search-attributes';
+import { setup } from './setup';
 import { supervise, type Supervised } from './supervisor';
 
 export async function up(config: Config, _args: string[]): Promise<number> {
@@ -20,11 +19,9 @@ export async function up(config: Config, _args: string[]): Promise<number> {
 
   if (config.temporal.external) {
     say(`Using the Temporal server at ${address} (namespace ${config.temporal.namespace})`);
-    const client = createClient(config.temporal);
-    await ensureSearchAttributes(client.connection, config.temporal.namespace, say);
-    await client.connection.close();
+    await setup(config, say);
   } else {
-    const cli = await resolveTemporalBinary('cli', { explicitPath: config.temporal.cliPath, toolsDir: config.toolsDir, log: say });
+    const cli = await resolveTemporalBinary('cli', { explicitPath: config.temporal.cliPath, toolsDir: config.toolsDir, searchPath: config.searchPath, log: say });
     server = await startDevServer({
       cliPath: cli.path,
       port: config.devServer.port,

@@ -19,12 +19,17 @@ export interface InferenceJobInput {
   retry: { maxAttempts: number; initialIntervalMs: number; backoffCoefficient: number; maxIntervalMs: number };
   attemptTimeoutMs: number;
   heartbeatTimeoutMs: number;
+  /** The whole job's limit, from acceptance; the execution timeout is a backstop a little later. */
+  deadlineMs: number;
 }
 
 /** What the inference activity returns: the provider's result and which attempt produced it. */
 export interface InferenceOutcome extends InferenceResult {
   attempt: number;
 }
+
+/** The failure type of a job that ran out of time; such a job's status is `timed_out`. */
+export const DEADLINE_EXCEEDED = 'JobDeadlineExceeded';
 
 /** Non-retryable failure types: retrying cannot change the answer. */
 export const NON_RETRYABLE_ERRORS = ['InvalidInput', 'ProviderRejected'] as const;
@@ -44,9 +49,11 @@ export type ExecutionStatusName =
 
 /**
  * A job's status from Temporal's own state: a running execution is `running` while one of its
- * activities has been picked up by a worker, and `queued` while they all wait for one.
+ * activities has been picked up by a worker, and `queued` while they all wait for one; a failed one
+ * is `timed_out` when its failure says the deadline passed.
  */
-export function jobStatusOf(execution: ExecutionStatusName, activityStarted: boolean): JobStatus {
+export function jobStatusOf(execution: ExecutionStatusName, activityStarted: boolean, failureType?: string): JobStatus {
+  if (execution === 'FAILED' && failureType === DEADLINE_EXCEEDED) return 'timed_out';
   switch (execution) {
     case 'COMPLETED':
       return 'succeeded';
@@ -62,7 +69,10 @@ export function jobStatusOf(execution: ExecutionStatusName, activityStarted: boo
   }
 }
 
-/** Visibility `ExecutionStatus` values for a status filter; queued and running share one. */
+/**
+ * Visibility `ExecutionStatus` values that may hold jobs of a status. They narrow a listing; each
+ * job's own state decides (queued and running share one, and a deadline failure is `timed_out`).
+ */
 export const EXECUTION_STATUS_FOR: Record<JobStatus, string[]> = {
   queued: ['Running'],
   running: ['Running'],
@@ -70,5 +80,5 @@ export const EXECUTION_STATUS_FOR: Record<JobStatus, string[]> = {
   succeeded: ['Completed'],
   failed: ['Failed', 'Terminated'],
   cancelled: ['Canceled'],
-  timed_out: ['TimedOut'],
+  timed_out: ['TimedOut', 'Failed'],
 };

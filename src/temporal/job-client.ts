@@ -46,6 +46,7 @@ export class JobNotCancellableError extends Error {
 }
 
 const ACTIVITY_STARTED = 2; // PENDING_ACTIVITY_STATE_STARTED
+const DEADLINE_BACKSTOP_MS = 60_000;
 
 export class JobClient {
   constructor(
@@ -81,6 +82,7 @@ export class JobClient {
       retry: spec.retry,
       attemptTimeoutMs: spec.timeouts.attemptMs,
       heartbeatTimeoutMs: Math.min(this.opts.heartbeatTimeoutMs, spec.timeouts.attemptMs),
+      deadlineMs: spec.timeouts.deadlineMs,
     };
     let runId: string | undefined;
     try {
@@ -90,7 +92,8 @@ export class JobClient {
         args: [input],
         workflowIdConflictPolicy: 'USE_EXISTING',
         workflowIdReusePolicy: 'REJECT_DUPLICATE',
-        workflowExecutionTimeout: spec.timeouts.deadlineMs,
+        // Backstop: the workflow ends the job at its deadline; this ends it even if no worker can.
+        workflowExecutionTimeout: spec.timeouts.deadlineMs + DEADLINE_BACKSTOP_MS,
         priority: { priorityKey: spec.priority },
         typedSearchAttributes: [
           { key: SEARCH_ATTRIBUTES.tenant, value: tenant },
@@ -174,7 +177,6 @@ export class JobClient {
       pool: attrs.get(SEARCH_ATTRIBUTES.pool) ?? '',
       task: memo?.task ?? '',
       priority: attrs.get(SEARCH_ATTRIBUTES.priority) ?? 3,
-      status: jobStatusOf(d.status.name, started),
       createdAt: d.startTime.toISOString(),
       finishedAt: d.closeTime?.toISOString() ?? null,
       links: jobLinks(this.opts, jobId, d.workflowId, d.runId),
@@ -183,12 +185,14 @@ export class JobClient {
       const attempt = pending?.attempt ?? 1;
       return {
         ...base,
+        status: jobStatusOf(d.status.name, started),
         attempts: started ? attempt : attempt - 1,
         lastFailure: rootFailure(pending?.lastFailure),
         result: null,
         startedAt: started ? isoTime(pending?.lastStartedTime) : null,
       };
     }
-    return { ...base, ...(await readClosedJob(this.temporal.workflow.getHandle(d.workflowId, d.runId))) };
+    const closed = await readClosedJob(this.temporal.workflow.getHandle(d.workflowId, d.runId));
+    return { ...base, status: jobStatusOf(d.status.name, false, closed.lastFailure?.type), ...closed };
   }
 }

@@ -1,6 +1,6 @@
 /** What a finished job's history says: the result or the failure, and the attempts it took. */
 import type { WorkflowHandle } from '@temporalio/client';
-import type { InferenceOutcome } from '../jobs/job';
+import { DEADLINE_EXCEEDED, type InferenceOutcome } from '../jobs/job';
 import type { JobResource } from '../jobs/resource';
 import { decodePayload, isoTime, rootFailure } from './proto';
 
@@ -21,7 +21,7 @@ export async function readClosedJob(handle: WorkflowHandle): Promise<ClosedJobFi
       fields.lastFailure = rootFailure(event.workflowExecutionFailedEventAttributes.failure) ?? fields.lastFailure;
     }
     if (event.workflowExecutionTimedOutEventAttributes) {
-      fields.lastFailure = { type: 'JobDeadlineExceeded', message: 'the job did not finish within its deadline' };
+      fields.lastFailure = { type: DEADLINE_EXCEEDED, message: 'the job did not finish within its deadline' };
     }
     if (event.workflowExecutionTerminatedEventAttributes) {
       const reason = event.workflowExecutionTerminatedEventAttributes.reason;

@@ -51,8 +51,10 @@ export async function listJobs(
       query: visibilityQuery(tenant, filter),
     })
     .catch((err: unknown) => {
-      // The only client-controlled part of the request is the cursor.
-      if (nextPageToken && (err as { code?: number }).code === 3 /* INVALID_ARGUMENT */) throw new InvalidCursorError();
+      // The cursor is the only client-controlled part of the request. A token the server cannot decode
+      // is INVALID_ARGUMENT, or UNKNOWN from the dev server's SQLite store.
+      const code = (err as { code?: number }).code;
+      if (nextPageToken && (code === 3 || code === 2)) throw new InvalidCursorError();
       throw err;
     });
 

@@ -17,11 +17,15 @@ export function decodePayload<T>(payload: Payload | null | undefined): T | undef
   return payload ? defaultPayloadConverter.fromPayload<T>(payload) : undefined;
 }
 
-/** The root cause of a failure chain (e.g. the provider's error inside an ActivityFailure). */
+/**
+ * What a failure chain is about: its first application failure (e.g. the provider's error inside an
+ * ActivityFailure), else its root. An application failure is raised on purpose and names the reason
+ * itself, so its own cause (e.g. the cancelled call under JobDeadlineExceeded) is detail, not the reason.
+ */
 export function rootFailure(failure: Failure | null | undefined): JobFailure | null {
   if (!failure) return null;
   let f = failure;
-  while (f.cause) f = f.cause;
+  while (f.cause && !f.applicationFailureInfo) f = f.cause;
   const type =
     f.applicationFailureInfo?.type ||
     (f.timeoutFailureInfo ? `Timeout${timeoutKind(f.timeoutFailureInfo.timeoutType)}` : undefined) ||

@@ -19,7 +19,7 @@ let cliPath = '';
 const running: DevServer[] = [];
 
 before(async () => {
-  cliPath = (await resolveTemporalBinary('cli', { explicitPath: config.temporal.cliPath, toolsDir: config.toolsDir })).path;
+  cliPath = (await resolveTemporalBinary('cli', { explicitPath: config.temporal.cliPath, toolsDir: config.toolsDir, searchPath: config.searchPath })).path;
 });
 after(async () => {
   await Promise.all(running.map((s) => s.stop()));

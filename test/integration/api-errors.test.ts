@@ -1,0 +1,446 @@
+/**
+ * Every bad input the API can get, sent to a real API process on the run's dev server. Each answer is
+ * an RFC 9457 problem (application/problem+json) with its status and a stable `type` and `code`; none
+ * is a 500. Also: the API with Temporal unreachable (503s with Retry-After, bounded in time) and
+ * configurations the API refuses to start with.
+ */
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import net from 'node:net';
+import path from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { MAX_TEXT_CHARS } from '../../src/jobs/spec';
+import { pickFreePort } from '../../src/temporal/dev-server';
+import { sentimentJob, Stack, TENANTS, type ProcessHandle } from '../fixtures/stack';
+
+const BIN = path.resolve(__dirname, '../../bin/switchyard');
+/** Over 200,000 characters of text must fit under the body limit, so it is 256 KiB rather than 64 KiB. */
+const BODY_LIMIT_BYTES = 256 * 1024;
+const MAX_ATTEMPTS = 7;
+const MAX_DEADLINE_MS = 86_400_000;
+/** A well-formed job id that no job has. */
+const UNKNOWN_JOB = 'job-01ARZ3NDEKTSV4RRFFQ69G5FAV';
+const EIGHT_MB = 8 * 1024 * 1024;
+const HELLO = [{ role: 'user', content: 'hi' }];
+const ACME_AUTH = `Authorization: Bearer ${TENANTS.acme.key}`;
+
+let stack: Stack;
+let api: ProcessHandle;
+
+before(async () => {
+  stack = new Stack({
+    env: {
+      SWITCHYARD_BODY_LIMIT_BYTES: String(BODY_LIMIT_BYTES),
+      SWITCHYARD_MAX_ATTEMPTS: String(MAX_ATTEMPTS),
+      SWITCHYARD_MAX_DEADLINE_MS: String(MAX_DEADLINE_MS),
+    },
+  });
+  // No workers: none of these requests may start a job.
+  api = await stack.startApi();
+});
+after(() => stack?.stop());
+
+type Answer = Awaited<ReturnType<Stack['call']>>;
+type CallOptions = NonNullable<Parameters<Stack['call']>[2]>;
+
+/** Asserts an RFC 9457 problem with this status and code, and returns its body. */
+function assertProblem(answer: Answer, status: number, code: string): any {
+  const context = `${answer.status} ${JSON.stringify(answer.body)}`;
+  assert.equal(answer.status, status, context);
+  assert.match(answer.headers.get('content-type') ?? '', /^application\/problem\+json(;|$)/, context);
+  assert.equal(answer.body.type, `/problems/${code}`, context);
+  assert.equal(answer.body.code, code, context);
+  assert.equal(answer.body.status, status, context);
+  return answer.body;
+}
+
+/** Asserts a 400 whose `errors` hold one for the field at `path`, saying `message` if given. */
+function assertFieldError(answer: Answer, code: 'invalid-request' | 'unknown-field', path: string, message?: RegExp): void {
+  const { errors } = assertProblem(answer, 400, code);
+  assert.ok(Array.isArray(errors), `no errors array in ${JSON.stringify(answer.body)}`);
+  const error = errors.find((e: { path: string }) => e.path === path);
+  assert.ok(error, `no error at ${path} in ${JSON.stringify(errors)}`);
+  if (message) assert.match(error.message, message);
+}
+
+/** A sentiment job with some fields replaced; a field set to undefined is left out of the JSON. */
+const job = (fields: Record<string, unknown> = {}) => ({ ...sentimentJob(), ...fields });
+/** Job fields with text of this many characters. */
+const textOf = (chars: number) => ({ input: { text: 'a'.repeat(chars) } });
+const submit = (fields: Record<string, unknown>, opts: CallOptions = {}) =>
+  stack.call('POST', '/v1/jobs', { body: job(fields), ...opts });
+const submitRaw = (rawBody: string, headers: Record<string, string> = {}) =>
+  stack.call('POST', '/v1/jobs', { rawBody, headers });
+
+/** Rejects if `work` takes longer than `ms`: a request must fail fast, never hang. */
+async function within<T>(ms: number, work: Promise<T>): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms);
+  });
+  try {
+    return await Promise.race([work, late]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** One request over a bare socket, for what fetch will not send (control characters, no content type). */
+async function rawRequest(head: string[], body = ''): Promise<Answer> {
+  const { hostname, port } = new URL(stack.apiUrl);
+  const socket = net.connect(Number(port), hostname);
+  const chunks: Buffer[] = [];
+  let failure: Error | undefined;
+  socket.on('data', (chunk: Buffer) => chunks.push(chunk));
+  socket.on('error', (err) => (failure = err)); // a reset after the answer is fine; no answer is not
+  const closed = new Promise<void>((resolve) => socket.once('close', () => resolve()));
+  const lines = [...head, `Host: ${hostname}:${port}`, `Content-Length: ${Buffer.byteLength(body)}`, 'Connection: close'];
+  socket.write(`${lines.join('\r\n')}\r\n\r\n${body}`);
+  await within(10_000, closed);
+  const text = Buffer.concat(chunks).toString('utf8');
+  assert.ok(text, `no answer on the socket${failure ? `: ${failure.message}` : ''}`);
+  const split = text.indexOf('\r\n\r\n');
+  const [statusLine = '', ...headerLines] = text.slice(0, split).split('\r\n');
+  const headers = new Headers(headerLines.map((l) => [l.slice(0, l.indexOf(':')), l.slice(l.indexOf(':') + 1).trim()]));
+  return { status: Number(statusLine.split(' ')[1]), headers, body: JSON.parse(text.slice(split + 4)) };
+}
+
+describe('request bodies', () => {
+  const malformed: [string, string][] = [
+    ['a truncated object', '{"type": "inference", "task":'],
+    ['trailing garbage', '{"type": "inference"} x'],
+    ['single quotes', "{'type': 'inference'}"],
+    ['a stray comma', '{,}'],
+  ];
+  for (const [name, raw] of malformed) {
+    test(`malformed JSON (${name}) is 400 malformed-json`, async () => {
+      assertProblem(await submitRaw(raw), 400, 'malformed-json');
+    });
+  }
+
+  const notAnObject: [string, string][] = [
+    ['a JSON array', '[]'],
+    ['JSON null', 'null'],
+    ['a JSON string', '"sentiment"'],
+    ['a JSON number', '42'],
+  ];
+  for (const [name, raw] of notAnObject) {
+    test(`${name} as the body is 400 invalid-request at body`, async () => {
+      assertFieldError(await submitRaw(raw), 'invalid-request', 'body', /expected object/);
+    });
+  }
+
+  const unknownFields: [string, Record<string, unknown>, string, string][] = [
+    ['at the top level', { tenant: 'globex' }, 'body', 'tenant'],
+    ['in retry', { retry: { maxAttempts: 3, jitter: true } }, 'body.retry', 'jitter'],
+    ['in timeouts', { timeouts: { queueMs: 1000 } }, 'body.timeouts', 'queueMs'],
+    ['in input', { input: { text: 'fine', language: 'en' } }, 'body.input', 'language'],
+    ['in a chat message', { task: 'chat', input: { messages: [{ ...HELLO[0], name: 'x' }] } }, 'body.input.messages.0', 'name'],
+  ];
+  for (const [where, fields, path, key] of unknownFields) {
+    test(`an unknown field ${where} is 400 unknown-field naming it`, async () => {
+      assertFieldError(await submit(fields), 'unknown-field', path, new RegExp(`"${key}"`));
+    });
+  }
+
+  test('an unknown field wins over invalid values, and every problem is listed', async () => {
+    const answer = await submit({ color: 'red', priority: 0 });
+    assertFieldError(answer, 'unknown-field', 'body', /"color"/);
+    assertFieldError(answer, 'unknown-field', 'body.priority');
+  });
+
+  const invalid: [string, Record<string, unknown>, string, RegExp?][] = [
+    ['a missing type', { type: undefined }, 'body.type'],
+    ['an unknown job type', { type: 'batch' }, 'body.type'],
+    ['a missing task', { task: undefined }, 'body.task'],
+    ['an unknown task', { task: 'translate' }, 'body.task'],
+    ['a task of the wrong type', { task: 42 }, 'body.task'],
+    ['a missing input', { input: undefined }, 'body.input'],
+    ['empty text', { input: { text: '' } }, 'body.input.text'],
+    [`text over ${MAX_TEXT_CHARS} characters`, textOf(MAX_TEXT_CHARS + 1), 'body.input.text', new RegExp(`<=${MAX_TEXT_CHARS}\\b`)],
+    ['a chat task with input.text', { task: 'chat' }, 'body.input', /input\.messages/],
+    ['a sentiment task with input.messages', { input: { messages: HELLO } }, 'body.input', /input\.text/],
+    ['a chat task with no messages', { task: 'chat', input: { messages: [] } }, 'body.input.messages'],
+    ['an unknown pool', { pool: 'gpu' }, 'body.pool'],
+    ['priority 0', { priority: 0 }, 'body.priority', />=1/],
+    ['priority 6', { priority: 6 }, 'body.priority', /<=5/],
+    ['a fractional priority', { priority: 2.5 }, 'body.priority'],
+    ['a priority given as a string', { priority: '3' }, 'body.priority'],
+    ['temperature above 2', { temperature: 2.5 }, 'body.temperature'],
+    ['retry that is null', { retry: null }, 'body.retry'],
+    ['retry.maxAttempts 0', { retry: { maxAttempts: 0 } }, 'body.retry.maxAttempts'],
+    [
+      `retry.maxAttempts above SWITCHYARD_MAX_ATTEMPTS (${MAX_ATTEMPTS})`,
+      { retry: { maxAttempts: MAX_ATTEMPTS + 1 } },
+      'body.retry.maxAttempts',
+      new RegExp(`<=${MAX_ATTEMPTS}\\b`),
+    ],
+    [
+      'retry.maxIntervalMs below retry.initialIntervalMs',
+      { retry: { initialIntervalMs: 5000, maxIntervalMs: 1000 } },
+      'body.retry.maxIntervalMs',
+    ],
+    [
+      `timeouts.deadlineMs above SWITCHYARD_MAX_DEADLINE_MS (${MAX_DEADLINE_MS})`,
+      { timeouts: { deadlineMs: MAX_DEADLINE_MS + 1 } },
+      'body.timeouts.deadlineMs',
+      new RegExp(`<=${MAX_DEADLINE_MS}\\b`),
+    ],
+  ];
+  for (const [name, fields, path, message] of invalid) {
+    test(`${name} is 400 invalid-request at ${path}`, async () => {
+      assertFieldError(await submit(fields), 'invalid-request', path, message);
+    });
+  }
+});
+
+describe('body size, media type and encoding', () => {
+  test(`a body over SWITCHYARD_BODY_LIMIT_BYTES (${BODY_LIMIT_BYTES}) is 413 payload-too-large`, async () => {
+    const answer = await submit(textOf(BODY_LIMIT_BYTES));
+    assertProblem(answer, 413, 'payload-too-large');
+  });
+
+  test('a multi-megabyte body is a 413 answer, not a reset connection', async () => {
+    const answer = await within(30_000, submit(textOf(EIGHT_MB)));
+    assertProblem(answer, 413, 'payload-too-large');
+  });
+
+  const unsupported: [string, Record<string, string>][] = [
+    ['text/plain', { 'content-type': 'text/plain' }],
+    ['a form', { 'content-type': 'application/x-www-form-urlencoded' }],
+    ['another +json type', { 'content-type': 'application/merge-patch+json' }],
+    ['JSON in a charset other than UTF', { 'content-type': 'application/json; charset=latin1' }],
+    ['an unknown content-encoding', { 'content-encoding': 'squash' }],
+  ];
+  for (const [name, headers] of unsupported) {
+    test(`a body as ${name} is 415 unsupported-media-type`, async () => {
+      assertProblem(await submitRaw(JSON.stringify(job()), headers), 415, 'unsupported-media-type');
+    });
+  }
+
+  test('a body with no content type at all is 415 unsupported-media-type', async () => {
+    const answer = await rawRequest(['POST /v1/jobs HTTP/1.1', ACME_AUTH], JSON.stringify(job()));
+    assertProblem(answer, 415, 'unsupported-media-type');
+  });
+
+  test('a gzip content-encoding whose body is not gzip is 400 invalid-request', async () => {
+    assertProblem(await submitRaw(JSON.stringify(job()), { 'content-encoding': 'gzip' }), 400, 'invalid-request');
+  });
+});
+
+describe('Idempotency-Key', () => {
+  const badKeys: [string, string][] = [
+    ['over 200 characters', 'k'.repeat(201)],
+    ['empty', ''],
+    ['with a space', 'order 42'],
+    ['with a tab', 'order\t42'],
+    ['with a non-ASCII character', 'ordér-42'],
+  ];
+  for (const [name, key] of badKeys) {
+    test(`a key ${name} is 400 invalid-request`, async () => {
+      const answer = await submit({}, { headers: { 'idempotency-key': key } });
+      assert.match(assertProblem(answer, 400, 'invalid-request').detail, /Idempotency-Key/);
+    });
+  }
+
+  test('a key of exactly 200 characters passes the key check (the body is then checked)', async () => {
+    const answer = await submit({ priority: 0 }, { headers: { 'idempotency-key': 'k'.repeat(200) } });
+    assertFieldError(answer, 'invalid-request', 'body.priority');
+  });
+
+  // fetch will not send these; Node's HTTP parser rejects them before Express sees the request.
+  const controls: [string, string][] = [
+    ['NUL', '\x00'],
+    ['SOH', '\x01'],
+    ['ESC', '\x1b'],
+    ['DEL', '\x7f'],
+  ];
+  for (const [name, char] of controls) {
+    test(`a key with a ${name} control character is 400 invalid-request`, async () => {
+      const head = ['POST /v1/jobs HTTP/1.1', ACME_AUTH, 'Content-Type: application/json'];
+      const answer = await rawRequest([...head, `Idempotency-Key: order${char}42`], JSON.stringify(job()));
+      assertProblem(answer, 400, 'invalid-request');
+    });
+  }
+
+  test('headers over Node’s size limit are 431 headers-too-large', async () => {
+    const answer = await rawRequest(['GET /v1/jobs HTTP/1.1', ACME_AUTH, `Idempotency-Key: ${'k'.repeat(20_000)}`]);
+    assertProblem(answer, 431, 'headers-too-large');
+  });
+});
+
+describe('job ids and routes', () => {
+  const notFound: [string, string][] = [
+    ['GET', `/v1/jobs/${UNKNOWN_JOB}`],
+    ['GET', `/v1/jobs/${UNKNOWN_JOB.toLowerCase()}`],
+    ['GET', '/v1/jobs/not-a-job-id'],
+    ['GET', `/v1/jobs/acme%2F${UNKNOWN_JOB}`],
+    ['POST', `/v1/jobs/${UNKNOWN_JOB}/cancel`],
+    ['POST', '/v1/jobs/not-a-job-id/cancel'],
+    ['GET', '/nope'],
+    ['GET', '/v1/nope'],
+    ['GET', '/v2/jobs'],
+    ['GET', `/v1/jobs/${UNKNOWN_JOB}/cancel`],
+    ['DELETE', `/v1/jobs/${UNKNOWN_JOB}`],
+    ['PUT', '/v1/jobs'],
+    ['POST', '/healthz'],
+  ];
+  for (const [method, url] of notFound) {
+    test(`${method} ${url} is 404 not-found`, async () => {
+      assertProblem(await stack.call(method, url), 404, 'not-found');
+    });
+  }
+
+  test('a malformed %-escape in a job id is 400 invalid-request', async () => {
+    assertProblem(await stack.call('GET', '/v1/jobs/job-%E0%A4%A'), 400, 'invalid-request');
+    assertProblem(await stack.call('POST', '/v1/jobs/%ZZ/cancel'), 400, 'invalid-request');
+  });
+});
+
+describe('authentication', () => {
+  const endpoints: [string, string][] = [
+    ['POST', '/v1/jobs'],
+    ['GET', `/v1/jobs/${UNKNOWN_JOB}`],
+    ['GET', '/v1/jobs'],
+    ['POST', `/v1/jobs/${UNKNOWN_JOB}/cancel`],
+  ];
+  const credentials: [string, Record<string, string>][] = [
+    ['no Authorization header', {}],
+    ['a wrong key', { authorization: 'Bearer wrong-key-0123456789abcdef' }],
+    ['a malformed header (Basic xyz)', { authorization: 'Basic xyz' }],
+    ['a valid key under the Basic scheme', { authorization: `Basic ${TENANTS.acme.key}` }],
+    ['Bearer with no key', { authorization: 'Bearer' }],
+    ['two keys', { authorization: `Bearer ${TENANTS.acme.key} ${TENANTS.globex.key}` }],
+  ];
+  for (const [method, url] of endpoints) {
+    for (const [name, headers] of credentials) {
+      test(`${method} ${url} with ${name} is 401 with WWW-Authenticate: Bearer`, async () => {
+        const answer = await stack.call(method, url, { as: null, headers, body: method === 'POST' ? job() : undefined });
+        assertProblem(answer, 401, 'unauthorized');
+        assert.equal(answer.headers.get('www-authenticate'), 'Bearer');
+      });
+    }
+  }
+
+  test('authentication comes before the body: an unauthenticated malformed or oversized body is 401', async () => {
+    assertProblem(await stack.call('POST', '/v1/jobs', { as: null, rawBody: '{not json' }), 401, 'unauthorized');
+    const huge = await within(30_000, stack.call('POST', '/v1/jobs', { as: null, body: job(textOf(EIGHT_MB)) }));
+    assertProblem(huge, 401, 'unauthorized');
+  });
+
+  test('authentication comes before routing under /v1', async () => {
+    assertProblem(await stack.call('GET', '/v1/nope', { as: null }), 401, 'unauthorized');
+  });
+});
+
+describe('listing', () => {
+  const badQueries: [string, 'invalid-request' | 'unknown-field', string][] = [
+    ['foo=1', 'unknown-field', 'query'],
+    ['tenant=globex', 'unknown-field', 'query'],
+    ['status=done', 'invalid-request', 'query.status'],
+    ['status=queued&status=running', 'invalid-request', 'query.status'],
+    ['type=batch', 'invalid-request', 'query.type'],
+    ['pool=gpu', 'invalid-request', 'query.pool'],
+    ['limit=0', 'invalid-request', 'query.limit'],
+    ['limit=101', 'invalid-request', 'query.limit'],
+    ['limit=abc', 'invalid-request', 'query.limit'],
+    ['limit=2.5', 'invalid-request', 'query.limit'],
+    ['createdAfter=yesterday', 'invalid-request', 'query.createdAfter'],
+    ['createdAfter=2026-01-01', 'invalid-request', 'query.createdAfter'],
+    ['createdBefore=2026-13-01T00:00:00Z', 'invalid-request', 'query.createdBefore'],
+    ['cursor=', 'invalid-request', 'query.cursor'],
+  ];
+  for (const [query, code, path] of badQueries) {
+    test(`?${query} is 400 ${code} at ${path}`, async () => {
+      assertFieldError(await stack.call('GET', `/v1/jobs?${query}`), code, path);
+    });
+  }
+
+  const badCursors: [string, string][] = [
+    ['garbage', '!!!not-base64!!!'],
+    ['base64 that is not canonical base64url', 'aGVsbG8='],
+    ['well-formed base64url the server never issued', randomBytes(48).toString('base64url')],
+  ];
+  for (const [name, cursor] of badCursors) {
+    test(`a cursor that is ${name} is 400 invalid-cursor`, async () => {
+      assertProblem(await stack.call('GET', `/v1/jobs?cursor=${encodeURIComponent(cursor)}`), 400, 'invalid-cursor');
+    });
+  }
+});
+
+describe('Temporal unavailable', () => {
+  let down: Stack;
+  before(async () => {
+    // An API process whose Temporal address is a port where nothing listens.
+    down = new Stack({ env: { TEMPORAL_ADDRESS: `127.0.0.1:${await pickFreePort()}` } });
+    await down.startApi();
+  });
+  after(() => down?.stop());
+
+  const ANSWER_WITHIN_MS = 15_000;
+  const calls: [string, string, unknown?][] = [
+    ['POST', '/v1/jobs', job()],
+    ['GET', `/v1/jobs/${UNKNOWN_JOB}`],
+    ['GET', '/v1/jobs'],
+    ['POST', `/v1/jobs/${UNKNOWN_JOB}/cancel`],
+  ];
+  for (const [method, url, body] of calls) {
+    test(`${method} ${url} is 503 temporal-unavailable with Retry-After, within ${ANSWER_WITHIN_MS / 1000} s`, async () => {
+      const answer = await within(ANSWER_WITHIN_MS, down.call(method, url, { body }));
+      assertProblem(answer, 503, 'temporal-unavailable');
+      assert.match(answer.headers.get('retry-after') ?? '', /^[1-9]\d*$/);
+    });
+  }
+
+  test('/readyz is 503 with Retry-After while /healthz stays 200', async () => {
+    const ready = await within(ANSWER_WITHIN_MS, down.call('GET', '/readyz', { as: null }));
+    assert.equal(ready.status, 503);
+    assert.equal(ready.body.status, 'unready');
+    assert.match(ready.headers.get('retry-after') ?? '', /^[1-9]\d*$/);
+    const health = await down.call('GET', '/healthz', { as: null });
+    assert.equal(health.status, 200);
+    assert.deepEqual(health.body, { status: 'ok' });
+  });
+});
+
+describe('configurations the API refuses to start with', () => {
+  /** Runs `switchyard api` until it exits (killed after 20 s); resolves with its exit code and output. */
+  function runApi(env: Record<string, string>): Promise<{ code: number | null; output: string }> {
+    const child = spawn(process.execPath, [BIN, 'api'], {
+      env: { ...stack.env, API_PORT: '0', ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let output = '';
+    for (const stream of [child.stdout, child.stderr]) stream.on('data', (chunk: Buffer) => (output += chunk.toString()));
+    const timer = setTimeout(() => child.kill('SIGKILL'), 20_000);
+    return new Promise((resolve) =>
+      child.once('close', (code) => {
+        clearTimeout(timer);
+        resolve({ code, output });
+      }),
+    );
+  }
+
+  const refusals: [string, Record<string, string>, string][] = [
+    ['no API keys on a non-loopback host', { API_HOST: '0.0.0.0', SWITCHYARD_API_KEYS: '' }, 'SWITCHYARD_API_KEYS'],
+    ['an API key shorter than 16 characters', { SWITCHYARD_API_KEYS: 'acme:short' }, 'SWITCHYARD_API_KEYS'],
+    ['a port that is not a number', { API_PORT: 'abc' }, 'API_PORT'],
+    ['pools that are not JSON', { SWITCHYARD_POOLS: '{' }, 'SWITCHYARD_POOLS'],
+    ['a body limit below the minimum', { SWITCHYARD_BODY_LIMIT_BYTES: '10' }, 'SWITCHYARD_BODY_LIMIT_BYTES'],
+  ];
+  for (const [name, env, variable] of refusals) {
+    test(`${name}: exits non-zero naming ${variable}`, async () => {
+      const { code, output } = await runApi(env);
+      assert.notEqual(code, 0, output);
+      assert.notEqual(code, null, `it did not exit:\n${output}`);
+      assert.ok(output.includes(variable), output);
+      assert.doesNotMatch(output, /"api listening"/);
+    });
+  }
+});
+
+test('no request to the API ended in a 5xx or an unhandled error', () => {
+  const bad = api.lines.filter((l) => /"status":5\d\d|"unhandled error"/.test(l));
+  assert.deepEqual(bad, []);
+});

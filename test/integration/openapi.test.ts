@@ -1,0 +1,176 @@
+/**
+ * The OpenAPI document a real API process serves: valid OpenAPI 3.1 by an independent validator, in step
+ * with the routes the Express app actually has (each of which answers with a status the document lists),
+ * with a JobRequest schema that refuses unknown fields; and /docs shows every operation.
+ */
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { Validator } from '@seriousme/openapi-schema-validator';
+import { createApp } from '../../src/api/app';
+import { PROBLEMS } from '../../src/api/problems';
+import { loadConfig } from '../../src/config';
+import { INFERENCE_TASKS } from '../../src/inference/provider';
+import { createLogger } from '../../src/logger';
+import type { JobClient } from '../../src/temporal/job-client';
+import { sentimentJob, Stack } from '../fixtures/stack';
+
+/** A tenant of this file's own, so the job it submits shows up in no other file's lists. */
+const TENANT = { tenant: 'openapi-doc', key: 'openapi-doc-key-0123456789abcdef' };
+const POOLS = ['local', 'spare'];
+const POOL_CONFIG = Object.fromEntries(POOLS.map((p) => [p, { provider: 'local' as const, concurrency: 2 }]));
+
+type Json = any;
+
+let stack: Stack;
+let doc: Json;
+
+/** A call as this file's tenant. */
+const call = (method: string, path: string, body?: unknown) =>
+  stack.call(method, path, { as: null, headers: { authorization: `Bearer ${TENANT.key}` }, body });
+
+before(async () => {
+  stack = await new Stack({
+    pools: POOL_CONFIG,
+    env: { SWITCHYARD_API_KEYS: `${TENANT.tenant}:${TENANT.key}` },
+  }).start();
+  const answer = await stack.call('GET', '/openapi.json', { as: null });
+  assert.equal(answer.status, 200);
+  assert.match(answer.headers.get('content-type') ?? '', /^application\/json/);
+  doc = answer.body;
+});
+after(() => stack?.stop());
+
+interface Operation {
+  method: string;
+  /** In OpenAPI form: `/v1/jobs/{id}`. */
+  path: string;
+}
+const key = (op: Operation) => `${op.method.toUpperCase()} ${op.path}`;
+
+/** The part of an Express 5 router layer this test reads. */
+interface Layer {
+  route?: { path: string; methods: Record<string, boolean> };
+  rawPath?: unknown;
+  handle: { stack?: Layer[] };
+}
+
+/** Every route the Express app serves, found by walking its router and the routers mounted in it. */
+function appOperations(stack: Layer[], prefix = ''): Operation[] {
+  return stack.flatMap((layer) => {
+    if (layer.route) {
+      const path = (prefix + layer.route.path).replace(/(.)\/$/, '$1').replace(/:(\w+)/g, '{$1}');
+      return Object.keys(layer.route.methods).map((method) => ({ method, path }));
+    }
+    if (!layer.handle.stack) return [];
+    assert.equal(typeof layer.rawPath, 'string', 'a mounted router without a plain string path');
+    return appOperations(layer.handle.stack, prefix + String(layer.rawPath));
+  });
+}
+
+function documentedOperations(): Operation[] {
+  return Object.entries(doc.paths as Record<string, Record<string, unknown>>).flatMap(([path, methods]) =>
+    Object.keys(methods).map((method) => ({ method, path })),
+  );
+}
+
+/** Every schema object under `node` that describes a JSON object. */
+function objectSchemas(node: Json, at = '#'): { at: string; schema: Json }[] {
+  if (!node || typeof node !== 'object') return [];
+  const own = node.type === 'object' ? [{ at, schema: node }] : [];
+  return [...own, ...Object.entries(node).flatMap(([k, v]) => objectSchemas(v, `${at}/${k}`))];
+}
+
+describe('the document', () => {
+  test('is valid OpenAPI 3.1 by @seriousme/openapi-schema-validator', async () => {
+    assert.ok(Validator.supportedVersions.has('3.1'));
+    const validator = new Validator();
+    const result = await validator.validate(doc);
+    assert.equal(result.valid, true, JSON.stringify(result.errors, null, 2));
+    assert.equal(validator.version, '3.1');
+    assert.match(doc.openapi, /^3\.1\.\d+$/);
+  });
+
+  test('the validator is not a rubber stamp: a response without a description is invalid', async () => {
+    const broken = structuredClone(doc);
+    delete broken.paths['/v1/jobs'].post.responses['202'].description;
+    assert.equal((await new Validator().validate(broken)).valid, false);
+  });
+
+  test('lists exactly the routes the Express app serves', () => {
+    const config = loadConfig({ SWITCHYARD_POOLS: JSON.stringify(POOL_CONFIG) });
+    // The handlers never run here, so the app needs no Temporal client.
+    const app = createApp({ config, jobs: {} as JobClient, log: createLogger('error') });
+    const served = appOperations((app.router as unknown as { stack: Layer[] }).stack).map(key);
+    assert.ok(served.length >= 8, `too few routes found: ${served.join(', ')}`);
+    assert.deepEqual(new Set(documentedOperations().map(key)), new Set(served));
+  });
+
+  test('every documented operation answers with a status it documents, never the 404 for an unknown route', async () => {
+    const submitted = await call('POST', '/v1/jobs', sentimentJob('The docs are complete.'));
+    const id = submitted.body.id;
+    assert.match(id, /^job-[0-9A-Z]{26}$/, JSON.stringify(submitted.body));
+    const requests: Record<string, () => ReturnType<Stack['call']>> = {
+      'POST /v1/jobs': async () => submitted,
+      'GET /v1/jobs': () => call('GET', '/v1/jobs?limit=1'),
+      'GET /v1/jobs/{id}': () => call('GET', `/v1/jobs/${id}`),
+      'POST /v1/jobs/{id}/cancel': () => call('POST', `/v1/jobs/${id}/cancel`),
+    };
+    for (const op of documentedOperations()) {
+      const answer = await (requests[key(op)] ?? (() => call(op.method.toUpperCase(), op.path)))();
+      const documented = Object.keys(doc.paths[op.path][op.method].responses);
+      assert.ok(documented.includes(String(answer.status)), `${key(op)} answered ${answer.status}, not one of ${documented}`);
+      assert.notEqual(answer.body?.code, 'not-found', `${key(op)}: ${JSON.stringify(answer.body)}`);
+    }
+  });
+
+  test('the /v1 operations require the API key and document 401 and 503', () => {
+    for (const op of documentedOperations().filter((o) => o.path.startsWith('/v1/'))) {
+      const operation = doc.paths[op.path][op.method];
+      assert.deepEqual(operation.security, [{ apiKey: [] }], key(op));
+      for (const status of ['401', '503']) assert.ok(operation.responses[status], `${key(op)} does not document ${status}`);
+    }
+    assert.equal(doc.components.securitySchemes.apiKey.scheme, 'bearer');
+  });
+
+  test('the Problem schema lists every problem code and type', () => {
+    const { code, type } = doc.components.schemas.Problem.properties;
+    assert.deepEqual(code.enum, Object.keys(PROBLEMS));
+    assert.deepEqual(type.enum, Object.keys(PROBLEMS).map((c) => `/problems/${c}`));
+  });
+});
+
+describe('the JobRequest schema', () => {
+  const jobRequest = () => doc.components.schemas.JobRequest;
+
+  test('is the request body of POST /v1/jobs', () => {
+    const body = doc.paths['/v1/jobs'].post.requestBody;
+    assert.equal(body.required, true);
+    assert.equal(body.content['application/json'].schema.$ref, '#/components/schemas/JobRequest');
+  });
+
+  test('rejects unknown properties at every level (additionalProperties: false)', () => {
+    const objects = objectSchemas(jobRequest());
+    // the job, retry, timeouts, both input shapes and a chat message
+    assert.ok(objects.length >= 6, `only ${objects.length} object schemas`);
+    for (const { at, schema } of objects) assert.equal(schema.additionalProperties, false, `${at} allows unknown properties`);
+  });
+
+  test('lists the tasks and the configured pools, and requires type, task and input', () => {
+    const [inference, ...others] = jobRequest().oneOf;
+    assert.deepEqual(others, [], 'one job type today');
+    assert.deepEqual(inference.properties.type.const, 'inference');
+    assert.deepEqual(inference.properties.task.enum, [...INFERENCE_TASKS]);
+    assert.deepEqual(inference.properties.pool.enum, POOLS);
+    assert.deepEqual([...inference.required].sort(), ['input', 'task', 'type']);
+  });
+});
+
+test('/docs is a self-contained HTML page naming every operation and schema', async () => {
+  const answer = await stack.call('GET', '/docs', { as: null });
+  assert.equal(answer.status, 200);
+  assert.match(answer.headers.get('content-type') ?? '', /^text\/html/);
+  const html: string = answer.body;
+  for (const op of documentedOperations()) assert.ok(html.includes(key(op)), `/docs does not mention ${key(op)}`);
+  for (const name of Object.keys(doc.components.schemas)) assert.ok(html.includes(`<h3>${name}</h3>`), `/docs lacks ${name}`);
+  assert.doesNotMatch(html, /<script|<link/i);
+});
