@@ -12,6 +12,7 @@ import net from 'node:net';
 import { after, before, beforeEach, describe, test } from 'node:test';
 import { startFakeOpenAI, type FakeOpenAI, type Fault } from '../fixtures/fake-openai';
 import { Stack } from '../fixtures/stack';
+import { eventually, sleep } from '../fixtures/wait';
 
 const RETRY = { initialIntervalMs: 100, maxIntervalMs: 1000, maxAttempts: 5 };
 
@@ -47,17 +48,8 @@ async function submitChat(faults: Fault[], spec: Record<string, unknown> = {}): 
   return { id: body.id, tag };
 }
 
-const requestsFor = (tag: string) => openai.requests.filter((r) => JSON.stringify(r.body).includes(tag));
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const requestsFor = (tag: string) => openai.requestsMentioning(tag);
 
-/** Polls until `check` returns a value, or fails with `what`. */
-async function eventually<T>(what: string, check: () => T | undefined | Promise<T | undefined>, timeoutMs = 15_000): Promise<T> {
-  for (const deadline = Date.now() + timeoutMs; Date.now() < deadline; await sleep(50)) {
-    const value = await check();
-    if (value !== undefined) return value;
-  }
-  throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-}
 
 describe('retryable provider failures', () => {
   test('500 then 200: the job succeeds on attempt 2', async () => {

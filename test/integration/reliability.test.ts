@@ -11,6 +11,7 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
 import { startFakeOpenAI, type FakeOpenAI, type Fault } from '../fixtures/fake-openai';
 import { sentimentJob, Stack, type ProcessHandle } from '../fixtures/stack';
+import { eventually, sleep } from '../fixtures/wait';
 
 const suffix = randomBytes(3).toString('hex');
 const REMOTE = `remote-${suffix}`;
@@ -57,16 +58,8 @@ async function submitRemoteChat(): Promise<{ id: string; tag: string }> {
   return { id, tag };
 }
 
-const requestsFor = (tag: string) => openai.requests.filter((r) => JSON.stringify(r.body).includes(tag));
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const requestsFor = (tag: string) => openai.requestsMentioning(tag);
 
-async function eventually<T>(what: string, check: () => T | undefined | Promise<T | undefined>, timeoutMs = 15_000): Promise<T> {
-  for (const deadline = Date.now() + timeoutMs; Date.now() < deadline; await sleep(50)) {
-    const value = await check();
-    if (value !== undefined) return value;
-  }
-  throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-}
 
 /** Submits a remote chat job under `faults` and waits until its call is in flight at the provider. */
 async function inFlightRemoteChat(faults: Fault[]): Promise<{ id: string; tag: string }> {
