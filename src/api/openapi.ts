@@ -32,11 +32,9 @@ const job = (description: string) => ({
   content: { 'application/json': { schema: { $ref: '#/components/schemas/Job' } } },
 });
 const jobIdParam = { name: 'id', in: 'path', required: true, schema: { type: 'string', pattern: '^job-[0-9A-Z]{26}$' } };
-const auth = {
-  security: [{ apiKey: [] }],
-  responses401: problem('Missing or invalid API key'),
-};
-const common = { '401': auth.responses401, '503': problem('Temporal is unavailable (Retry-After is set)') };
+const security = [{ apiKey: [] }];
+/** Responses every /v1 operation can give. */
+const common = { '401': problem('Missing or invalid API key'), '503': problem('Temporal is unavailable (Retry-After is set)') };
 
 export function buildOpenApi(submitSchema: ReturnType<typeof buildSubmitSchema>, pools: readonly string[]): Json {
   const listQuery = jsonSchema(buildListQuerySchema(pools), 'input') as { properties: Record<string, Json> };
@@ -57,7 +55,7 @@ export function buildOpenApi(submitSchema: ReturnType<typeof buildSubmitSchema>,
         post: {
           operationId: 'submitJob',
           summary: 'Submit a job',
-          security: auth.security,
+          security,
           parameters: [
             { name: 'Idempotency-Key', in: 'header', required: false, schema: { type: 'string', pattern: '^[\\x21-\\x7e]{1,200}$' } },
           ],
@@ -75,7 +73,7 @@ export function buildOpenApi(submitSchema: ReturnType<typeof buildSubmitSchema>,
         get: {
           operationId: 'listJobs',
           summary: "List the caller's jobs, newest first",
-          security: auth.security,
+          security,
           parameters: queryParams,
           responses: {
             '200': {
@@ -101,7 +99,7 @@ export function buildOpenApi(submitSchema: ReturnType<typeof buildSubmitSchema>,
         get: {
           operationId: 'getJob',
           summary: 'Read a job: status, attempts, last failure, result',
-          security: auth.security,
+          security,
           parameters: [jobIdParam],
           responses: { '200': job('The job'), '404': problem('No such job for this tenant'), ...common },
         },
@@ -110,7 +108,7 @@ export function buildOpenApi(submitSchema: ReturnType<typeof buildSubmitSchema>,
         post: {
           operationId: 'cancelJob',
           summary: 'Cancel a job; the running inference sees it at its next heartbeat',
-          security: auth.security,
+          security,
           parameters: [jobIdParam],
           responses: {
             '202': job('Cancellation requested'),

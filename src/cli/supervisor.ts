@@ -11,8 +11,13 @@ const RESTART_DELAY_MS = 1000;
 
 export interface Supervised {
   name: string;
+  /** Resolves when the process first logs its ready line. */
+  ready: Promise<void>;
   stop(): Promise<void>;
 }
+
+/** The line each Switchyard process logs once it serves. */
+const READY_LINE = /"msg":"(worker ready|api listening)"/;
 
 export function supervise(
   name: string,
@@ -23,11 +28,16 @@ export function supervise(
   let child: ChildProcess;
   let stopping = false;
   let exited: Promise<void>;
+  let markReady: () => void;
+  const ready = new Promise<void>((resolve) => (markReady = resolve));
 
   const start = () => {
     child = spawn(process.execPath, [BIN, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
     for (const stream of [child.stdout!, child.stderr!]) {
-      createInterface({ input: stream }).on('line', (line) => print(`[${name}] ${line}`));
+      createInterface({ input: stream }).on('line', (line) => {
+        print(`[${name}] ${line}`);
+        if (READY_LINE.test(line)) markReady();
+      });
     }
     exited = new Promise((resolve) =>
       child.once('exit', (code, signal) => {
@@ -42,6 +52,7 @@ export function supervise(
 
   return {
     name,
+    ready,
     async stop() {
       stopping = true;
       if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');

@@ -47,7 +47,8 @@ export async function up(config: Config, _args: string[]): Promise<number> {
     process.once('SIGTERM', () => resolve('SIGTERM'));
   });
   const apiUrl = `http://${config.api.host}:${config.api.port}`;
-  const ready = await Promise.race([waitForReady(apiUrl), stopped.then(() => false)]);
+  const allReady = Promise.all(children.map((c) => c.ready)).then(() => waitForReady(apiUrl));
+  const ready = await Promise.race([allReady, stopped.then(() => false)]);
   if (ready) say(banner(config, { address, uiUrl, apiUrl, dbFile: server ? config.devServer.dbFile : null, ms: Date.now() - t0 }));
 
   const signal = await stopped;

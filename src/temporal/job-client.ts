@@ -168,31 +168,43 @@ export class JobClient {
   async toResource(tenant: string, jobId: string, d: WorkflowExecutionDescription): Promise<JobResource> {
     const attrs: TypedSearchAttributes = d.typedSearchAttributes;
     const memo = d.memo as Partial<JobMemo> | undefined;
-    const pending = d.raw.pendingActivities?.[0];
-    const started = pending?.state === ACTIVITY_STARTED;
-    const base = {
+    const progress = d.status.name === 'RUNNING' ? runningProgress(d) : await this.closedProgress(d);
+    return {
       id: jobId,
-      type: 'inference' as const,
+      type: 'inference',
       tenant,
       pool: attrs.get(SEARCH_ATTRIBUTES.pool) ?? '',
       task: memo?.task ?? '',
       priority: attrs.get(SEARCH_ATTRIBUTES.priority) ?? 3,
+      status: progress.status,
+      attempts: progress.attempts,
+      lastFailure: progress.lastFailure,
+      result: progress.result,
       createdAt: d.startTime.toISOString(),
+      startedAt: progress.startedAt,
       finishedAt: d.closeTime?.toISOString() ?? null,
       links: jobLinks(this.opts, jobId, d.workflowId, d.runId),
     };
-    if (d.status.name === 'RUNNING') {
-      const attempt = pending?.attempt ?? 1;
-      return {
-        ...base,
-        status: jobStatusOf(d.status.name, started),
-        attempts: started ? attempt : attempt - 1,
-        lastFailure: rootFailure(pending?.lastFailure),
-        result: null,
-        startedAt: started ? isoTime(pending?.lastStartedTime) : null,
-      };
-    }
-    const closed = await readClosedJob(this.temporal.workflow.getHandle(d.workflowId, d.runId));
-    return { ...base, status: jobStatusOf(d.status.name, false, closed.lastFailure?.type), ...closed };
   }
+
+  private async closedProgress(d: WorkflowExecutionDescription): Promise<Progress> {
+    const closed = await readClosedJob(this.temporal.workflow.getHandle(d.workflowId, d.runId));
+    return { ...closed, status: jobStatusOf(d.status.name, false, closed.lastFailure?.type) };
+  }
+}
+
+type Progress = Pick<JobResource, 'status' | 'attempts' | 'lastFailure' | 'result' | 'startedAt'>;
+
+/** A running job's progress from its pending activity: started by a worker, or still waiting for one. */
+function runningProgress(d: WorkflowExecutionDescription): Progress {
+  const pending = d.raw.pendingActivities?.[0];
+  const started = pending?.state === ACTIVITY_STARTED;
+  const attempt = pending?.attempt ?? 1;
+  return {
+    status: jobStatusOf(d.status.name, started),
+    attempts: started ? attempt : attempt - 1,
+    lastFailure: rootFailure(pending?.lastFailure),
+    result: null,
+    startedAt: started ? isoTime(pending?.lastStartedTime) : null,
+  };
 }

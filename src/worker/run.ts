@@ -3,7 +3,7 @@
  * connection. Inference-only processes never load workflow code. SIGTERM drains: workers stop
  * polling and in-flight inference gets `shutdownGraceMs` to finish before it is cancelled.
  */
-import { DefaultLogger, type LogEntry, Runtime, Worker } from '@temporalio/worker';
+import { bundleWorkflowCode, DefaultLogger, type LogEntry, Runtime, Worker } from '@temporalio/worker';
 import { createActivities } from '../../activities';
 import type { Config } from '../config';
 import { createProvider } from '../inference/providers';
@@ -28,6 +28,15 @@ function installRuntime(log: Logger, level: Config['logLevel']): void {
   });
 }
 
+/** Bundles the workflow code with webpack's chatter at debug level: one summary line is enough. */
+async function bundleWorkflows(log: Logger): Promise<{ code: string }> {
+  const started = Date.now();
+  const quiet = new DefaultLogger('WARN', (entry: LogEntry) => log.log(SDK_LEVELS[entry.level] ?? 'warn', entry.message));
+  const { code } = await bundleWorkflowCode({ workflowsPath: require.resolve('../../workflows'), logger: quiet });
+  log.log('info', 'workflow bundle built', { bytes: code.length, ms: Date.now() - started });
+  return { code };
+}
+
 export async function runWorker(config: Config, roles: WorkerRoles, log: Logger): Promise<void> {
   if (!roles.workflows && roles.pools.length === 0) throw new Error('nothing to run: give --workflows and/or --pool <name>');
   installRuntime(log, config.logLevel);
@@ -44,7 +53,7 @@ export async function runWorker(config: Config, roles: WorkerRoles, log: Logger)
         await Worker.create({
           ...common,
           taskQueue: workflowTaskQueue(config.temporal.taskQueuePrefix),
-          workflowsPath: require.resolve('../../workflows'),
+          workflowBundle: await bundleWorkflows(log),
         }),
       );
     }
