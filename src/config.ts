@@ -27,7 +27,18 @@ const openaiPool = z.strictObject({
   apiKey: z.string().min(1).optional(),
   requestTimeoutMs: z.number().int().min(100).max(600_000).default(60_000),
 });
-export const poolSchema = z.discriminatedUnion('provider', [localPool, openaiPool]);
+const ms = z.number().int().min(0).max(600_000);
+/** Benchmarks and tests only: a pool whose "inference" is a timed wait (see src/inference/synthetic.ts). */
+const syntheticPool = z.strictObject({
+  provider: z.literal('synthetic'),
+  ...poolBase,
+  latencyMs: ms.default(100),
+  /** Each call adds a uniform random extra wait in [0, jitterMs]. */
+  jitterMs: ms.default(0),
+  /** A call with n items costs fixedMs + perItemMs × n on top of latencyMs. */
+  batch: z.strictObject({ fixedMs: ms.default(0), perItemMs: ms.default(0) }).default({ fixedMs: 0, perItemMs: 0 }),
+});
+export const poolSchema = z.discriminatedUnion('provider', [localPool, openaiPool, syntheticPool]);
 export type PoolConfig = z.infer<typeof poolSchema>;
 
 const pools = z
@@ -128,6 +139,11 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   return toConfig(parsed.data);
 }
 
+/** The environment for a child process: this one's, with `overrides` on top (e.g. the dev server's address). */
+export function childEnvironment(overrides: Record<string, string>): NodeJS.ProcessEnv {
+  return { ...process.env, ...overrides };
+}
+
 function toConfig(e: z.infer<typeof envSchema>) {
   const dataDir = path.resolve(e.SWITCHYARD_DATA_DIR);
   const limits = {
@@ -165,6 +181,8 @@ function toConfig(e: z.infer<typeof envSchema>) {
       tlsKeyPath: e.TEMPORAL_TLS_KEY_PATH,
       tlsServerName: e.TEMPORAL_TLS_SERVER_NAME,
       uiUrl: (e.TEMPORAL_UI_URL ?? `http://localhost:${e.SWITCHYARD_DEV_UI_PORT}`).replace(/\/+$/, ''),
+      /** False when an external server is used without TEMPORAL_UI_URL: the UI links then point nowhere useful. */
+      uiUrlKnown: e.TEMPORAL_UI_URL !== undefined || e.TEMPORAL_ADDRESS === undefined,
       cliPath: e.TEMPORAL_CLI_PATH,
       testServerPath: e.TEMPORAL_TEST_SERVER_PATH,
       taskQueuePrefix: e.SWITCHYARD_TASK_QUEUE_PREFIX,

@@ -4,7 +4,7 @@
  * pool, and the API — as separate processes. Ctrl-C stops them all; the next run resumes the jobs.
  */
 import path from 'node:path';
-import type { Config } from '../config';
+import { childEnvironment, type Config } from '../config';
 import { resolveTemporalBinary } from '../temporal/binaries';
 import { startDevServer, type DevServer } from '../temporal/dev-server';
 import { setup } from './setup';
@@ -35,7 +35,7 @@ export async function up(config: Config, _args: string[]): Promise<number> {
     uiUrl = server.uiUrl ?? uiUrl;
   }
 
-  const env = { ...process.env, TEMPORAL_ADDRESS: address, TEMPORAL_UI_URL: uiUrl };
+  const env = childEnvironment({ TEMPORAL_ADDRESS: address, TEMPORAL_UI_URL: uiUrl });
   const children: Supervised[] = [
     supervise('workflows', ['worker', '--workflows'], env, say),
     ...Object.keys(config.pools).map((pool) => supervise(`pool:${pool}`, ['worker', '--pool', pool], env, say)),
@@ -43,8 +43,10 @@ export async function up(config: Config, _args: string[]): Promise<number> {
   ];
 
   const stopped = new Promise<string>((resolve) => {
-    process.once('SIGINT', () => resolve('SIGINT'));
-    process.once('SIGTERM', () => resolve('SIGTERM'));
+    // `on`, not `once`: with no listener left, a second Ctrl-C while stopping would kill `up` at once
+    // (Node's default) and leave the dev server and draining workers running without it.
+    process.on('SIGINT', () => resolve('SIGINT'));
+    process.on('SIGTERM', () => resolve('SIGTERM'));
   });
   const apiUrl = `http://${config.api.host}:${config.api.port}`;
   const allReady = Promise.all(children.map((c) => c.ready)).then(() => waitForReady(apiUrl));
@@ -74,7 +76,7 @@ function banner(config: Config, at: { address: string; uiUrl: string; apiUrl: st
 Switchyard is up (ready in ${(at.ms / 1000).toFixed(1)} s)
   API          ${at.apiUrl}   (docs: ${at.apiUrl}/docs)
   Temporal     ${at.address}   namespace ${config.temporal.namespace}${at.dbFile ? `   data: ${at.dbFile}` : ''}
-  Temporal UI  ${at.uiUrl}
+  Temporal UI  ${config.temporal.uiUrlKnown ? at.uiUrl : `unknown: set TEMPORAL_UI_URL so job links open your cluster's UI`}
   Pools        ${Object.keys(config.pools).join(', ')}
 
 Try it:

@@ -6,6 +6,7 @@ import type { PoolConfig } from '../config';
 import { createLocalProvider, LOCAL_TASKS } from './local';
 import { createOpenAIProvider, OPENAI_TASKS } from './openai';
 import type { InferenceProvider, InferenceTask } from './provider';
+import { createSyntheticProvider, SYNTHETIC_TASKS } from './synthetic';
 
 export function createProvider(pool: PoolConfig): InferenceProvider {
   switch (pool.provider) {
@@ -13,6 +14,8 @@ export function createProvider(pool: PoolConfig): InferenceProvider {
       return createLocalProvider();
     case 'openai':
       return createOpenAIProvider(pool);
+    case 'synthetic':
+      return createSyntheticProvider(pool);
     default:
       return unknownProvider(pool);
   }
@@ -24,6 +27,8 @@ export function providerTasks(pool: PoolConfig): readonly InferenceTask[] {
       return LOCAL_TASKS;
     case 'openai':
       return OPENAI_TASKS;
+    case 'synthetic':
+      return SYNTHETIC_TASKS;
     default:
       return unknownProvider(pool);
   }

@@ -114,7 +114,11 @@ export async function startDevServer(opts: DevServerOptions): Promise<DevServer>
   if (opts.logFile) fs.mkdirSync(path.dirname(path.resolve(opts.logFile)), { recursive: true });
 
   const startedAt = Date.now();
-  const child = spawn(opts.cliPath, devServerArgs(opts), { stdio: ['ignore', 'pipe', 'pipe'] });
+  // In its own process group, so a terminal's Ctrl-C reaches only our launcher, which stops the server
+  // last — after the workers have drained and reported their results to it.
+  const child = spawn(opts.cliPath, devServerArgs(opts), { stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+  const killOnExit = () => child.kill('SIGKILL');
+  process.once('exit', killOnExit);
   const logStream = opts.logFile ? fs.createWriteStream(opts.logFile, { flags: 'a' }) : undefined;
   const tail: string[] = [];
   const onOutput = (chunk: Buffer) => {
@@ -132,6 +136,7 @@ export async function startDevServer(opts: DevServerOptions): Promise<DevServer>
       resolve();
     });
     child.once('exit', (code, signal) => {
+      process.off('exit', killOnExit);
       exitInfo ??= signal ? `killed by ${signal}` : `exited with code ${code}`;
       resolve();
     });

@@ -2,7 +2,6 @@
  * Job operations mapped onto Temporal: a job is one workflow execution, and everything the API says
  * about a job is read back from Temporal (describe, history, visibility). Nothing is kept elsewhere.
  */
-import { randomUUID } from 'node:crypto';
 import {
   type Client,
   type WorkflowExecutionDescription,
@@ -10,27 +9,19 @@ import {
   WorkflowNotFoundError,
 } from '@temporalio/client';
 import { TypedSearchAttributes } from '@temporalio/common';
-import type { InferenceJobInput } from '../jobs/job';
 import { jobStatusOf } from '../jobs/job';
 import { jobIdForIdempotencyKey, newJobId, workflowIdFor } from '../jobs/ids';
 import { jobLinks, type JobLinkBase, type JobResource } from '../jobs/resource';
 import type { InferenceJobSpec } from '../jobs/spec';
 import type { inferenceJob } from '../../workflows';
 import { readClosedJob } from './job-history';
+import { INFERENCE_WORKFLOW, jobStartOptions, type JobMemo } from './job-start';
 import { isoTime, rootFailure } from './proto';
 import { SEARCH_ATTRIBUTES } from './search-attributes';
-import { poolTaskQueue, workflowTaskQueue } from './task-queues';
 
 export interface JobClientOptions extends JobLinkBase {
   taskQueuePrefix: string;
   heartbeatTimeoutMs: number;
-}
-
-/** Kept in the workflow's memo: what the API needs to answer for the job and to check repeats. */
-interface JobMemo {
-  task: string;
-  fingerprint: string;
-  submission: string;
 }
 
 export class IdempotencyConflictError extends Error {
@@ -46,7 +37,6 @@ export class JobNotCancellableError extends Error {
 }
 
 const ACTIVITY_STARTED = 2; // PENDING_ACTIVITY_STATE_STARTED
-const DEADLINE_BACKSTOP_MS = 60_000;
 
 export class JobClient {
   constructor(
@@ -65,50 +55,18 @@ export class JobClient {
   ): Promise<{ job: JobResource; created: boolean }> {
     const key = submission.idempotencyKey;
     const jobId = key === undefined ? newJobId() : jobIdForIdempotencyKey(tenant, key);
-    const workflowId = workflowIdFor(tenant, jobId);
-    const memo: JobMemo = { task: spec.task, fingerprint: submission.fingerprint, submission: randomUUID() };
-    const input: InferenceJobInput = {
-      jobId,
+    const { memo, options } = jobStartOptions({
       tenant,
-      pool: spec.pool,
-      taskQueue: poolTaskQueue(this.opts.taskQueuePrefix, spec.pool),
-      request: {
-        task: spec.task,
-        ...('text' in spec.input ? { text: spec.input.text } : { messages: spec.input.messages }),
-        model: spec.model,
-        maxTokens: spec.maxTokens,
-        temperature: spec.temperature,
-      },
-      retry: spec.retry,
-      attemptTimeoutMs: spec.timeouts.attemptMs,
-      heartbeatTimeoutMs: Math.min(this.opts.heartbeatTimeoutMs, spec.timeouts.attemptMs),
-      deadlineMs: spec.timeouts.deadlineMs,
-    };
+      jobId,
+      spec,
+      fingerprint: submission.fingerprint,
+      taskQueuePrefix: this.opts.taskQueuePrefix,
+      heartbeatTimeoutMs: this.opts.heartbeatTimeoutMs,
+    });
+    const workflowId = options.workflowId;
     let runId: string | undefined;
     try {
-      const handle = await this.temporal.workflow.start<typeof inferenceJob>('inferenceJob', {
-        workflowId,
-        taskQueue: workflowTaskQueue(this.opts.taskQueuePrefix),
-        args: [input],
-        workflowIdConflictPolicy: 'USE_EXISTING',
-        workflowIdReusePolicy: 'REJECT_DUPLICATE',
-        // Backstop: the workflow ends the job at its deadline; this ends it even if no worker can.
-        workflowExecutionTimeout: spec.timeouts.deadlineMs + DEADLINE_BACKSTOP_MS,
-        priority: { priorityKey: spec.priority },
-        typedSearchAttributes: [
-          { key: SEARCH_ATTRIBUTES.tenant, value: tenant },
-          { key: SEARCH_ATTRIBUTES.type, value: spec.type },
-          { key: SEARCH_ATTRIBUTES.priority, value: spec.priority },
-          { key: SEARCH_ATTRIBUTES.pool, value: spec.pool },
-        ],
-        memo: { ...memo },
-        staticSummary: `${spec.task} on pool ${spec.pool} · priority ${spec.priority} · tenant ${tenant}`,
-        staticDetails: [
-          `**Job** ${jobId} (${spec.type})`,
-          `**Tenant** ${tenant} · **pool** ${spec.pool} · **task** ${spec.task} · **priority** ${spec.priority}`,
-          `**Attempts** up to ${spec.retry.maxAttempts}, ${spec.timeouts.attemptMs} ms each · **deadline** ${spec.timeouts.deadlineMs} ms`,
-        ].join('\n\n'),
-      });
+      const handle = await this.temporal.workflow.start<typeof inferenceJob>(INFERENCE_WORKFLOW, options);
       runId = handle.firstExecutionRunId;
     } catch (err) {
       // A job with this idempotency key has already ended: fall through and answer with it.

@@ -1,0 +1,122 @@
+/**
+ * The BullMQ side of the peer-bullmq scenario: worker processes (bench/bullmq/worker.ts) on one queue,
+ * and a producer that adds a job and waits for its `completed` event (QueueEvents, which reads Redis's
+ * event stream: what `job.waitUntilFinished` uses), so a job's end-to-end time runs from `add` to the
+ * client hearing it completed — the same span the Switchyard side measures.
+ */
+import { spawn } from 'node:child_process';
+import path from 'node:path';
+import { createInterface } from 'node:readline';
+import { Queue, QueueEvents } from 'bullmq';
+import type { InferenceRequest } from '../../src/inference/provider';
+import { killOnExit, onInterrupt } from '../lib/processes';
+import { JOB_OPTIONS, producerConnection, workerConnection } from './settings';
+
+const WORKER = path.join(__dirname, 'worker.ts');
+const READY_TIMEOUT_MS = 60_000;
+const STOP_GRACE_MS = 15_000;
+
+export interface BullmqSide {
+  /** Adds one job and resolves once its `completed` event arrives (rejects on `failed`). */
+  run(request: InferenceRequest): Promise<void>;
+  processes(): { name: string; pid: number }[];
+  /** Closes the producer and stops (drains) the worker processes. */
+  stop(): Promise<void>;
+}
+
+interface WorkerProcess {
+  pid: number;
+  exited: Promise<void>;
+  stop(): Promise<void>;
+}
+
+function startWorker(args: string[]): Promise<WorkerProcess> {
+  const child = spawn(process.execPath, ['--import', 'tsx', WORKER, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  killOnExit(child);
+  const lines: string[] = [];
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  const stop = async () => {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+    const timer = setTimeout(() => child.kill('SIGKILL'), STOP_GRACE_MS);
+    await exited;
+    clearTimeout(timer);
+  };
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => void stop().then(() => reject(new Error(`bullmq worker not ready in ${READY_TIMEOUT_MS} ms:\n${lines.join('\n')}`))), READY_TIMEOUT_MS);
+    for (const stream of [child.stdout!, child.stderr!]) {
+      createInterface({ input: stream }).on('line', (line) => {
+        lines.push(line);
+        lines.splice(0, Math.max(0, lines.length - 30));
+        if (line.includes('"bullmq worker ready"')) {
+          clearTimeout(timer);
+          resolve({ pid: child.pid ?? -1, exited, stop });
+        }
+      });
+    }
+    void exited.then(() => (clearTimeout(timer), reject(new Error(`bullmq worker exited while starting:\n${lines.join('\n')}`))));
+  });
+}
+
+export async function startBullmqSide(opts: {
+  host: string;
+  port: number;
+  queue: string;
+  workers: number;
+  slots: number;
+  latencyMs: number;
+}): Promise<BullmqSide> {
+  const workers: WorkerProcess[] = [];
+  let queue: Queue | undefined;
+  let events: QueueEvents | undefined;
+  let stopping: Promise<void> | undefined;
+  const stop = () =>
+    (stopping ??= (async () => {
+      unregister();
+      await Promise.allSettled([queue?.close(), events?.close()]);
+      await Promise.allSettled(workers.map((w) => w.stop()));
+    })());
+  const unregister = onInterrupt(stop);
+
+  try {
+    const args = ['--host', opts.host, '--port', String(opts.port), '--queue', opts.queue, '--concurrency', String(opts.slots), '--latency-ms', String(opts.latencyMs)];
+    const started = await Promise.allSettled(Array.from({ length: opts.workers }, () => startWorker(args)));
+    for (const s of started) if (s.status === 'fulfilled') workers.push(s.value);
+    const failed = started.find((s) => s.status === 'rejected');
+    if (failed) throw failed.reason;
+
+    queue = new Queue(opts.queue, { connection: producerConnection(opts.host, opts.port), defaultJobOptions: JOB_OPTIONS });
+    // QueueEvents blocks on XREAD, so it needs a connection of its own that may wait forever.
+    events = new QueueEvents(opts.queue, { connection: workerConnection(opts.host, opts.port) });
+    await Promise.all([queue.waitUntilReady(), events.waitUntilReady()]);
+
+    // Registered before `add`: with 0-ms inference a job can complete before `add` has returned.
+    const waiting = new Map<string, { resolve: () => void; reject: (err: Error) => void }>();
+    const settle = (jobId: string, err?: Error) => {
+      const w = waiting.get(jobId);
+      waiting.delete(jobId);
+      if (w) err ? w.reject(err) : w.resolve();
+    };
+    events.on('completed', ({ jobId }) => settle(jobId));
+    events.on('failed', ({ jobId, failedReason }) => settle(jobId, new Error(`bullmq job ${jobId} failed: ${failedReason}`)));
+    let seq = 0;
+    const q = queue;
+    return {
+      async run(request) {
+        const jobId = `${opts.queue}-${++seq}`;
+        const done = new Promise<void>((resolve, reject) => waiting.set(jobId, { resolve, reject }));
+        try {
+          await q.add('inference', { request }, { jobId });
+        } catch (err) {
+          waiting.delete(jobId);
+          throw err;
+        }
+        await done;
+      },
+      processes: () => workers.map((w) => ({ name: 'bullmq-worker', pid: w.pid })),
+      stop,
+    };
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+}

@@ -1,0 +1,61 @@
+/**
+ * Submitting benchmark jobs: through the HTTP API, or straight through the Temporal client with exactly
+ * the workflow options the API uses (`jobStartOptions`), where the API must not be the bottleneck or is
+ * what is compared. Both resolve with the job's workflow id once it is accepted.
+ */
+import http from 'node:http';
+import { OPEN_TENANT } from '../../src/api/auth';
+import { loadConfig, type PoolConfig } from '../../src/config';
+import { newJobId, requestFingerprint, workflowIdFor } from '../../src/jobs/ids';
+import { buildSubmitSchema } from '../../src/jobs/spec';
+import { INFERENCE_WORKFLOW, jobStartOptions } from '../../src/temporal/job-start';
+import type { BenchStack } from './stack';
+
+/** A synthetic pool (see src/inference/synthetic.ts) of `slots` per process and a fixed latency. */
+export function syntheticPool(slots: number, latencyMs: number): PoolConfig {
+  return { provider: 'synthetic', concurrency: slots, latencyMs, jitterMs: 0, batch: { fixedMs: 0, perItemMs: 0 } };
+}
+
+/** A job body as a client would POST it to /v1/jobs. */
+export const jobBody = (pool: string) => ({ type: 'inference', task: 'sentiment', pool, input: { text: 'A benchmark job.' } });
+
+/** Returns a function that starts one job like `POST /v1/jobs` with `body` would (tenant of a keyless API) and resolves with its workflow id. */
+export function rawSubmitter(stack: BenchStack, body: ReturnType<typeof jobBody>): () => Promise<string> {
+  const config = loadConfig(stack.env);
+  const spec = buildSubmitSchema(config.limits, Object.keys(config.pools)).parse(body);
+  const fingerprint = requestFingerprint(body);
+  return async () => {
+    const { options } = jobStartOptions({
+      tenant: OPEN_TENANT,
+      jobId: newJobId(),
+      spec,
+      fingerprint,
+      taskQueuePrefix: stack.prefix,
+      heartbeatTimeoutMs: config.limits.heartbeatTimeoutMs,
+    });
+    await stack.client.workflow.start(INFERENCE_WORKFLOW, options);
+    return options.workflowId;
+  };
+}
+
+/** POSTs a job to the stack's API (started with `api: true`) over kept-alive connections. */
+export function apiSubmitter(stack: BenchStack, body: ReturnType<typeof jobBody>): () => Promise<string> {
+  const agent = new http.Agent({ keepAlive: true, maxSockets: 64 });
+  const data = JSON.stringify(body);
+  const headers = { 'content-type': 'application/json', 'content-length': Buffer.byteLength(data) };
+  return () =>
+    new Promise((resolve, reject) => {
+      const req = http.request(`${stack.apiUrl}/v1/jobs`, { method: 'POST', agent, headers }, (res) => {
+        let text = '';
+        res.setEncoding('utf8');
+        res.on('data', (chunk: string) => (text += chunk));
+        res.on('end', () => {
+          const id = res.statusCode === 202 ? (JSON.parse(text) as { id?: string }).id : undefined;
+          if (id) resolve(workflowIdFor(OPEN_TENANT, id));
+          else reject(new Error(`POST /v1/jobs answered ${res.statusCode}: ${text}`));
+        });
+      });
+      req.on('error', reject);
+      req.end(data);
+    });
+}

@@ -1,0 +1,148 @@
+/** The peer-bullmq scenario's table, metrics, targets and notes, from what it measured. */
+import { BULLMQ_SETTINGS } from '../bullmq/settings';
+import type { LoadResult } from '../lib/load';
+import { REDIS_SETTINGS, type RedisServer } from '../lib/redis';
+import type { ScenarioResult, ScenarioTarget } from '../lib/scenario';
+import { round, summarize } from '../lib/stats';
+import type { HistoryStep } from '../lib/history-timing';
+import type { SyscallCounts } from '../lib/syscalls';
+import type { PeerSettings } from './peer-bullmq';
+
+export const SIDES = ['bullmq', 'switchyard'] as const;
+export type Side = (typeof SIDES)[number];
+const LABEL: Record<Side, string> = { bullmq: 'BullMQ + Redis', switchyard: 'Switchyard (API → Temporal)' };
+/** CPU by role: sampleCpu's process names (by prefix) → the label in the table. */
+const ROLES: Record<Side, [string, string][]> = {
+  bullmq: [['redis', 'redis'], ['bullmq-worker', 'workers'], ['bench', 'client']],
+  switchyard: [['temporal', 'temporal'], ['workflows', 'wf worker'], ['pool:', 'pool workers'], ['api', 'api'], ['bench', 'client']],
+};
+const STORE: Record<Side, string> = { bullmq: 'redis-server', switchyard: 'Temporal dev server' };
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const BULLMQ_VERSION: string = (require('bullmq/package.json') as { version: string }).version;
+
+export interface Measured {
+  side: Side;
+  slots: number;
+  latencyMs: number;
+  phase: 'throughput' | 'latency';
+  load: LoadResult;
+  cpu: Record<string, number>;
+  /** Bytes the side's store (redis-server / Temporal dev server) wrote to disk; NaN where /proc cannot tell. */
+  diskBytes: number;
+  wallS: number;
+}
+
+export interface Evidence {
+  /** A Switchyard job's history events with the median ms before each, at a light load. */
+  steps: HistoryStep[];
+  /** Per side: write/sync system calls of its store over `jobs` 0-ms jobs (strace), when available. */
+  syscalls: Partial<Record<Side, { jobs: number; counts: SyscallCounts }>>;
+}
+
+function figures(of: Measured[], cores: number) {
+  const tp = of.filter((m) => m.phase === 'throughput');
+  const lat = of.find((m) => m.phase === 'latency');
+  const jobs = tp.reduce((sum, m) => sum + m.load.sentAt.length, 0);
+  const sum = (f: (m: Measured) => number) => tp.reduce((total, m) => total + f(m), 0);
+  const side = tp[0]!.side;
+  const cpuMsPerJob = Object.fromEntries(
+    ROLES[side].map(([prefix, label]) => [label, (1000 * sum((m) => Object.entries(m.cpu).reduce((t, [n, v]) => (n.startsWith(prefix) ? t + v : t), 0))) / jobs]),
+  );
+  const wallS = sum((m) => m.wallS);
+  const share = (key: string) => sum((m) => m.cpu[key] ?? NaN) / wallS;
+  return {
+    jobs,
+    jobsPerSec: (1000 * jobs) / sum((m) => m.load.durationMs),
+    e2e: lat && summarize(lat.load.latenciesMs),
+    rate: lat && lat.load.sentAt.length / ((lat.load.sentAt.at(-1)! - lat.load.sentAt[0]!) / 1000),
+    cpuMsPerJob,
+    diskKbPerJob: sum((m) => m.diskBytes) / 1024 / jobs,
+    /** Shares of one core during the throughput rounds: the whole machine, I/O wait, processes outside the run. */
+    busy: share('machine'),
+    iowait: share('iowait'),
+    other: share('other'),
+    temporal: share('temporal'),
+  };
+}
+type Figures = ReturnType<typeof figures>;
+
+const cpuText = (f: Figures) => Object.entries(f.cpuMsPerJob).map(([role, ms]) => `${role} ${round(ms, 2)}`).join(' · ');
+const pct = (x: number) => `${Math.round(100 * x)} %`;
+const opt = (x: number | undefined) => (x === undefined ? '' : round(x));
+
+export function report(r: { s: PeerSettings; measured: Measured[]; evidence: Evidence; redis: RedisServer; quick: boolean; cores: number }): ScenarioResult {
+  const { s, measured, evidence, quick, cores } = r;
+  const rows: (string | number)[][] = [];
+  const metrics: Record<string, number> = {};
+  const targets: ScenarioTarget[] = [];
+  const main = s.series[0]!;
+  let zero: Record<Side, Figures> | undefined;
+  let ceiling = NaN; // Switchyard's 0-ms throughput: what the server and workflow worker sustain at all
+  for (const series of s.series) {
+    // The first series' metrics are unsuffixed; the others say their slots.
+    const suffix = series === main ? '' : `Slots${series.slots}`;
+    for (const l of series.latencies) {
+      const of = (side: Side) => figures(measured.filter((m) => m.side === side && m.slots === series.slots && m.latencyMs === l), cores);
+      const f = { bullmq: of('bullmq'), switchyard: of('switchyard') };
+      if (series === main && l === 0) [zero, ceiling] = [f, f.switchyard.jobsPerSec];
+      const level = `${s.workers} × ${series.slots}`;
+      for (const side of SIDES) {
+        const x = f[side];
+        rows.push([level, l, LABEL[side], x.jobs, round(x.jobsPerSec), opt(x.e2e?.p50), opt(x.e2e?.p99), opt(x.rate), cpuText(x), round(x.diskKbPerJob, 1)]);
+        metrics[`${side}JobsPerSec${l}${suffix}`] = x.jobsPerSec;
+        if (x.e2e) Object.assign(metrics, { [`${side}E2eP50Ms${l}${suffix}`]: x.e2e.p50, [`${side}E2eP99Ms${l}${suffix}`]: x.e2e.p99 });
+      }
+      const ratio = f.switchyard.jobsPerSec / f.bullmq.jobsPerSec;
+      metrics[`throughputRatio${l}${suffix}`] = ratio;
+      const dp50 = f.switchyard.e2e && f.bullmq.e2e ? `+${round(f.switchyard.e2e.p50 - f.bullmq.e2e.p50)} ms` : '';
+      rows.push([level, l, 'Switchyard / BullMQ', '', `${round(ratio, 3)} ×`, dp50, '', '', '', '']);
+      const ideal = l ? (s.workers * series.slots * 1000) / l : Infinity;
+      const capped = ideal > 0.8 * ceiling;
+      targets.push({
+        name: `throughput, ${level} slots, ${l} ms inference`,
+        target: l >= 50 ? 'Switchyard ≥ 0.95 × BullMQ' : 'reported: the price of durability',
+        measured:
+          `${round(ratio, 3)} × (${round(f.switchyard.jobsPerSec)} vs ${round(f.bullmq.jobsPerSec)} jobs/s` +
+          (l ? `; the slots could do ${round(ideal)}${capped ? `, above Switchyard's 0-ms ceiling of ${round(ceiling)}` : ''})` : ')'),
+        met: l >= 50 && !quick ? ratio >= 0.95 : null,
+      });
+    }
+  }
+  const z = zero!;
+  metrics.historyEvents = evidence.steps.length;
+  metrics.temporalCpuMsPerJob0 = z.switchyard.cpuMsPerJob.temporal!;
+  metrics.redisCpuMsPerJob0 = z.bullmq.cpuMsPerJob.redis!;
+  const perJob = (side: Side) => {
+    const e = evidence.syscalls[side]!;
+    return Object.entries(e.counts).map(([name, n]) => `${name} ${round(n / e.jobs, 1)}`).join(', ');
+  };
+  const fsyncs = evidence.syscalls.switchyard && (evidence.syscalls.switchyard.counts.fsync ?? 0) / evidence.syscalls.switchyard.jobs;
+  if (fsyncs) metrics.temporalFsyncsPerJob0 = fsyncs;
+
+  return {
+    settings: {
+      inference: 'synthetic provider (src/inference/synthetic.ts), a timer per job, no jitter; the same code on both sides',
+      series: s.series.map((x) => `${s.workers} worker processes × ${x.slots} slots on each side: ${x.latencies.join(', ')} ms`),
+      switchyard: 'temporal server start-dev with a file-backed SQLite (as `switchyard up`), 1 workflow worker process, the API process (no API keys); jobs submitted with POST /v1/jobs, completion awaited with the Temporal client (the workflow result, a long poll)',
+      bullmq: `bullmq ${BULLMQ_VERSION}, ${r.redis.version.split(' ').slice(0, 3).join(' ')}; Queue.add with a job id, completion heard through QueueEvents; ${JSON.stringify(BULLMQ_SETTINGS)}`,
+      redis: REDIS_SETTINGS,
+      throughput: `closed loop, 2 × the slots in flight; ${s.rounds} rounds per side and inference time of min(${s.jobsPerRound}, ${s.roundSeconds} s at the slots' ideal rate) jobs, after ${s.warmupJobs} warm-up jobs; rounds alternate A B B A`,
+      latency: `open loop at half the lower of the two throughputs, the same rate and count (≤ ${s.latencyJobs}) on both sides; first series only`,
+      e2e: 'from the submit call to the client hearing the job completed, both measured in the benchmark process',
+    },
+    columns: ['workers × slots', 'inference ms', 'side', 'jobs', 'jobs/s', 'e2e p50 ms', 'e2e p99 ms', 'at jobs/s', 'CPU ms per job', 'store disk KB per job'],
+    rows,
+    metrics,
+    targets,
+    notes: [
+      `Durability. Switchyard: every state change of a job (accepted, each task scheduled, started and completed, the result) is committed to the Temporal server's SQLite file before the server acknowledges it; the dev server opens SQLite with its defaults (rollback journal, synchronous=FULL: fsync on every commit), so an acknowledged job survives a crash of any process or of the machine. BullMQ: Redis with ${Object.entries(REDIS_SETTINGS).map(([k, v]) => `${k} ${v || '""'}`).join(', ')}, as BullMQ's production guide recommends: the AOF is fsynced once a second, so a crash of the machine can lose about the last second of acknowledged jobs and results (a crash of redis-server alone loses nothing written to the kernel).`,
+      `Each side runs ${s.workers} worker processes × the slots. Switchyard also runs what its architecture needs: the Temporal server, one workflow worker process and the API process; BullMQ needs only redis-server. All of it shares this machine's ${cores} cores with the load generator.`,
+      `At 0 ms, where the time goes. A Switchyard job's history has ${evidence.steps.length} events; at the light load of the latency phase, the median ms before each was: ${evidence.steps.map((e) => `${e.type} ${round(e.ms)}`).join(', ')} — ${round(evidence.steps.reduce((t, e) => t + e.ms, 0))} ms from accepted to completed, spent in three hand-offs (a task to a worker) and the commits around them. Every state change is committed, with the mutable state, task and visibility rows, in SQLite transactions through the dev server's single SQLite connection, one after another. CPU per job (ms): Switchyard — ${cpuText(z.switchyard)}; BullMQ — ${cpuText(z.bullmq)}. The Temporal server used ${pct(z.switchyard.temporal)} of a core and wrote ${round(z.switchyard.diskKbPerJob, 1)} KB to disk per job (/proc/<pid>/io); redis-server ${round(z.bullmq.diskKbPerJob, 2)} KB. The whole machine was busy ${pct(z.switchyard.busy / cores)} of its ${cores} cores during Switchyard's rounds (I/O wait ${pct(z.switchyard.iowait / cores)}), ${pct(z.bullmq.busy / cores)} during BullMQ's.`,
+      SIDES.every((side) => evidence.syscalls[side])
+        ? `System calls per 0-ms job, counted with strace over ${evidence.syscalls.switchyard!.jobs} extra jobs per side (not timed): ${SIDES.map((side) => `${STORE[side]} — ${perJob(side)}`).join('; ')}. In rollback-journal mode an SQLite commit syncs the journal, its header, the database and the directory, so the fsyncs are about four per commit.`
+        : 'System calls of the stores were not counted (quick run, or strace is not installed).',
+      `Processes outside this benchmark used ${pct(z.switchyard.other)} of a core during Switchyard's 0-ms rounds and ${pct(z.bullmq.other)} during BullMQ's: the higher, the noisier the figures.`,
+      "Throughput is jobs / wall time of each closed-loop round (first submit to last completion heard). Latency comes from the open-loop phase, not the closed loop, where it is only in-flight / throughput (Little's law).",
+    ],
+  };
+}

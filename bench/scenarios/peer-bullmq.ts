@@ -1,0 +1,213 @@
+/**
+ * peer-bullmq: the same job — synthetic inference of 0, 50 and 200 ms, from the same provider code —
+ * through BullMQ on Redis and through Switchyard (HTTP API → Temporal), with the same number of worker
+ * processes and slots on each side, in alternating rounds of one run. Per inference time: throughput
+ * (closed loop, twice the slots in flight), end-to-end latency at a fixed rate both sides sustain, CPU
+ * and disk writes per job by process; and, for the 0-ms gap, where Switchyard's time goes. A second
+ * series with one slot per process keeps the demand under the Temporal dev server's ceiling.
+ */
+import http from 'node:http';
+import os from 'node:os';
+import { OPEN_TENANT } from '../../src/api/auth';
+import type { InferenceRequest } from '../../src/inference/provider';
+import { workflowIdFor } from '../../src/jobs/ids';
+import { startBullmqSide } from '../bullmq/side';
+import { cpuUsed, sampleCpu } from '../lib/cpu';
+import { historySteps } from '../lib/history-timing';
+import { assertNoErrors, closedLoop, openLoop, type LoadResult } from '../lib/load';
+import { startRedis, type RedisServer } from '../lib/redis';
+import type { Scenario } from '../lib/scenario';
+import { startBenchStack, type BenchStack } from '../lib/stack';
+import { jobBody } from '../lib/submit';
+import { diskWriteBytes, straceCounts } from '../lib/syscalls';
+import { report, SIDES, type Evidence, type Measured, type Side } from './peer-bullmq-report';
+
+/**
+ * Each series runs its inference times with `workers` processes × `slots` on both sides. The first is the
+ * comparison the issue asks for; the second keeps the slots' demand (slots / inference time) under
+ * the Temporal dev server's ceiling, so it shows what the first cannot: the workers' own throughput.
+ */
+interface Series {
+  slots: number;
+  latencies: number[];
+  /** Also measure end-to-end latency at a fixed rate (open loop). */
+  latencyPhase: boolean;
+}
+const SETTINGS = {
+  full: {
+    workers: 2,
+    rounds: 2,
+    /** Jobs per round and side: about `roundSeconds` of the slots' ideal rate, at most `jobsPerRound`. */
+    jobsPerRound: 400,
+    roundSeconds: 10,
+    warmupJobs: 50,
+    latencyJobs: 300,
+    straceJobs: 200,
+    series: [
+      { slots: 20, latencies: [0, 50, 200], latencyPhase: true },
+      { slots: 1, latencies: [50, 200], latencyPhase: false },
+    ] as Series[],
+  },
+  quick: {
+    workers: 2,
+    rounds: 1,
+    jobsPerRound: 24,
+    roundSeconds: 1,
+    warmupJobs: 4,
+    latencyJobs: 8,
+    straceJobs: 0,
+    series: [{ slots: 4, latencies: [0, 50, 200], latencyPhase: true }] as Series[],
+  },
+};
+export type PeerSettings = (typeof SETTINGS)['full'];
+
+const poolName = (slots: number, latencyMs: number) => `s${slots}-l${latencyMs}`;
+const idealRate = (workers: number, slots: number, latencyMs: number) => (latencyMs ? (workers * slots * 1000) / latencyMs : Infinity);
+const synthetic = (slots: number, latencyMs: number) => ({
+  provider: 'synthetic' as const,
+  concurrency: slots,
+  latencyMs,
+  jitterMs: 0,
+  batch: { fixedMs: 0, perItemMs: 0 },
+});
+const BODY = jobBody('');
+const REQUEST: InferenceRequest = { task: 'sentiment', text: BODY.input.text };
+
+/** POSTs a job over a kept-alive connection; resolves with the job id. */
+function postJob(agent: http.Agent, url: string, body: unknown): Promise<string> {
+  const data = JSON.stringify(body);
+  const headers = { 'content-type': 'application/json', 'content-length': Buffer.byteLength(data) };
+  return new Promise((resolve, reject) => {
+    const req = http.request(url, { method: 'POST', agent, headers }, (res) => {
+      let text = '';
+      res.setEncoding('utf8');
+      res.on('data', (chunk: string) => (text += chunk));
+      res.on('end', () => {
+        const id = res.statusCode === 202 ? (JSON.parse(text) as { id?: string }).id : undefined;
+        id ? resolve(id) : reject(new Error(`POST /v1/jobs answered ${res.statusCode}: ${text}`));
+      });
+    });
+    req.on('error', reject);
+    req.end(data);
+  });
+}
+
+/** A Switchyard job as a user runs one: POST /v1/jobs, then wait for the workflow's result (a long poll). */
+function switchyardRunner(stack: BenchStack, pool: string) {
+  const agent = new http.Agent({ keepAlive: true, maxSockets: 256 });
+  const body = { ...BODY, pool };
+  const runner = async () => {
+    const id = await postJob(agent, `${stack.apiUrl}/v1/jobs`, body);
+    const workflowId = workflowIdFor(OPEN_TENANT, id);
+    runner.workflowIds.push(workflowId);
+    await stack.client.workflow.getHandle(workflowId).result();
+  };
+  runner.workflowIds = [] as string[];
+  return runner;
+}
+
+export const peerBullmq: Scenario = {
+  name: 'peer-bullmq',
+  description: 'the same job (synthetic inference of 0, 50 and 200 ms) through BullMQ + Redis and through Switchyard: throughput, end-to-end latency, and where the 0-ms gap goes',
+  async run({ quick, log }) {
+    const s = quick ? SETTINGS.quick : SETTINGS.full;
+    const levels = s.series.flatMap((series) => series.latencies.map((latencyMs) => ({ series, latencyMs, pool: poolName(series.slots, latencyMs) })));
+    const redis = await startRedis({ log });
+    let stack: BenchStack | undefined;
+    try {
+      const pools = Object.fromEntries(levels.map((l) => [l.pool, synthetic(l.series.slots, l.latencyMs)]));
+      stack = await startBenchStack({ pools, poolWorkers: Object.fromEntries(levels.map((l) => [l.pool, 0])), api: true, log });
+      const measured: Measured[] = [];
+      let evidence: Evidence | undefined;
+      for (const level of levels) {
+        const found = await runLevel({ s, stack, redis, log, measured, ...level, evidence: level.series === s.series[0] && level.latencyMs === 0 });
+        evidence ??= found;
+      }
+      return report({ s, measured, evidence: evidence!, redis, quick, cores: os.cpus().length });
+    } finally {
+      await stack?.stop();
+      await redis.stop();
+    }
+  },
+};
+
+/** One inference time of one series: both sides' workers up, warm-up, alternating rounds, latency, evidence. */
+async function runLevel(c: {
+  s: PeerSettings;
+  stack: BenchStack;
+  redis: RedisServer;
+  log: (line: string) => void;
+  measured: Measured[];
+  series: Series;
+  latencyMs: number;
+  pool: string;
+  evidence: boolean;
+}): Promise<Evidence | undefined> {
+  const { s, stack, redis, series, latencyMs, pool } = c;
+  const { slots } = series;
+  const q = { host: redis.host, port: redis.port, queue: `peer-${pool}`, workers: s.workers, slots, latencyMs };
+  const [bull] = await Promise.all([startBullmqSide(q), stack.startWorkers(pool, s.workers)]);
+  try {
+    const syRun = switchyardRunner(stack, pool);
+    const fire: Record<Side, () => Promise<void>> = { bullmq: () => bull.run(REQUEST), switchyard: syRun };
+    const procs: Record<Side, () => { name: string; pid: number }[]> = {
+      bullmq: () => [{ name: 'redis', pid: redis.pid }, ...bull.processes()],
+      switchyard: () => stack.processes().filter((p) => !p.name.startsWith('pool:') || p.name === `pool:${pool}`),
+    };
+    const disk: Record<Side, number> = { bullmq: redis.pid, switchyard: procs.switchyard().find((p) => p.name === 'temporal')!.pid };
+    const measure = async (side: Side, phase: Measured['phase'], load: () => Promise<LoadResult>) => {
+      const [cpu0, io0] = [sampleCpu(procs[side]()), diskWriteBytes(disk[side])];
+      const result = await load();
+      const [cpu1, io1] = [sampleCpu(procs[side]()), diskWriteBytes(disk[side])];
+      assertNoErrors(`${side}, ${slots} slots, ${latencyMs} ms, ${phase}`, result);
+      const diskBytes = (io1 ?? NaN) - (io0 ?? NaN);
+      c.measured.push({ side, slots, latencyMs, phase, load: result, cpu: cpuUsed(cpu0, cpu1), diskBytes, wallS: (cpu1.at - cpu0.at) / 1000 });
+      c.log(`${s.workers} × ${slots} slots, ${latencyMs} ms, ${side}, ${phase}: ${result.sentAt.length} jobs in ${Math.round(result.durationMs)} ms`);
+      return result;
+    };
+    const inFlight = 2 * s.workers * slots;
+    const closed = (side: Side, count: number) => () => closedLoop({ concurrency: inFlight, count, fire: () => fire[side]() });
+
+    for (const side of SIDES) await closed(side, s.warmupJobs)(); // not measured: JIT, connections, caches
+    const jobs = Math.min(s.jobsPerRound, Math.ceil(idealRate(s.workers, slots, latencyMs) * s.roundSeconds));
+    const rates: Record<Side, number[]> = { bullmq: [], switchyard: [] };
+    // Alternating, and mirrored every other round (A B B A), so a drift of the machine hits both sides alike.
+    for (let r = 0; r < s.rounds; r++) {
+      for (const side of r % 2 ? [...SIDES].reverse() : SIDES) {
+        const result = await measure(side, 'throughput', closed(side, jobs));
+        rates[side].push((1000 * jobs) / result.durationMs);
+      }
+    }
+    if (series.latencyPhase) {
+      // At a rate both sides sustain: half the lower throughput just measured; the same rate and count for both.
+      const rate = Math.max(1, Math.floor(Math.min(...SIDES.map((side) => Math.min(...rates[side]))) / 2));
+      const count = Math.min(s.latencyJobs, Math.max(10, rate * s.roundSeconds));
+      for (const side of [...SIDES].reverse()) await measure(side, 'latency', () => openLoop({ ratePerSec: rate, count, fire: () => fire[side]() }));
+    }
+    // The last Switchyard jobs were those of the latency phase: the system under a light load.
+    return c.evidence ? await gapEvidence(stack, syRun.workflowIds.slice(-20), disk, s.straceJobs, closed, c.log) : undefined;
+  } finally {
+    await Promise.all([bull.stop(), stack.stopWorkers(pool)]);
+  }
+}
+
+/** Where the 0-ms time goes: the gaps between a job's history events, and the write/sync calls each side's store makes per job. */
+async function gapEvidence(
+  stack: BenchStack,
+  lightLoadIds: string[],
+  disk: Record<Side, number>,
+  jobs: number,
+  closed: (side: Side, count: number) => () => Promise<unknown>,
+  log: (line: string) => void,
+): Promise<Evidence> {
+  const steps = await historySteps(stack.client, lightLoadIds);
+  const syscalls: Evidence['syscalls'] = {};
+  if (jobs > 0) {
+    for (const side of SIDES) {
+      log(`0 ms, ${side}: counting the store's write/sync system calls over ${jobs} jobs (strace; not timed)`);
+      const counts = await straceCounts(disk[side], async () => void (await closed(side, jobs)()));
+      if (counts) syscalls[side] = { jobs, counts };
+    }
+  }
+  return { steps, syscalls };
+}

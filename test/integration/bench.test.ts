@@ -1,0 +1,93 @@
+/**
+ * The benchmark scenarios in their quick form, through the real entry (`tsx bench/run.ts`): they run,
+ * record a result of the expected shape, and leave no process behind. No timing assertions.
+ */
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { after, test } from 'node:test';
+import { sleep } from '../fixtures/wait';
+
+const ROOT = path.resolve(__dirname, '../..');
+const resultsDir = fs.mkdtempSync(path.join(os.tmpdir(), 'switchyard-bench-results-'));
+after(() => fs.rmSync(resultsDir, { recursive: true, force: true }));
+
+/** Command lines of the processes whose environment holds `marker`: everything a run starts inherits BENCH_RESULTS_DIR. */
+function processesWith(marker: string): string[] {
+  const found: string[] = [];
+  for (const entry of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry) || Number(entry) === process.pid) continue;
+    try {
+      if (fs.readFileSync(`/proc/${entry}/environ`, 'latin1').includes(marker)) {
+        found.push(fs.readFileSync(`/proc/${entry}/cmdline`, 'latin1').replace(/\0/g, ' ').trim());
+      }
+    } catch {
+      /* gone, or not ours to read */
+    }
+  }
+  return found;
+}
+
+async function runQuick(scenario: string): Promise<{ columns: string[]; metrics: Record<string, number> }> {
+  const dir = path.join(resultsDir, scenario);
+  const child = spawn('npx', ['tsx', 'bench/run.ts', scenario, '--quick'], {
+    cwd: ROOT,
+    env: { ...process.env, BENCH_RESULTS_DIR: dir },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let output = '';
+  child.stdout.on('data', (c: Buffer) => (output += c));
+  child.stderr.on('data', (c: Buffer) => (output += c));
+  const exit = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  // Watching while it runs proves the leftover check below can see the run's server and workers at all.
+  const seen = new Set<string>();
+  let running = true;
+  void exit.then(() => (running = false));
+  while (running) {
+    for (const cmd of processesWith(dir)) seen.add(/temporal server start-dev/.test(cmd) ? 'server' : /bin\/switchyard worker/.test(cmd) ? 'worker' : 'other');
+    await sleep(500);
+  }
+  assert.equal(await exit, 0, output);
+  assert.ok(seen.has('server') && seen.has('worker'), `saw the run's server and workers while it ran (saw: ${[...seen].join(', ')})`);
+  assert.deepEqual(processesWith(dir), [], 'processes left running after the bench exited');
+
+  const files = fs.readdirSync(path.join(dir, 'quick'));
+  const json = files.find((f) => f.startsWith(`${scenario}-`) && f.endsWith('.json'));
+  assert.ok(json && files.includes(json.replace(/\.json$/, '.md')), `json and md results in ${files.join(', ')}`);
+  const run = JSON.parse(fs.readFileSync(path.join(dir, 'quick', json), 'utf8'));
+  assert.equal(run.quick, true);
+  assert.ok(Number(run.machine.cores) > 0 && String(run.machine.temporalCli).length > 0);
+  for (const [name, value] of Object.entries(run.result.metrics as Record<string, number>)) {
+    assert.ok(Number.isFinite(value) && value > 0, `metric ${name} = ${value}`);
+  }
+  assert.ok(run.result.rows.length > 0);
+  return run.result;
+}
+
+test('overhead --quick: API vs raw client figures and history events', { timeout: 180_000 }, async () => {
+  const result = await runQuick('overhead');
+  assert.deepEqual(result.columns, ['path', 'load', 'jobs', 'jobs/s', 'submit p50 ms', 'submit p95 ms', 'submit p99 ms', 'e2e p50 ms', 'e2e p99 ms']);
+  for (const name of ['rawJobsPerSec', 'apiJobsPerSec', 'throughputRatio', 'apiSubmitP99Ms', 'apiE2eP99Ms', 'historyEvents']) {
+    assert.ok(name in result.metrics, name);
+  }
+});
+
+test('scale-out --quick: jobs/s at 1, 2 and 4 workers and the ceiling', { timeout: 180_000 }, async () => {
+  const result = await runQuick('scale-out');
+  assert.deepEqual(result.columns, ['workers × slots', 'jobs', 'jobs/s', 'vs 1 worker', 'ideal jobs/s', 'ms per job per slot', 'CPU (share of one core)']);
+  for (const workers of [1, 2, 4]) assert.ok(Object.keys(result.metrics).some((k) => k.endsWith(`Workers${workers}JobsPerSec`)), `${workers} workers`);
+  assert.ok('ceilingJobsPerSec' in result.metrics);
+});
+
+test('peer-bullmq --quick: BullMQ + Redis vs Switchyard at 0, 50 and 200 ms', { timeout: 180_000 }, async () => {
+  const result = await runQuick('peer-bullmq');
+  assert.deepEqual(result.columns, ['workers × slots', 'inference ms', 'side', 'jobs', 'jobs/s', 'e2e p50 ms', 'e2e p99 ms', 'at jobs/s', 'CPU ms per job', 'store disk KB per job']);
+  for (const ms of [0, 50, 200]) {
+    for (const name of ['bullmqJobsPerSec', 'switchyardJobsPerSec', 'throughputRatio', 'bullmqE2eP99Ms', 'switchyardE2eP99Ms']) {
+      assert.ok(`${name}${ms}` in result.metrics, `${name}${ms}`);
+    }
+  }
+  assert.ok(result.metrics.historyEvents! >= 11, `history events per job: ${result.metrics.historyEvents}`);
+});

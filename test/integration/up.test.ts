@@ -1,0 +1,421 @@
+/**
+ * `switchyard up` (what `npm start` runs) as a real process: it starts its own Temporal dev server on a
+ * SQLite file in a temp data dir, the workers and the API, all on free ports of their own (not the run's
+ * shared dev server); prints its banner; stops everything on Ctrl-C; resumes in-flight jobs on the next
+ * start; restarts a killed worker; and, with TEMPORAL_ADDRESS set, starts no server of its own.
+ *
+ * Each `up` leads a process group of its own, so whatever happens in a test, `after` can end it and
+ * every process it started.
+ */
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import fs from 'node:fs';
+import net from 'node:net';
+import path from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import type { PoolConfig } from '../../src/config';
+import { pickFreePort } from '../../src/temporal/dev-server';
+import { startFakeOpenAI, type FakeOpenAI } from '../fixtures/fake-openai';
+import { sentimentJob, spawnSwitchyard, Stack, type ProcessHandle } from '../fixtures/stack';
+import { eventually } from '../fixtures/wait';
+
+const WAIT_MS = 60_000;
+const RETRY = { maxAttempts: 10, initialIntervalMs: 200, maxIntervalMs: 1000 };
+
+let openai: FakeOpenAI;
+const stacks: Stack[] = [];
+const ups: ProcessHandle[] = [];
+
+before(async () => {
+  assert.ok(process.env.TEMPORAL_CLI_PATH, 'TEMPORAL_CLI_PATH is not set: run the tests with `npm test`');
+  openai = await startFakeOpenAI();
+});
+after(async () => {
+  // Normally every `up` has exited by now; after a failure, end it and all it started.
+  for (const up of ups) killGroup(up);
+  for (const stack of stacks) fs.rmSync(stack.env.SWITCHYARD_DATA_DIR!, { recursive: true, force: true });
+  await openai?.close();
+});
+
+// ---- environment ----------------------------------------------------------------------------------
+
+interface Ports {
+  grpc: number;
+  ui: number;
+  api: number;
+}
+
+async function freePorts(): Promise<Ports> {
+  const ports = new Set<number>();
+  while (ports.size < 3) ports.add(await pickFreePort());
+  const [grpc, ui, api] = [...ports] as [number, number, number];
+  return { grpc, ui, api };
+}
+
+const pools = (): Record<string, PoolConfig> => ({
+  local: { provider: 'local', concurrency: 4 },
+  remote: { provider: 'openai', concurrency: 4, baseUrl: openai.url, model: 'fake-model', requestTimeoutMs: 60_000 },
+});
+
+/**
+ * A Stack for its env (temp data dir, API keys, unique task-queue prefix) and its HTTP helpers; `up`
+ * itself replaces its processes. `own`: `up` must start its own dev server, so the shared server's
+ * TEMPORAL_ADDRESS is left out of the env.
+ */
+async function upStack(own: boolean): Promise<{ stack: Stack; env: NodeJS.ProcessEnv; ports: Ports }> {
+  const ports = await freePorts();
+  const stack = new Stack({
+    pools: pools(),
+    env: {
+      SWITCHYARD_DEV_SERVER_PORT: String(ports.grpc),
+      SWITCHYARD_DEV_UI_PORT: String(ports.ui),
+      API_PORT: String(ports.api),
+      SWITCHYARD_SHUTDOWN_GRACE_MS: '1000',
+      SWITCHYARD_HEARTBEAT_TIMEOUT_MS: '2000',
+    },
+  });
+  stacks.push(stack);
+  const env = { ...stack.env };
+  if (own) delete env.TEMPORAL_ADDRESS;
+  return { stack, env, ports };
+}
+
+// ---- the `up` process -----------------------------------------------------------------------------
+
+interface Banner {
+  text: string;
+  apiUrl: string;
+  temporal: string;
+  uiUrl: string;
+  /** The banner's `curl -X POST` example, taken apart. */
+  curl: { url: string; headers: Record<string, string>; body: string };
+}
+
+function parseBanner(lines: string[]): Banner {
+  const from = lines.findIndex((l) => l.startsWith('Switchyard is up'));
+  const text = lines.slice(from, lines.findIndex((l, i) => i > from && l.startsWith('Ctrl-C stops everything')) + 1).join('\n');
+  const field = (label: string) => {
+    const value = new RegExp(`^  ${label} +(\\S+)`, 'm').exec(text)?.[1];
+    assert.ok(value, `no "${label}" in the banner:\n${text}`);
+    return value;
+  };
+  const curl = /curl -s -X POST (\S+)((?: -H '[^']*')+) \\\n +-d '([^']*)'/.exec(text);
+  assert.ok(curl, `no curl example in the banner:\n${text}`);
+  const headers = Object.fromEntries([...curl[2]!.matchAll(/-H '([^:]+): ([^']*)'/g)].map((h) => [h[1]!, h[2]!]));
+  return { text, apiUrl: field('API'), temporal: field('Temporal'), uiUrl: field('Temporal UI'), curl: { url: curl[1]!, headers, body: curl[3]! } };
+}
+
+interface Up {
+  process: ProcessHandle;
+  pid: number;
+  banner: Banner;
+  readyMs: number;
+}
+
+/** Starts `up` in a process group of its own and waits for its banner; points `stack` at its API. */
+async function startUp(stack: Stack, env: NodeJS.ProcessEnv): Promise<Up> {
+  const startedAt = Date.now();
+  const proc = spawnSwitchyard(['up'], env, { detached: true });
+  ups.push(proc);
+  await proc.waitForLine(/^Ctrl-C stops everything/, WAIT_MS);
+  const banner = parseBanner(proc.lines);
+  stack.apiUrl = banner.apiUrl;
+  return { process: proc, pid: proc.process.pid!, banner, readyMs: Date.now() - startedAt };
+}
+
+const exitStatus = ({ process: p }: ProcessHandle): string | undefined =>
+  p.exitCode !== null ? String(p.exitCode) : (p.signalCode ?? undefined);
+
+/**
+ * Ctrl-C: SIGINT to `up` alone (`again`: a second one once it is stopping); resolves with its exit code
+ * (or signal) once it has exited.
+ */
+async function interrupt(up: Up, opts: { again?: boolean } = {}): Promise<{ exit: string; ms: number }> {
+  const sentAt = Date.now();
+  up.process.process.kill('SIGINT');
+  if (opts.again) {
+    await up.process.waitForLine(/^SIGINT: stopping/, WAIT_MS);
+    up.process.process.kill('SIGINT');
+  }
+  const exit = await eventually('`up` to exit after SIGINT', () => exitStatus(up.process), WAIT_MS);
+  return { exit, ms: Date.now() - sentAt };
+}
+
+/** For `finally`: stops `up` if a test left it running, and ends its process group in any case. */
+async function ensureStopped(up: Up | undefined): Promise<void> {
+  if (!up) return;
+  if (exitStatus(up.process) === undefined) await interrupt(up).catch(() => undefined);
+  killGroup(up.process);
+}
+
+function killGroup(p: ProcessHandle): void {
+  try {
+    process.kill(-p.process.pid!, 'SIGKILL');
+  } catch {
+    // the group is gone: nothing left to end
+  }
+}
+
+/** For assertion messages: how `up` ended (if it has) and its last lines. */
+const tail = (up: Up) => `up ${exitStatus(up.process) === undefined ? 'is running' : `exited with ${exitStatus(up.process)}`}; its last lines:\n${up.process.lines.slice(-30).join('\n')}`;
+
+// ---- processes and ports --------------------------------------------------------------------------
+
+interface Proc {
+  pid: number;
+  cmd: string;
+}
+
+/** Direct children of `pid`, optionally only those whose command line matches `pattern` (pgrep -f). */
+function childrenOf(pid: number, pattern?: string): Proc[] {
+  try {
+    const out = execFileSync('pgrep', ['-a', '-P', String(pid), ...(pattern ? ['-f', pattern] : [])], { encoding: 'utf8' });
+    return out
+      .split('\n')
+      .filter(Boolean)
+      .map((line) => ({ pid: Number(line.slice(0, line.indexOf(' '))), cmd: line.slice(line.indexOf(' ') + 1) }));
+  } catch {
+    return []; // pgrep exits 1 when nothing matches
+  }
+}
+
+const descendantsOf = (pid: number): Proc[] => childrenOf(pid).flatMap((c) => [c, ...descendantsOf(c.pid)]);
+
+/** What a child of `up` is: `worker --pool local`, `api`, … or `temporal dev server`; undefined for helpers. */
+const roleOf = ({ cmd }: Proc): string | undefined =>
+  /bin\/switchyard (.+)$/.exec(cmd)?.[1] ?? (/ server start-dev /.test(cmd) ? 'temporal dev server' : undefined);
+
+/** Running, not a zombie (an exited child whose parent has not collected it counts as gone). */
+function isAlive(pid: number): boolean {
+  try {
+    return fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.[0] !== 'Z';
+  } catch {
+    return false;
+  }
+}
+
+function portIsFree(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const server = net.createServer();
+    server.once('error', () => resolve(false));
+    server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)));
+  });
+}
+
+/** Ctrl-C, then: `up` exited 0 saying "stopped", no process it started is left, its ports are free. Resolves with how long it took. */
+async function stopAndAssertClean(up: Up, ports: Ports, opts: { again?: boolean } = {}): Promise<number> {
+  const all = descendantsOf(up.pid);
+  const managed = all.filter((c) => roleOf(c) !== undefined);
+  const from = up.process.lines.length;
+  const { exit, ms } = await interrupt(up, opts);
+  const printed = up.process.lines.slice(from);
+  assert.equal(exit, '0', tail(up));
+  assert.ok(printed.some((l) => /^SIGINT: stopping/.test(l)), tail(up));
+  assert.equal(printed.at(-1), 'stopped', tail(up));
+  assert.ok(!printed.some((l) => /restarting/.test(l)), `no process was restarted while stopping:\n${printed.join('\n')}`);
+
+  // `up` waits for the processes it manages; helpers they started (esbuild) follow their parent.
+  assert.deepEqual(managed.filter((c) => isAlive(c.pid)), [], 'workers, API and dev server have exited with up');
+  await eventually('every process started under up to be gone', () => (all.some((c) => isAlive(c.pid)) ? undefined : true), 10_000);
+  for (const [what, port] of Object.entries(ports)) assert.ok(await portIsFree(port), `${what} port ${port} is free again`);
+  return ms;
+}
+
+// ---- jobs -----------------------------------------------------------------------------------------
+
+async function submit(stack: Stack, body: Record<string, unknown>): Promise<string> {
+  const res = await stack.call('POST', '/v1/jobs', { body });
+  assert.equal(res.status, 202, JSON.stringify(res.body));
+  return res.body.id;
+}
+
+async function assertSucceeds(stack: Stack, id: string): Promise<any> {
+  const job = await stack.waitForJob(id, ['succeeded', 'failed', 'cancelled', 'timed_out'], WAIT_MS);
+  assert.equal(job.status, 'succeeded', `${id}: ${JSON.stringify(job.lastFailure)}`);
+  return job;
+}
+
+/** A chat job on the `remote` pool whose message is a unique tag, to find its requests at the fake server. */
+async function submitRemoteChat(stack: Stack): Promise<{ id: string; tag: string }> {
+  const tag = `up-test-${randomUUID()}`;
+  const id = await submit(stack, { type: 'inference', task: 'chat', pool: 'remote', input: { messages: [{ role: 'user', content: tag }] }, retry: RETRY });
+  return { id, tag };
+}
+
+/** A remote chat job whose first call hangs at the provider, once that call is in flight. */
+async function hangingRemoteChat(stack: Stack): Promise<{ id: string; tag: string }> {
+  openai.script([{ hang: true }]);
+  const job = await submitRemoteChat(stack);
+  await stack.waitForJob(job.id, ['running'], WAIT_MS);
+  await eventually('the inference request to reach the provider', () => openai.requestsMentioning(job.tag)[0], WAIT_MS);
+  return job;
+}
+
+function assertEchoes(job: any, tag: string): void {
+  assert.equal(job.result.output.message.content, `echo: ${tag}`);
+}
+
+// ---- tests ----------------------------------------------------------------------------------------
+
+describe('up on its own dev server', () => {
+  let stack: Stack;
+  let ports: Ports;
+  let up: Up | undefined;
+
+  before(async () => {
+    const s = await upStack(true);
+    ({ stack, ports } = s);
+    up = await startUp(stack, s.env);
+    console.log(`up → banner in ${up.readyMs} ms (${/ready in [\d.]+ s/.exec(up.banner.text)?.[0]})`);
+  });
+  after(() => ensureStopped(up));
+
+  test('prints its banner; the UI answers, /readyz is 200, the banner curl example runs a job, SQLite is in the data dir', { timeout: 120_000 }, async () => {
+    const { banner } = up!;
+    const dbFile = path.join(stack.env.SWITCHYARD_DATA_DIR!, 'temporal.sqlite');
+    assert.equal(banner.apiUrl, `http://127.0.0.1:${ports.api}`);
+    assert.equal(banner.temporal, `127.0.0.1:${ports.grpc}`);
+    assert.equal(banner.uiUrl, `http://127.0.0.1:${ports.ui}`);
+    assert.ok(banner.text.includes(`data: ${dbFile}`), banner.text);
+    assert.match(banner.text, /^ {2}Pools +local, remote$/m);
+    assert.equal(banner.curl.url, `${banner.apiUrl}/v1/jobs`);
+    assert.match(banner.text, new RegExp(`curl -s ${banner.apiUrl}/v1/jobs/<id>`));
+
+    const ui = await eventually('the Web UI to answer', () => fetch(banner.uiUrl).then((r) => r, () => undefined), 15_000);
+    assert.equal(ui.status, 200);
+    assert.match(ui.headers.get('content-type') ?? '', /text\/html/);
+    await ui.text();
+    assert.equal((await stack.call('GET', '/readyz', { as: null })).status, 200);
+
+    // Exactly what the banner tells a user to paste.
+    assert.deepEqual(JSON.parse(banner.curl.body), { type: 'inference', task: 'sentiment', input: { text: 'Switchyard makes queues boring. I love it.' } });
+    const res = await fetch(banner.curl.url, { method: 'POST', headers: banner.curl.headers, body: banner.curl.body });
+    const accepted = (await res.json()) as { id: string; tenant: string };
+    assert.equal(res.status, 202, JSON.stringify(accepted));
+    assert.equal(accepted.tenant, stack.tenant('acme'), 'the banner curl carries the first API key');
+    const job = await assertSucceeds(stack, accepted.id);
+    assert.equal(job.attempts, 1);
+    assert.equal(typeof job.result.output.score, 'number');
+    assert.ok(job.links.temporalUi.startsWith(`${banner.uiUrl}/namespaces/default/workflows/`), job.links.temporalUi);
+
+    assert.ok(fs.statSync(dbFile).size > 0, `${dbFile} exists`);
+  });
+
+  test('Ctrl-C (SIGINT to up) stops every process it started and frees every port', { timeout: 120_000 }, async () => {
+    const children = childrenOf(up!.pid);
+    assert.deepEqual(
+      children.map(roleOf).filter(Boolean).sort(),
+      ['api', 'temporal dev server', 'worker --pool local', 'worker --pool remote', 'worker --workflows'],
+      children.map((c) => c.cmd).join('\n'),
+    );
+    const ms = await stopAndAssertClean(up!, ports);
+    console.log(`up stopped ${ms} ms after SIGINT`);
+  });
+});
+
+test('a second Ctrl-C while up is stopping does not abandon what it started', { timeout: 120_000 }, async () => {
+  const { stack, env, ports } = await upStack(true);
+  let up: Up | undefined;
+  try {
+    up = await startUp(stack, env);
+    await hangingRemoteChat(stack); // the remote worker drains for the whole grace period
+    await stopAndAssertClean(up, ports, { again: true });
+  } finally {
+    await ensureStopped(up);
+  }
+});
+
+test('jobs in flight survive a restart of up; finished jobs stay readable', { timeout: 240_000 }, async () => {
+  const { stack, env, ports } = await upStack(true);
+  let up: Up | undefined;
+  try {
+    up = await startUp(stack, env);
+    const first = up.banner;
+    const done = await assertSucceeds(stack, await submit(stack, sentimentJob('Finished before the restart, and happy about it.')));
+    const { id, tag } = await hangingRemoteChat(stack);
+    await stopAndAssertClean(up, ports);
+
+    const restartedAt = Date.now();
+    up = await startUp(stack, env);
+    assert.equal(up.banner.text.replace(/ready in .*\n/, ''), first.text.replace(/ready in .*\n/, ''), 'the same ports and data file');
+    const job = await assertSucceeds(stack, id);
+    const doneMs = Date.now() - restartedAt;
+    console.log(`restart → ready in ${up.readyMs} ms, → in-flight job succeeded in ${doneMs} ms (attempts ${job.attempts}, last failure ${JSON.stringify(job.lastFailure)})`);
+    assert.ok(job.attempts >= 2, `attempts: ${job.attempts}`);
+    assertEchoes(job, tag);
+    assert.ok(openai.requestsMentioning(tag).length >= 2, 'the call was sent again after the restart');
+
+    const again = (await stack.call('GET', `/v1/jobs/${done.id}`)).body;
+    assert.equal(again.status, 'succeeded');
+    assert.deepEqual(again.result, done.result);
+    assert.equal(again.finishedAt, done.finishedAt);
+  } finally {
+    await ensureStopped(up);
+  }
+});
+
+test('a worker killed with SIGKILL is restarted by up, and jobs (the one it held too) succeed', { timeout: 180_000 }, async () => {
+  const { stack, env, ports } = await upStack(true);
+  let up: Up | undefined;
+  try {
+    up = await startUp(stack, env);
+    const current = up;
+
+    /** SIGKILLs the pool's worker and waits until `up` has started and readied another. */
+    const killPoolWorker = async (pool: string): Promise<void> => {
+      const pattern = `bin/switchyard worker --pool ${pool}$`;
+      const [victim, ...others] = childrenOf(current.pid, pattern);
+      assert.ok(victim && others.length === 0, `one ${pool} worker under up: ${JSON.stringify([victim, ...others])}`);
+      const readyLines = () => current.process.lines.filter((l) => l.startsWith(`[pool:${pool}] `) && l.includes('"msg":"worker ready"'));
+      const readyBefore = readyLines().length;
+      process.kill(victim.pid, 'SIGKILL');
+      await current.process.waitForLine(new RegExp(`^\\[pool:${pool}\\] exited \\(SIGKILL\\); restarting`), WAIT_MS);
+      await eventually(`a new ${pool} worker to be ready`, () => (readyLines().length > readyBefore ? true : undefined), WAIT_MS);
+      const [replacement] = childrenOf(current.pid, pattern);
+      assert.ok(replacement && replacement.pid !== victim.pid, `a new ${pool} worker process`);
+    };
+
+    await killPoolWorker('local');
+    const local = await assertSucceeds(stack, await submit(stack, sentimentJob('After the crash, all is well.')));
+    assert.equal(local.attempts, 1);
+
+    // The remote worker dies holding a call: its heartbeat stops, and the restarted worker runs attempt 2.
+    const { id, tag } = await hangingRemoteChat(stack);
+    const killedAt = Date.now();
+    await killPoolWorker('remote');
+    const job = await assertSucceeds(stack, id);
+    console.log(`job held by the killed worker succeeded ${Date.now() - killedAt} ms after SIGKILL`);
+    assert.equal(job.attempts, 2);
+    assertEchoes(job, tag);
+    await stopAndAssertClean(up, ports);
+  } finally {
+    await ensureStopped(up);
+  }
+});
+
+test('with TEMPORAL_ADDRESS set, up starts no dev server of its own and jobs still succeed', { timeout: 120_000 }, async () => {
+  const shared = process.env.TEMPORAL_ADDRESS;
+  assert.ok(shared, 'TEMPORAL_ADDRESS is not set: run the tests with `npm test`');
+  const { stack, env, ports } = await upStack(false);
+  let up: Up | undefined;
+  try {
+    up = await startUp(stack, env);
+    assert.ok(up.process.lines.includes(`Using the Temporal server at ${shared} (namespace default)`), tail(up));
+    assert.equal(up.banner.temporal, shared);
+    assert.doesNotMatch(up.banner.text, /data: /);
+
+    const children = descendantsOf(up.pid);
+    assert.equal(children.filter((c) => /bin\/switchyard /.test(c.cmd)).length, 4, children.map((c) => c.cmd).join('\n'));
+    assert.deepEqual(children.filter((c) => /temporal|start-dev/.test(c.cmd)), [], 'no temporal process under up');
+    assert.ok(!up.process.lines.some((l) => /Temporal dev server ready/.test(l)));
+    assert.ok(await portIsFree(ports.grpc), 'nothing listens on the dev server port');
+    assert.equal(fs.existsSync(path.join(stack.env.SWITCHYARD_DATA_DIR!, 'temporal.sqlite')), false);
+
+    const job = await assertSucceeds(stack, await submit(stack, sentimentJob('The shared server is fine too.')));
+    assert.equal(job.attempts, 1);
+    await stopAndAssertClean(up, ports);
+  } finally {
+    await ensureStopped(up);
+  }
+});
