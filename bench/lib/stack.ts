@@ -13,7 +13,7 @@ import { resolveTemporalBinary } from '../../src/temporal/binaries';
 import { pickFreePort, startDevServer, type DevServer } from '../../src/temporal/dev-server';
 import { poolTaskQueue, workflowTaskQueue } from '../../src/temporal/task-queues';
 import { eventually } from '../../test/fixtures/wait';
-import { killOnExit, onInterrupt, spawnSwitchyard, type Child } from './processes';
+import { onInterrupt, spawnSwitchyard, type Child } from './processes';
 
 const NAMESPACE = 'default';
 const READY_TIMEOUT_MS = 90_000;
@@ -96,7 +96,6 @@ export async function startBenchStack(opts: BenchStackOptions): Promise<BenchSta
       logFile: path.join(dir, 'temporal.log'),
       log: opts.log,
     });
-    killOnExit(server.process);
     const apiPort = await pickFreePort();
     const env: NodeJS.ProcessEnv = {
       ...process.env,

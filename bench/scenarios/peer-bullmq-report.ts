@@ -3,9 +3,8 @@ import { BULLMQ_SETTINGS } from '../bullmq/settings';
 import type { LoadResult } from '../lib/load';
 import { REDIS_SETTINGS, type RedisServer } from '../lib/redis';
 import type { ScenarioResult, ScenarioTarget } from '../lib/scenario';
-import { round, summarize } from '../lib/stats';
-import type { HistoryStep } from '../lib/history-timing';
-import type { SyscallCounts } from '../lib/syscalls';
+import { round, steadyRate, summarize } from '../lib/stats';
+import type { Evidence } from './peer-bullmq-evidence';
 import type { PeerSettings } from './peer-bullmq';
 
 export const SIDES = ['bullmq', 'switchyard'] as const;
@@ -32,13 +31,6 @@ export interface Measured {
   wallS: number;
 }
 
-export interface Evidence {
-  /** A Switchyard job's history events with the median ms before each, at a light load. */
-  steps: HistoryStep[];
-  /** Per side: write/sync system calls of its store over `jobs` 0-ms jobs (strace), when available. */
-  syscalls: Partial<Record<Side, { jobs: number; counts: SyscallCounts }>>;
-}
-
 function figures(of: Measured[], cores: number) {
   const tp = of.filter((m) => m.phase === 'throughput');
   const lat = of.find((m) => m.phase === 'latency');
@@ -52,7 +44,8 @@ function figures(of: Measured[], cores: number) {
   const share = (key: string) => sum((m) => m.cpu[key] ?? NaN) / wallS;
   return {
     jobs,
-    jobsPerSec: (1000 * jobs) / sum((m) => m.load.durationMs),
+    // Each round's rate over the middle 80 % of its completions (no ramp-up, no tail), averaged over the rounds.
+    jobsPerSec: sum((m) => steadyRate(m.load.sentAt.map((at, i) => at + m.load.latenciesMs[i]!))) / tp.length,
     e2e: lat && summarize(lat.load.latenciesMs),
     rate: lat && lat.load.sentAt.length / ((lat.load.sentAt.at(-1)! - lat.load.sentAt[0]!) / 1000),
     cpuMsPerJob,
@@ -112,12 +105,20 @@ export function report(r: { s: PeerSettings; measured: Measured[]; evidence: Evi
   metrics.historyEvents = evidence.steps.length;
   metrics.temporalCpuMsPerJob0 = z.switchyard.cpuMsPerJob.temporal!;
   metrics.redisCpuMsPerJob0 = z.bullmq.cpuMsPerJob.redis!;
+  const stepMs = (which: (type: string) => boolean) => evidence.steps.reduce((t, e) => (which(e.type) ? t + e.ms : t), 0);
   const perJob = (side: Side) => {
     const e = evidence.syscalls[side]!;
     return Object.entries(e.counts).map(([name, n]) => `${name} ${round(n / e.jobs, 1)}`).join(', ');
   };
   const fsyncs = evidence.syscalls.switchyard && (evidence.syscalls.switchyard.counts.fsync ?? 0) / evidence.syscalls.switchyard.jobs;
   if (fsyncs) metrics.temporalFsyncsPerJob0 = fsyncs;
+  const calls = evidence.persistence;
+  const isRead = (op: string) => /^(visibility:)?(Get|Read|List)/.test(op);
+  const callText = (which: typeof calls) => which.map((p) => `${p.operation} ${round(p.perJob, 1)} (${round(p.meanMs, 1)} ms)`).join(', ');
+  const writes = calls.filter((p) => !isRead(p.operation) && p.perJob >= 0.1);
+  const reads = calls.filter((p) => isRead(p.operation) && p.perJob >= 0.1);
+  const perJobSum = (which: typeof calls) => which.reduce((t, p) => t + p.perJob, 0);
+  if (calls.length) Object.assign(metrics, { persistenceWritesPerJob0: perJobSum(writes), persistenceReadsPerJob0: perJobSum(reads) });
 
   return {
     settings: {
@@ -126,7 +127,7 @@ export function report(r: { s: PeerSettings; measured: Measured[]; evidence: Evi
       switchyard: 'temporal server start-dev with a file-backed SQLite (as `switchyard up`), 1 workflow worker process, the API process (no API keys); jobs submitted with POST /v1/jobs, completion awaited with the Temporal client (the workflow result, a long poll)',
       bullmq: `bullmq ${BULLMQ_VERSION}, ${r.redis.version.split(' ').slice(0, 3).join(' ')}; Queue.add with a job id, completion heard through QueueEvents; ${JSON.stringify(BULLMQ_SETTINGS)}`,
       redis: REDIS_SETTINGS,
-      throughput: `closed loop, 2 × the slots in flight; ${s.rounds} rounds per side and inference time of min(${s.jobsPerRound}, ${s.roundSeconds} s at the slots' ideal rate) jobs, after ${s.warmupJobs} warm-up jobs; rounds alternate A B B A`,
+      throughput: `closed loop, max(${s.minInFlight}, 2 × the slots) jobs in flight; ${s.rounds} rounds per side and inference time of min(${s.jobsPerRound}, ${s.roundSeconds} s at the slots' ideal rate) jobs, after ${s.warmupJobs} warm-up jobs; rounds alternate A B B A`,
       latency: `open loop at half the lower of the two throughputs, the same rate and count (≤ ${s.latencyJobs}) on both sides; first series only`,
       e2e: 'from the submit call to the client hearing the job completed, both measured in the benchmark process',
     },
@@ -137,12 +138,15 @@ export function report(r: { s: PeerSettings; measured: Measured[]; evidence: Evi
     notes: [
       `Durability. Switchyard: every state change of a job (accepted, each task scheduled, started and completed, the result) is committed to the Temporal server's SQLite file before the server acknowledges it; the dev server opens SQLite with its defaults (rollback journal, synchronous=FULL: fsync on every commit), so an acknowledged job survives a crash of any process or of the machine. BullMQ: Redis with ${Object.entries(REDIS_SETTINGS).map(([k, v]) => `${k} ${v || '""'}`).join(', ')}, as BullMQ's production guide recommends: the AOF is fsynced once a second, so a crash of the machine can lose about the last second of acknowledged jobs and results (a crash of redis-server alone loses nothing written to the kernel).`,
       `Each side runs ${s.workers} worker processes × the slots. Switchyard also runs what its architecture needs: the Temporal server, one workflow worker process and the API process; BullMQ needs only redis-server. All of it shares this machine's ${cores} cores with the load generator.`,
-      `At 0 ms, where the time goes. A Switchyard job's history has ${evidence.steps.length} events; at the light load of the latency phase, the median ms before each was: ${evidence.steps.map((e) => `${e.type} ${round(e.ms)}`).join(', ')} — ${round(evidence.steps.reduce((t, e) => t + e.ms, 0))} ms from accepted to completed, spent in three hand-offs (a task to a worker) and the commits around them. Every state change is committed, with the mutable state, task and visibility rows, in SQLite transactions through the dev server's single SQLite connection, one after another. CPU per job (ms): Switchyard — ${cpuText(z.switchyard)}; BullMQ — ${cpuText(z.bullmq)}. The Temporal server used ${pct(z.switchyard.temporal)} of a core and wrote ${round(z.switchyard.diskKbPerJob, 1)} KB to disk per job (/proc/<pid>/io); redis-server ${round(z.bullmq.diskKbPerJob, 2)} KB. The whole machine was busy ${pct(z.switchyard.busy / cores)} of its ${cores} cores during Switchyard's rounds (I/O wait ${pct(z.switchyard.iowait / cores)}), ${pct(z.bullmq.busy / cores)} during BullMQ's.`,
+      `At 0 ms, where the time goes. A Switchyard job's history has ${evidence.steps.length} events; at the light load of the latency phase, the median ms before each was: ${evidence.steps.map((e) => `${e.type} ${round(e.ms)}`).join(', ')} — ${round(stepMs(() => true))} ms from accepted to completed, ${round(stepMs((t) => t.endsWith('TaskStarted')))} ms of it before the …TaskStarted events (a scheduled task committed, handed to matching, picked up by a polling worker) and ${round(stepMs((t) => t.endsWith('TaskCompleted')))} ms before the …TaskCompleted events (the worker's turn, its answer committed). Every state change is committed, with the mutable state, task and visibility rows, in SQLite transactions through the dev server's single SQLite connection, one after another. CPU per job (ms): Switchyard — ${cpuText(z.switchyard)}; BullMQ — ${cpuText(z.bullmq)}. The Temporal server used ${pct(z.switchyard.temporal)} of a core and wrote ${round(z.switchyard.diskKbPerJob, 1)} KB to disk per job (/proc/<pid>/io); redis-server ${round(z.bullmq.diskKbPerJob, 2)} KB. The whole machine was busy ${pct(z.switchyard.busy / cores)} of its ${cores} cores during Switchyard's rounds (I/O wait ${pct(z.switchyard.iowait / cores)}), ${pct(z.bullmq.busy / cores)} during BullMQ's.`,
+      calls.length
+        ? `Persistence calls per 0-ms job at the latency phase's rate (the Temporal server's own metrics; mean ms per call in brackets, waiting for the database included): ${round(perJobSum(writes), 1)} writes — ${callText(writes)}; ${round(perJobSum(reads), 1)} reads — ${callText(reads)}. The dev server gives SQLite a single connection, so all of these queue one behind another: ${round(calls.reduce((t, p) => t + p.perJob * p.meanMs, 0))} ms of persistence per job.`
+        : "The Temporal server's persistence calls were not counted (its metrics endpoint was not found).",
       SIDES.every((side) => evidence.syscalls[side])
         ? `System calls per 0-ms job, counted with strace over ${evidence.syscalls.switchyard!.jobs} extra jobs per side (not timed): ${SIDES.map((side) => `${STORE[side]} — ${perJob(side)}`).join('; ')}. In rollback-journal mode an SQLite commit syncs the journal, its header, the database and the directory, so the fsyncs are about four per commit.`
         : 'System calls of the stores were not counted (quick run, or strace is not installed).',
       `Processes outside this benchmark used ${pct(z.switchyard.other)} of a core during Switchyard's 0-ms rounds and ${pct(z.bullmq.other)} during BullMQ's: the higher, the noisier the figures.`,
-      "Throughput is jobs / wall time of each closed-loop round (first submit to last completion heard). Latency comes from the open-loop phase, not the closed loop, where it is only in-flight / throughput (Little's law).",
+      "Throughput is each closed-loop round's completion rate over the middle 80 % of its completions (no ramp-up, no tail), averaged over the rounds. Latency comes from the open-loop phase, not the closed loop, where it is only in-flight / throughput (Little's law).",
     ],
   };
 }

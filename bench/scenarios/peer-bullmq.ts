@@ -13,14 +13,15 @@ import type { InferenceRequest } from '../../src/inference/provider';
 import { workflowIdFor } from '../../src/jobs/ids';
 import { startBullmqSide } from '../bullmq/side';
 import { cpuUsed, sampleCpu } from '../lib/cpu';
-import { historySteps } from '../lib/history-timing';
 import { assertNoErrors, closedLoop, openLoop, type LoadResult } from '../lib/load';
 import { startRedis, type RedisServer } from '../lib/redis';
 import type { Scenario } from '../lib/scenario';
+import { steadyRate } from '../lib/stats';
 import { startBenchStack, type BenchStack } from '../lib/stack';
 import { jobBody } from '../lib/submit';
-import { diskWriteBytes, straceCounts } from '../lib/syscalls';
-import { report, SIDES, type Evidence, type Measured, type Side } from './peer-bullmq-report';
+import { diskWriteBytes } from '../lib/syscalls';
+import { gapEvidence, type Evidence } from './peer-bullmq-evidence';
+import { report, SIDES, type Measured, type Side } from './peer-bullmq-report';
 
 /**
  * Each series runs its inference times with `workers` processes × `slots` on both sides. The first is the
@@ -40,8 +41,15 @@ const SETTINGS = {
     /** Jobs per round and side: about `roundSeconds` of the slots' ideal rate, at most `jobsPerRound`. */
     jobsPerRound: 400,
     roundSeconds: 10,
+    /**
+     * Jobs in flight in the throughput rounds: at least twice the slots, and enough that the slots never
+     * wait for work even when a job spends far longer in orchestration than in inference.
+     */
+    minInFlight: 100,
     warmupJobs: 50,
     latencyJobs: 300,
+    /** The 0-ms evidence: jobs at the latency phase's rate with the server's persistence counted, then under strace. */
+    evidenceJobs: 50,
     straceJobs: 200,
     series: [
       { slots: 20, latencies: [0, 50, 200], latencyPhase: true },
@@ -53,8 +61,10 @@ const SETTINGS = {
     rounds: 1,
     jobsPerRound: 24,
     roundSeconds: 1,
+    minInFlight: 16,
     warmupJobs: 4,
     latencyJobs: 8,
+    evidenceJobs: 8,
     straceJobs: 0,
     series: [{ slots: 4, latencies: [0, 50, 200], latencyPhase: true }] as Series[],
   },
@@ -94,7 +104,9 @@ function postJob(agent: http.Agent, url: string, body: unknown): Promise<string>
 
 /** A Switchyard job as a user runs one: POST /v1/jobs, then wait for the workflow's result (a long poll). */
 function switchyardRunner(stack: BenchStack, pool: string) {
-  const agent = new http.Agent({ keepAlive: true, maxSockets: 256 });
+  // Idle kept-alive sockets are dropped after 4 s, before the API's (Node's default 5 s), so a request is
+  // never sent on a socket the server is closing ("socket hang up").
+  const agent = new http.Agent({ keepAlive: true, maxSockets: 256, timeout: 4000 });
   const body = { ...BODY, pool };
   const runner = async () => {
     const id = await postJob(agent, `${stack.apiUrl}/v1/jobs`, body);
@@ -165,49 +177,30 @@ async function runLevel(c: {
       c.log(`${s.workers} × ${slots} slots, ${latencyMs} ms, ${side}, ${phase}: ${result.sentAt.length} jobs in ${Math.round(result.durationMs)} ms`);
       return result;
     };
-    const inFlight = 2 * s.workers * slots;
+    const inFlight = Math.max(s.minInFlight, 2 * s.workers * slots);
     const closed = (side: Side, count: number) => () => closedLoop({ concurrency: inFlight, count, fire: () => fire[side]() });
 
     for (const side of SIDES) await closed(side, s.warmupJobs)(); // not measured: JIT, connections, caches
     const jobs = Math.min(s.jobsPerRound, Math.ceil(idealRate(s.workers, slots, latencyMs) * s.roundSeconds));
     const rates: Record<Side, number[]> = { bullmq: [], switchyard: [] };
+    const rateOf = (r: LoadResult) => steadyRate(r.sentAt.map((at, i) => at + r.latenciesMs[i]!));
     // Alternating, and mirrored every other round (A B B A), so a drift of the machine hits both sides alike.
     for (let r = 0; r < s.rounds; r++) {
       for (const side of r % 2 ? [...SIDES].reverse() : SIDES) {
         const result = await measure(side, 'throughput', closed(side, jobs));
-        rates[side].push((1000 * jobs) / result.durationMs);
+        rates[side].push(rateOf(result));
       }
     }
+    // At a rate both sides sustain: half the lower throughput just measured; the same rate and count for both.
+    const rate = Math.max(1, Math.floor(Math.min(...SIDES.map((side) => Math.min(...rates[side]))) / 2));
     if (series.latencyPhase) {
-      // At a rate both sides sustain: half the lower throughput just measured; the same rate and count for both.
-      const rate = Math.max(1, Math.floor(Math.min(...SIDES.map((side) => Math.min(...rates[side]))) / 2));
       const count = Math.min(s.latencyJobs, Math.max(10, rate * s.roundSeconds));
       for (const side of [...SIDES].reverse()) await measure(side, 'latency', () => openLoop({ ratePerSec: rate, count, fire: () => fire[side]() }));
     }
-    // The last Switchyard jobs were those of the latency phase: the system under a light load.
-    return c.evidence ? await gapEvidence(stack, syRun.workflowIds.slice(-20), disk, s.straceJobs, closed, c.log) : undefined;
+    if (!c.evidence) return undefined;
+    const light = () => openLoop({ ratePerSec: rate, count: s.evidenceJobs, fire: syRun });
+    return await gapEvidence({ client: stack.client, workflowIds: syRun.workflowIds, light, stores: disk, straceJobs: s.straceJobs, closed, log: c.log });
   } finally {
     await Promise.all([bull.stop(), stack.stopWorkers(pool)]);
   }
-}
-
-/** Where the 0-ms time goes: the gaps between a job's history events, and the write/sync calls each side's store makes per job. */
-async function gapEvidence(
-  stack: BenchStack,
-  lightLoadIds: string[],
-  disk: Record<Side, number>,
-  jobs: number,
-  closed: (side: Side, count: number) => () => Promise<unknown>,
-  log: (line: string) => void,
-): Promise<Evidence> {
-  const steps = await historySteps(stack.client, lightLoadIds);
-  const syscalls: Evidence['syscalls'] = {};
-  if (jobs > 0) {
-    for (const side of SIDES) {
-      log(`0 ms, ${side}: counting the store's write/sync system calls over ${jobs} jobs (strace; not timed)`);
-      const counts = await straceCounts(disk[side], async () => void (await closed(side, jobs)()));
-      if (counts) syscalls[side] = { jobs, counts };
-    }
-  }
-  return { steps, syscalls };
 }
