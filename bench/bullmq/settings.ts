@@ -19,6 +19,13 @@ export const JOB_OPTIONS: DefaultJobOptions = {
   removeOnFail: KEEP_FAILED,
 };
 
+/**
+ * The queue's event stream keeps ~10,000 events by default, about 2,000 jobs' worth: a QueueEvents reader
+ * more than a second behind at full speed would miss completions, and a closed loop waiting on them
+ * would hang. A benchmark-only change; it costs Redis a little memory, not time.
+ */
+export const STREAMS = { events: { maxLen: 100_000 } };
+
 /** Workers: block on Redis forever across reconnects (`maxRetriesPerRequest: null`, which BullMQ requires). */
 export function workerConnection(host: string, port: number): ConnectionOptions {
   return { host, port, maxRetriesPerRequest: null };
@@ -33,5 +40,5 @@ export function producerConnection(host: string, port: number): ConnectionOption
 export const BULLMQ_SETTINGS = {
   jobOptions: JOB_OPTIONS,
   worker: { maxRetriesPerRequest: null, lockDuration: '30000 ms (default)', stalledInterval: '30000 ms (default)' },
-  producer: { enableOfflineQueue: false },
+  producer: { enableOfflineQueue: false, streams: STREAMS },
 };

@@ -10,7 +10,7 @@ import { createInterface } from 'node:readline';
 import { Queue, QueueEvents } from 'bullmq';
 import type { InferenceRequest } from '../../src/inference/provider';
 import { killOnExit, onInterrupt } from '../lib/processes';
-import { JOB_OPTIONS, producerConnection, workerConnection } from './settings';
+import { JOB_OPTIONS, producerConnection, STREAMS, workerConnection } from './settings';
 
 const WORKER = path.join(__dirname, 'worker.ts');
 const READY_TIMEOUT_MS = 60_000;
@@ -84,7 +84,7 @@ export async function startBullmqSide(opts: {
     const failed = started.find((s) => s.status === 'rejected');
     if (failed) throw failed.reason;
 
-    queue = new Queue(opts.queue, { connection: producerConnection(opts.host, opts.port), defaultJobOptions: JOB_OPTIONS });
+    queue = new Queue(opts.queue, { connection: producerConnection(opts.host, opts.port), defaultJobOptions: JOB_OPTIONS, streams: STREAMS });
     // QueueEvents blocks on XREAD, so it needs a connection of its own that may wait forever.
     events = new QueueEvents(opts.queue, { connection: workerConnection(opts.host, opts.port) });
     await Promise.all([queue.waitUntilReady(), events.waitUntilReady()]);

@@ -2,7 +2,7 @@
  * peer-bullmq: the same job — synthetic inference of 0, 50 and 200 ms, from the same provider code —
  * through BullMQ on Redis and through Switchyard (HTTP API → Temporal), with the same number of worker
  * processes and slots on each side, in alternating rounds of one run. Per inference time: throughput
- * (closed loop, twice the slots in flight), end-to-end latency at a fixed rate both sides sustain, CPU
+ * (closed loop, enough jobs in flight to keep every slot busy), end-to-end latency at a fixed rate both sides sustain, CPU
  * and disk writes per job by process; and, for the 0-ms gap, where Switchyard's time goes. A second
  * series with one slot per process keeps the demand under the Temporal dev server's ceiling.
  */
