@@ -9,6 +9,7 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { pickFreePort } from '../../src/temporal/dev-server';
+import { terminate } from '../../src/child-process';
 
 const HOST = '127.0.0.1';
 const READY_TIMEOUT_MS = 15_000;
@@ -99,12 +100,7 @@ export async function startRedis(opts: { log?: (line: string) => void } = {}): P
   });
   const cleanup = () => fs.rmSync(dir, { recursive: true, force: true });
   const stop = async () => {
-    if (exitInfo === undefined) {
-      child.kill('SIGTERM');
-      const timer = setTimeout(() => child.kill('SIGKILL'), STOP_GRACE_MS);
-      await exited;
-      clearTimeout(timer);
-    }
+    if (exitInfo === undefined) await terminate(child, exited, STOP_GRACE_MS);
     cleanup();
   };
 

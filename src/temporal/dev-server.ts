@@ -7,6 +7,7 @@ import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { Connection } from '@temporalio/client';
+import { terminate } from '../child-process';
 import { searchAttributeFlags } from './search-attributes';
 
 export interface DevServerOptions {
@@ -143,12 +144,7 @@ export async function startDevServer(opts: DevServerOptions): Promise<DevServer>
   }).then(() => new Promise<void>((resolve) => (logStream ? logStream.end(resolve) : resolve())));
 
   const stop = async () => {
-    if (exitInfo === undefined) {
-      child.kill('SIGTERM');
-      const timer = setTimeout(() => child.kill('SIGKILL'), STOP_GRACE_MS);
-      await exited;
-      clearTimeout(timer);
-    }
+    if (exitInfo === undefined) await terminate(child, exited, STOP_GRACE_MS);
     await exited;
   };
 

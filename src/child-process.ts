@@ -1,0 +1,10 @@
+import type { ChildProcess } from 'node:child_process';
+
+/** Asks a child to stop (SIGTERM), forces it (SIGKILL) after `graceMs`, and resolves once it has exited. */
+export async function terminate(child: ChildProcess, exited: Promise<unknown>, graceMs: number): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  child.kill('SIGTERM');
+  const timer = setTimeout(() => child.kill('SIGKILL'), graceMs);
+  await exited;
+  clearTimeout(timer);
+}
