@@ -40,7 +40,8 @@ export function rawSubmitter(stack: BenchStack, body: ReturnType<typeof jobBody>
 
 /** POSTs a job to the stack's API (started with `api: true`) over kept-alive connections. */
 export function apiSubmitter(stack: BenchStack, body: ReturnType<typeof jobBody>): () => Promise<string> {
-  const agent = new http.Agent({ keepAlive: true, maxSockets: 64 });
+  // Drop idle sockets before the API's 5 s keep-alive timeout closes them under a request ("socket hang up").
+  const agent = new http.Agent({ keepAlive: true, maxSockets: 64, timeout: 4000 });
   const data = JSON.stringify(body);
   const headers = { 'content-type': 'application/json', 'content-length': Buffer.byteLength(data) };
   return () =>
