@@ -60,7 +60,9 @@ async function runQuick(scenario: string): Promise<{ columns: string[]; metrics:
   assert.equal(run.quick, true);
   assert.ok(Number(run.machine.cores) > 0 && String(run.machine.temporalCli).length > 0);
   for (const [name, value] of Object.entries(run.result.metrics as Record<string, number>)) {
-    assert.ok(Number.isFinite(value) && value > 0, `metric ${name} = ${value}`);
+    // CPU comes from /proc in 10-ms clock ticks: a process that barely works in a quick run (Redis) can read 0.
+    const floorOk = /cpu/i.test(name) ? value >= 0 : value > 0;
+    assert.ok(Number.isFinite(value) && floorOk, `metric ${name} = ${value}`);
   }
   assert.ok(run.result.rows.length > 0);
   return run.result;
