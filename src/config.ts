@@ -13,21 +13,64 @@ const bool = z
   .enum(['true', 'false', '1', '0', 'yes', 'no'])
   .transform((v) => v === 'true' || v === '1' || v === 'yes');
 
+const ms = z.number().int().min(0).max(600_000);
+
+/** Fleet-wide limits of a pool, enforced across all its workers (see README, "Flow control"). */
+const rateLimit = z.strictObject({
+  /** Activity dispatches per second for the whole pool: Temporal's task-queue rate limit. */
+  requestsPerSecond: z.number().positive().max(100_000).optional(),
+  /** LLM tokens per rolling minute for the whole pool (or its shared limiter): reserved before a call, reconciled after. */
+  tokensPerMinute: z.number().int().min(1).max(1_000_000_000).optional(),
+});
+
+/** The pool-wide circuit breaker: a burst of throttling or unavailability pauses calls to the provider. */
+const breakerFor = (enabledByDefault: boolean) => {
+  const schema = z.strictObject({
+  enabled: z.boolean().default(enabledByDefault),
+  /** Throttled/unavailable answers within `windowMs` that open the breaker. */
+  failureThreshold: z.number().int().min(1).max(1000).default(3),
+  windowMs: ms.min(100).default(10_000),
+  /** Shortest and longest open period; a provider's Retry-After is honoured within these bounds. */
+  minOpenMs: ms.min(100).default(1000),
+  maxOpenMs: ms.min(100).default(60_000),
+  /** Calls let through to test the provider once the open period ends. */
+  probes: z.number().int().min(1).max(100).default(1),
+  });
+  return schema.default(schema.parse({}));
+};
+
+/** Dynamic batching: concurrent calls for the same task and model become one provider call. */
+const batching = z.strictObject({
+  /** 1 turns batching off. */
+  maxSize: z.number().int().min(1).max(2048).default(1),
+  /** How long the first call of a batch waits for company. */
+  maxWaitMs: ms.max(10_000).default(10),
+});
+
 const poolBase = {
   /** Concurrent activities per worker process of this pool. */
   concurrency: z.number().int().min(1).max(1000).default(8),
+  rateLimit: rateLimit.default({}),
+  /** On by default for remote providers, whose throttling it exists for. */
+  breaker: breakerFor(false),
+  batch: batching.default(batching.parse({})),
+  /**
+   * Name of the limiter this pool's token budget and breaker live in. Pools that share a provider
+   * account (one API key) name the same limiter; by default each pool has its own.
+   */
+  limiter: z.string().regex(/^[a-z][a-z0-9-]{0,39}$/).optional(),
 };
 const localPool = z.strictObject({ provider: z.literal('local'), ...poolBase });
 const openaiPool = z.strictObject({
   provider: z.literal('openai'),
   ...poolBase,
+  breaker: breakerFor(true),
   baseUrl: z.url({ protocol: /^https?$/ }),
   model: z.string().min(1),
   embeddingModel: z.string().min(1).optional(),
   apiKey: z.string().min(1).optional(),
   requestTimeoutMs: z.number().int().min(100).max(600_000).default(60_000),
 });
-const ms = z.number().int().min(0).max(600_000);
 /** Benchmarks and tests only: a pool whose "inference" is a timed wait (see src/inference/synthetic.ts). */
 const syntheticPool = z.strictObject({
   provider: z.literal('synthetic'),
@@ -36,10 +79,12 @@ const syntheticPool = z.strictObject({
   /** Each call adds a uniform random extra wait in [0, jitterMs]. */
   jitterMs: ms.default(0),
   /** A call with n items costs fixedMs + perItemMs × n on top of latencyMs. */
-  batch: z.strictObject({ fixedMs: ms.default(0), perItemMs: ms.default(0) }).default({ fixedMs: 0, perItemMs: 0 }),
+  callCost: z.strictObject({ fixedMs: ms.default(0), perItemMs: ms.default(0) }).default({ fixedMs: 0, perItemMs: 0 }),
 });
 export const poolSchema = z.discriminatedUnion('provider', [localPool, openaiPool, syntheticPool]);
 export type PoolConfig = z.infer<typeof poolSchema>;
+/** Pool settings as written in SWITCHYARD_POOLS, defaults not yet applied. */
+export type PoolSettings = z.input<typeof poolSchema>;
 
 const pools = z
   .string()
@@ -74,6 +119,25 @@ const apiKeys = z.string().transform((raw, ctx) => {
   return keys;
 });
 
+/** `{"acme": {"weight": 5, "maxOpenJobs": 100}}` — per-tenant fairness weight and quota overrides. */
+const tenantSettings = z.strictObject({
+  /** Share of a pool's capacity relative to other tenants with work waiting (Temporal fairness weight). */
+  weight: z.number().min(0.001).max(1000).optional(),
+  /** Queued + running jobs allowed at once; 0 means no limit. */
+  maxOpenJobs: z.number().int().min(0).max(10_000_000).optional(),
+});
+const tenants = z
+  .string()
+  .transform((raw, ctx) => {
+    try {
+      return JSON.parse(raw) as unknown;
+    } catch {
+      ctx.addIssue({ code: 'custom', message: 'must be a JSON object of tenant → { weight, maxOpenJobs }' });
+      return z.NEVER;
+    }
+  })
+  .pipe(z.record(z.string().regex(TENANT, 'tenants are lowercase letters, digits and dashes'), tenantSettings));
+
 const list = z.string().transform((s) => s.split(',').map((p) => p.trim()).filter(Boolean));
 
 const envSchema = z.object({
@@ -98,9 +162,14 @@ const envSchema = z.object({
   API_HOST: z.string().min(1).default('127.0.0.1'),
   API_PORT: int(0, 65535).default(3000),
   SWITCHYARD_API_KEYS: apiKeys.default([]),
+  /** Keys that may manage pools (pause, resume) — operators, not tenants. */
+  SWITCHYARD_OPERATOR_KEYS: list.pipe(z.array(z.string().min(16, 'operator keys are ≥ 16 characters'))).default([]),
+  SWITCHYARD_TENANTS: tenants.default({}),
+  SWITCHYARD_DEFAULT_TENANT_WEIGHT: z.coerce.number().min(0.001).max(1000).default(1),
+  SWITCHYARD_DEFAULT_MAX_OPEN_JOBS: int(0, 10_000_000).default(0),
   SWITCHYARD_BODY_LIMIT_BYTES: int(1024, 50 * 1024 * 1024).default(1024 * 1024),
 
-  SWITCHYARD_POOLS: pools.default({ local: { provider: 'local', concurrency: 8 } }),
+  SWITCHYARD_POOLS: pools.default({ local: poolSchema.parse({ provider: 'local', concurrency: 8 }) }),
   SWITCHYARD_WORKER_WORKFLOWS: bool.default(true),
   SWITCHYARD_WORKER_POOLS: list.default([]),
   SWITCHYARD_SHUTDOWN_GRACE_MS: int(0, 3_600_000).default(30_000),
@@ -163,6 +232,7 @@ function toConfig(e: z.infer<typeof envSchema>) {
   for (const pool of e.SWITCHYARD_WORKER_POOLS) {
     if (!(pool in e.SWITCHYARD_POOLS)) problems.push(`SWITCHYARD_WORKER_POOLS: pool "${pool}" is not in SWITCHYARD_POOLS`);
   }
+  problems.push(...sharedLimiterConflicts(e.SWITCHYARD_POOLS));
   if (Boolean(e.TEMPORAL_TLS_CERT_PATH) !== Boolean(e.TEMPORAL_TLS_KEY_PATH))
     problems.push('TEMPORAL_TLS_CERT_PATH / TEMPORAL_TLS_KEY_PATH: set both for mTLS, or neither');
   if (problems.length) throw new ConfigError(problems);
@@ -200,9 +270,15 @@ function toConfig(e: z.infer<typeof envSchema>) {
       host: e.API_HOST,
       port: e.API_PORT,
       keys: e.SWITCHYARD_API_KEYS,
+      operatorKeys: e.SWITCHYARD_OPERATOR_KEYS,
       bodyLimitBytes: e.SWITCHYARD_BODY_LIMIT_BYTES,
     },
     pools: e.SWITCHYARD_POOLS,
+    tenants: {
+      overrides: e.SWITCHYARD_TENANTS,
+      defaultWeight: e.SWITCHYARD_DEFAULT_TENANT_WEIGHT,
+      defaultMaxOpenJobs: e.SWITCHYARD_DEFAULT_MAX_OPEN_JOBS,
+    },
     worker: {
       workflows: e.SWITCHYARD_WORKER_WORKFLOWS,
       pools: e.SWITCHYARD_WORKER_POOLS,
@@ -213,4 +289,36 @@ function toConfig(e: z.infer<typeof envSchema>) {
     cli: { apiUrl: e.SWITCHYARD_API_URL.replace(/\/+$/, ''), apiKey: e.SWITCHYARD_API_KEY },
     logLevel: e.LOG_LEVEL,
   };
+}
+
+/** The limiter (token budget and breaker) a pool's calls go through: its own unless it names a shared one. */
+export function limiterOf(poolName: string, pool: PoolConfig): string {
+  return pool.limiter ?? poolName;
+}
+
+/** Pools that share a limiter must agree on what it enforces. */
+function sharedLimiterConflicts(pools: Record<string, PoolConfig>): string[] {
+  const seen = new Map<string, { pool: string; rules: string }>();
+  const problems: string[] = [];
+  for (const [name, pool] of Object.entries(pools)) {
+    const limiter = limiterOf(name, pool);
+    const rules = JSON.stringify({ tokensPerMinute: pool.rateLimit.tokensPerMinute, breaker: pool.breaker });
+    const first = seen.get(limiter);
+    if (!first) seen.set(limiter, { pool: name, rules });
+    else if (first.rules !== rules) {
+      problems.push(`SWITCHYARD_POOLS: pools "${first.pool}" and "${name}" share limiter "${limiter}" but set different rateLimit.tokensPerMinute or breaker`);
+    }
+  }
+  return problems;
+}
+
+export interface TenantPolicy {
+  weight: number;
+  /** 0 means no limit. */
+  maxOpenJobs: number;
+}
+
+export function tenantPolicy(tenants: Config['tenants'], tenant: string): TenantPolicy {
+  const own = tenants.overrides[tenant];
+  return { weight: own?.weight ?? tenants.defaultWeight, maxOpenJobs: own?.maxOpenJobs ?? tenants.defaultMaxOpenJobs };
 }

@@ -8,7 +8,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { Client, Connection } from '@temporalio/client';
-import { loadConfig, type PoolConfig } from '../../src/config';
+import { loadConfig, type PoolSettings } from '../../src/config';
 import { resolveTemporalBinary } from '../../src/temporal/binaries';
 import { pickFreePort, startDevServer, type DevServer } from '../../src/temporal/dev-server';
 import { poolTaskQueue, workflowTaskQueue } from '../../src/temporal/task-queues';
@@ -20,7 +20,7 @@ const READY_TIMEOUT_MS = 90_000;
 const WORKER_READY = /"msg":"worker ready"/;
 
 export interface BenchStackOptions {
-  pools: Record<string, PoolConfig>;
+  pools: Record<string, PoolSettings>;
   /** Inference worker processes per pool to start with (default 1 each); change later with startWorkers / stopWorkers. */
   poolWorkers?: Record<string, number>;
   /** Workflow worker processes (default 1). */

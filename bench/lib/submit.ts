@@ -5,15 +5,15 @@
  */
 import http from 'node:http';
 import { OPEN_TENANT } from '../../src/api/auth';
-import { loadConfig, type PoolConfig } from '../../src/config';
+import { loadConfig, tenantPolicy, type PoolSettings } from '../../src/config';
 import { newJobId, requestFingerprint, workflowIdFor } from '../../src/jobs/ids';
 import { buildSubmitSchema } from '../../src/jobs/spec';
 import { INFERENCE_WORKFLOW, jobStartOptions } from '../../src/temporal/job-start';
 import type { BenchStack } from './stack';
 
 /** A synthetic pool (see src/inference/synthetic.ts) of `slots` per process and a fixed latency. */
-export function syntheticPool(slots: number, latencyMs: number): PoolConfig {
-  return { provider: 'synthetic', concurrency: slots, latencyMs, jitterMs: 0, batch: { fixedMs: 0, perItemMs: 0 } };
+export function syntheticPool(slots: number, latencyMs: number): PoolSettings {
+  return { provider: 'synthetic', concurrency: slots, latencyMs, jitterMs: 0 };
 }
 
 /** A job body as a client would POST it to /v1/jobs. */
@@ -32,6 +32,7 @@ export function rawSubmitter(stack: BenchStack, body: ReturnType<typeof jobBody>
       fingerprint,
       taskQueuePrefix: stack.prefix,
       heartbeatTimeoutMs: config.limits.heartbeatTimeoutMs,
+      tenantWeight: tenantPolicy(config.tenants, OPEN_TENANT).weight,
     });
     await stack.client.workflow.start(INFERENCE_WORKFLOW, options);
     return options.workflowId;

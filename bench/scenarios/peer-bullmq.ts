@@ -78,7 +78,6 @@ const synthetic = (slots: number, latencyMs: number) => ({
   concurrency: slots,
   latencyMs,
   jitterMs: 0,
-  batch: { fixedMs: 0, perItemMs: 0 },
 });
 const BODY = jobBody('');
 const REQUEST: InferenceRequest = { task: 'sentiment', text: BODY.input.text };

@@ -38,6 +38,7 @@ export async function startApi(config: Config, log: Logger): Promise<{ server: S
     uiUrl: config.temporal.uiUrl,
     taskQueuePrefix: config.temporal.taskQueuePrefix,
     heartbeatTimeoutMs: config.limits.heartbeatTimeoutMs,
+    tenants: config.tenants,
   });
   const app = createApp({ config, jobs, log });
   const server = await new Promise<Server>((resolve, reject) => {

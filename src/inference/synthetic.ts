@@ -14,8 +14,8 @@ export const SYNTHETIC_TASKS = INFERENCE_TASKS;
 const HEARTBEAT_EVERY_MS = 1000;
 
 /** What one call with `items` items costs, given a uniform random number in [0, 1) for the jitter. */
-export function syntheticCostMs(pool: Omit<SyntheticPool, 'provider' | 'concurrency'>, items: number, random: number): number {
-  return pool.latencyMs + Math.round(random * pool.jitterMs) + pool.batch.fixedMs + pool.batch.perItemMs * items;
+export function syntheticCostMs(pool: Pick<SyntheticPool, 'latencyMs' | 'jitterMs' | 'callCost'>, items: number, random: number): number {
+  return pool.latencyMs + Math.round(random * pool.jitterMs) + pool.callCost.fixedMs + pool.callCost.perItemMs * items;
 }
 
 /** Resolves after `ms`, heartbeating meanwhile; rejects with the signal's reason as soon as it aborts. */

@@ -21,6 +21,8 @@ export interface InferenceJobInput {
   heartbeatTimeoutMs: number;
   /** The whole job's limit, from acceptance; the execution timeout is a backstop a little later. */
   deadlineMs: number;
+  /** How long an attempt may wait in the pool's queue for a worker before the job ends `timed_out`. */
+  maxQueueMs?: number;
 }
 
 /** What the inference activity returns: the provider's result and which attempt produced it. */
@@ -30,6 +32,9 @@ export interface InferenceOutcome extends InferenceResult {
 
 /** The failure type of a job that ran out of time; such a job's status is `timed_out`. */
 export const DEADLINE_EXCEEDED = 'JobDeadlineExceeded';
+/** The failure type of a job whose inference waited longer than its `maxQueueMs` for a worker. */
+export const QUEUE_TIMEOUT = 'JobQueueTimeout';
+const TIMED_OUT_TYPES: readonly string[] = [DEADLINE_EXCEEDED, QUEUE_TIMEOUT];
 
 /** Non-retryable failure types: retrying cannot change the answer. */
 export const NON_RETRYABLE_ERRORS = ['InvalidInput', 'ProviderRejected'] as const;
@@ -50,10 +55,10 @@ export type ExecutionStatusName =
 /**
  * A job's status from Temporal's own state: a running execution is `running` while one of its
  * activities has been picked up by a worker, and `queued` while they all wait for one; a failed one
- * is `timed_out` when its failure says the deadline passed.
+ * is `timed_out` when its failure says the deadline or the queue time passed.
  */
 export function jobStatusOf(execution: ExecutionStatusName, activityStarted: boolean, failureType?: string): JobStatus {
-  if (execution === 'FAILED' && failureType === DEADLINE_EXCEEDED) return 'timed_out';
+  if (execution === 'FAILED' && failureType !== undefined && TIMED_OUT_TYPES.includes(failureType)) return 'timed_out';
   switch (execution) {
     case 'COMPLETED':
       return 'succeeded';

@@ -40,6 +40,8 @@ export function buildSubmitSchema(limits: JobLimits, pools: readonly string[]) {
     attemptMs: z.number().int().min(100).max(limits.maxAttemptTimeoutMs).default(limits.defaultAttemptTimeoutMs),
     /** Limit for the whole job, queueing and retries included; past it the job is `timed_out`. */
     deadlineMs: z.number().int().min(1000).max(limits.maxDeadlineMs).default(limits.defaultDeadlineMs),
+    /** Limit for waiting in the pool's queue before an attempt starts; past it the job is `timed_out`. */
+    maxQueueMs: z.number().int().min(100).max(limits.maxDeadlineMs).optional(),
   });
 
   const inference = z

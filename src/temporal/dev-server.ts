@@ -41,6 +41,10 @@ const DYNAMIC_CONFIG = [
   'frontend.enableUpdateWorkflowExecution=true',
   'frontend.enableUpdateWorkflowExecutionAsyncAccepted=true',
   'matching.enableFairness=true',
+  // Priority and fairness order tasks within a partition; one server on one machine gains nothing
+  // from four, and with one the order is exact and task-queue stats cover the whole queue.
+  'matching.numTaskqueueReadPartitions=1',
+  'matching.numTaskqueueWritePartitions=1',
 ];
 
 export function pickFreePort(): Promise<number> {

@@ -9,6 +9,7 @@ import {
   WorkflowNotFoundError,
 } from '@temporalio/client';
 import { TypedSearchAttributes } from '@temporalio/common';
+import { tenantPolicy, type Config } from '../config';
 import { jobStatusOf } from '../jobs/job';
 import { jobIdForIdempotencyKey, newJobId, workflowIdFor } from '../jobs/ids';
 import { jobLinks, type JobLinkBase, type JobResource } from '../jobs/resource';
@@ -17,11 +18,12 @@ import type { inferenceJob } from '../../workflows';
 import { readClosedJob } from './job-history';
 import { INFERENCE_WORKFLOW, jobStartOptions, type JobMemo } from './job-start';
 import { isoTime, rootFailure } from './proto';
-import { SEARCH_ATTRIBUTES } from './search-attributes';
+import { SEARCH_ATTRIBUTES } from '../jobs/search-attributes';
 
 export interface JobClientOptions extends JobLinkBase {
   taskQueuePrefix: string;
   heartbeatTimeoutMs: number;
+  tenants: Config['tenants'];
 }
 
 export class IdempotencyConflictError extends Error {
@@ -62,6 +64,7 @@ export class JobClient {
       fingerprint: submission.fingerprint,
       taskQueuePrefix: this.opts.taskQueuePrefix,
       heartbeatTimeoutMs: this.opts.heartbeatTimeoutMs,
+      tenantWeight: tenantPolicy(this.opts.tenants, tenant).weight,
     });
     const workflowId = options.workflowId;
     let runId: string | undefined;

@@ -8,7 +8,7 @@ import type { InferenceJobInput } from '../jobs/job';
 import { workflowIdFor } from '../jobs/ids';
 import type { InferenceJobSpec } from '../jobs/spec';
 import type { inferenceJob } from '../../workflows';
-import { SEARCH_ATTRIBUTES } from './search-attributes';
+import { SEARCH_ATTRIBUTES } from '../jobs/search-attributes';
 import { poolTaskQueue, workflowTaskQueue } from './task-queues';
 
 export const INFERENCE_WORKFLOW = 'inferenceJob';
@@ -30,6 +30,8 @@ export interface JobStartParams {
   fingerprint: string;
   taskQueuePrefix: string;
   heartbeatTimeoutMs: number;
+  /** The tenant's fairness weight (config), fixed for the job when it is queued. */
+  tenantWeight: number;
 }
 
 export function jobStartOptions(p: JobStartParams): { memo: JobMemo; options: WorkflowStartOptions<typeof inferenceJob> } {
@@ -51,6 +53,7 @@ export function jobStartOptions(p: JobStartParams): { memo: JobMemo; options: Wo
     attemptTimeoutMs: spec.timeouts.attemptMs,
     heartbeatTimeoutMs: Math.min(p.heartbeatTimeoutMs, spec.timeouts.attemptMs),
     deadlineMs: spec.timeouts.deadlineMs,
+    maxQueueMs: spec.timeouts.maxQueueMs,
   };
   const options: WorkflowStartOptions<typeof inferenceJob> = {
     workflowId: workflowIdFor(tenant, jobId),
@@ -60,7 +63,8 @@ export function jobStartOptions(p: JobStartParams): { memo: JobMemo; options: Wo
     workflowIdReusePolicy: 'REJECT_DUPLICATE',
     // Backstop: the workflow ends the job at its deadline; this ends it even if no worker can.
     workflowExecutionTimeout: spec.timeouts.deadlineMs + DEADLINE_BACKSTOP_MS,
-    priority: { priorityKey: spec.priority },
+    // Activities inherit both: urgent work is dispatched first, and tenants share a pool by weight.
+    priority: { priorityKey: spec.priority, fairnessKey: tenant, fairnessWeight: p.tenantWeight },
     typedSearchAttributes: [
       { key: SEARCH_ATTRIBUTES.tenant, value: tenant },
       { key: SEARCH_ATTRIBUTES.type, value: spec.type },

@@ -1,18 +1,14 @@
 /**
- * Switchyard's custom search attributes, defined once. Workflows set them, the API filters on them,
- * the dev server registers them at start and `ensureSearchAttributes` registers them on an external server.
+ * Registering Switchyard's search attributes (src/jobs/search-attributes.ts): the dev server gets them
+ * as start flags, and `ensureSearchAttributes` adds them to an external server.
  */
 import { isGrpcServiceError, type ConnectionLike } from '@temporalio/client';
-import { defineSearchAttributeKey, type SearchAttributeType } from '@temporalio/common';
+import type { SearchAttributeType } from '@temporalio/common';
 // Not re-exported from the package root; the client itself imports it from here.
 import { encodeSearchAttributeIndexedValueType, type SearchAttributeKey } from '@temporalio/common/lib/search-attributes';
+import { SEARCH_ATTRIBUTES } from '../jobs/search-attributes';
 
-export const SEARCH_ATTRIBUTES = {
-  tenant: defineSearchAttributeKey('JobTenant', 'KEYWORD'),
-  type: defineSearchAttributeKey('JobType', 'KEYWORD'),
-  priority: defineSearchAttributeKey('JobPriority', 'INT'),
-  pool: defineSearchAttributeKey('JobPool', 'KEYWORD'),
-} as const;
+export { SEARCH_ATTRIBUTES };
 
 const ALL_KEYS: SearchAttributeKey<SearchAttributeType>[] = Object.values(SEARCH_ATTRIBUTES);
 

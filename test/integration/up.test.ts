@@ -14,7 +14,7 @@ import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import type { PoolConfig } from '../../src/config';
+import type { PoolSettings } from '../../src/config';
 import { pickFreePort } from '../../src/temporal/dev-server';
 import { startFakeOpenAI, type FakeOpenAI } from '../fixtures/fake-openai';
 import { sentimentJob, spawnSwitchyard, Stack, type ProcessHandle } from '../fixtures/stack';
@@ -53,7 +53,7 @@ async function freePorts(): Promise<Ports> {
   return { grpc, ui, api };
 }
 
-const pools = (): Record<string, PoolConfig> => ({
+const pools = (): Record<string, PoolSettings> => ({
   local: { provider: 'local', concurrency: 4 },
   remote: { provider: 'openai', concurrency: 4, baseUrl: openai.url, model: 'fake-model', requestTimeoutMs: 60_000 },
 });

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { poolSchema } from '../../src/config';
 import { test } from 'node:test';
 import { createLocalProvider } from '../../src/inference/local';
 import { type CallContext, type InferenceTask, ProviderError } from '../../src/inference/provider';
@@ -102,7 +103,7 @@ test('missing or blank text is invalid_input', async () => {
 
 test('chat is not a local task, and is refused', async () => {
   assert.ok(!provider.tasks.includes('chat'));
-  assert.deepEqual(providerTasks({ provider: 'local', concurrency: 1 }), provider.tasks);
+  assert.deepEqual(providerTasks(poolSchema.parse({ provider: 'local' })), provider.tasks);
   await assert.rejects(
     provider.infer({ task: 'chat', messages: [{ role: 'user', content: 'hi' }] }, ctx()),
     (err: unknown) => err instanceof ProviderError && err.kind === 'invalid_input',

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { poolSchema } from '../../src/config';
 import { after, before, beforeEach, test } from 'node:test';
 import { createOpenAIProvider, type OpenAIPool, parseRetryAfter } from '../../src/inference/openai';
 import { type CallContext, type InferenceRequest, ProviderError } from '../../src/inference/provider';
@@ -16,7 +17,8 @@ beforeEach(() => {
 });
 
 function pool(over: Partial<OpenAIPool> = {}): OpenAIPool {
-  return { provider: 'openai', concurrency: 1, baseUrl: fake.url, model: 'gpt-test', requestTimeoutMs: 5000, ...over };
+  const settings = poolSchema.parse({ provider: 'openai', concurrency: 1, baseUrl: fake.url, model: 'gpt-test', requestTimeoutMs: 5000 });
+  return { ...(settings as OpenAIPool), ...over };
 }
 
 function ctx(signal = new AbortController().signal): CallContext & { beats: number } {

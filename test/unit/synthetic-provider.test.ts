@@ -13,13 +13,20 @@ function ctx(signal = new AbortController().signal): CallContext & { beats: numb
 }
 
 test('config defaults: 100 ms, no jitter, no batch cost; unknown fields are rejected', () => {
-  assert.deepEqual(pool(), { provider: 'synthetic', concurrency: 8, latencyMs: 100, jitterMs: 0, batch: { fixedMs: 0, perItemMs: 0 } });
+  const { provider, latencyMs, jitterMs, callCost, batch } = pool();
+  assert.deepEqual({ provider, latencyMs, jitterMs, callCost, batch }, {
+    provider: 'synthetic',
+    latencyMs: 100,
+    jitterMs: 0,
+    callCost: { fixedMs: 0, perItemMs: 0 },
+    batch: { maxSize: 1, maxWaitMs: 10 },
+  });
   assert.throws(() => poolSchema.parse({ provider: 'synthetic', latency: 5 }));
   assert.throws(() => poolSchema.parse({ provider: 'synthetic', latencyMs: -1 }));
 });
 
 test('cost: latency + jitter share + fixed batch cost + per-item cost', () => {
-  const p = pool({ latencyMs: 50, jitterMs: 20, batch: { fixedMs: 7, perItemMs: 3 } });
+  const p = pool({ latencyMs: 50, jitterMs: 20, callCost: { fixedMs: 7, perItemMs: 3 } });
   assert.equal(syntheticCostMs(p, 1, 0), 60);
   assert.equal(syntheticCostMs(p, 4, 0.5), 50 + 10 + 7 + 12);
   assert.equal(syntheticCostMs(pool({ latencyMs: 0 }), 1, 0.9), 0);
