@@ -39,8 +39,8 @@ export async function inferenceJob(input: InferenceJobInput): Promise<InferenceO
   try {
     return await CancellationScope.withTimeout(remainingMs, () => runInference(input.request));
   } catch (err) {
+    if (isCancellation(err) && CancellationScope.current().consideredCancelled) throw err; // cancelled by a client
     const failure = jobFailure(input, err);
-    if (failure === 'cancelled') throw err;
     // Dead letters are listed and counted by this attribute (jobs filed in visibility carry a tenant);
     // the failure itself stays in the history.
     if (workflowInfo().typedSearchAttributes.get(SEARCH_ATTRIBUTES.tenant) !== undefined) {
@@ -50,10 +50,10 @@ export async function inferenceJob(input: InferenceJobInput): Promise<InferenceO
   }
 }
 
-/** The failure the job ends with: its own timeouts named as such, anything else as it came. */
+/** The failure a job ends with: its own timeouts named as such, anything else as it came. */
 function jobFailure(input: InferenceJobInput, err: unknown): unknown {
-  const deadlinePassed = isCancellation(err) && !CancellationScope.current().consideredCancelled;
-  if (!deadlinePassed && isCancellation(err)) return 'cancelled';
+  // Not cancelled by a client (see the caller), so a cancellation here is the deadline's timer.
+  const deadlinePassed = isCancellation(err);
   // The server also gives up retrying when the next attempt would start after the execution timeout.
   const noTimeToRetry = err instanceof ActivityFailure && err.retryState === RetryState.TIMEOUT;
   if (deadlinePassed || noTimeToRetry) {
