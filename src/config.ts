@@ -78,8 +78,13 @@ const syntheticPool = z.strictObject({
   latencyMs: ms.default(100),
   /** Each call adds a uniform random extra wait in [0, jitterMs]. */
   jitterMs: ms.default(0),
-  /** A call with n items costs fixedMs + perItemMs × n on top of latencyMs. */
-  callCost: z.strictObject({ fixedMs: ms.default(0), perItemMs: ms.default(0) }).default({ fixedMs: 0, perItemMs: 0 }),
+  /**
+   * A call with n items costs fixedMs + perItemMs × n on top of latencyMs. `concurrency` models a device
+   * (a GPU server) that serves that many calls at once per worker process, queueing the rest; unset, calls never wait for each other.
+   */
+  callCost: z
+    .strictObject({ fixedMs: ms.default(0), perItemMs: ms.default(0), concurrency: z.number().int().min(1).max(1000).optional() })
+    .default({ fixedMs: 0, perItemMs: 0 }),
 });
 export const poolSchema = z.discriminatedUnion('provider', [localPool, openaiPool, syntheticPool]);
 export type PoolConfig = z.infer<typeof poolSchema>;
@@ -232,7 +237,7 @@ function toConfig(e: z.infer<typeof envSchema>) {
   for (const pool of e.SWITCHYARD_WORKER_POOLS) {
     if (!(pool in e.SWITCHYARD_POOLS)) problems.push(`SWITCHYARD_WORKER_POOLS: pool "${pool}" is not in SWITCHYARD_POOLS`);
   }
-  problems.push(...sharedLimiterConflicts(e.SWITCHYARD_POOLS));
+  problems.push(...sharedLimiterConflicts(e.SWITCHYARD_POOLS), ...unfillableBatches(e.SWITCHYARD_POOLS));
   if (Boolean(e.TEMPORAL_TLS_CERT_PATH) !== Boolean(e.TEMPORAL_TLS_KEY_PATH))
     problems.push('TEMPORAL_TLS_CERT_PATH / TEMPORAL_TLS_KEY_PATH: set both for mTLS, or neither');
   if (problems.length) throw new ConfigError(problems);
@@ -310,6 +315,13 @@ function sharedLimiterConflicts(pools: Record<string, PoolConfig>): string[] {
     }
   }
   return problems;
+}
+
+/** A worker runs at most `concurrency` calls of a pool at once, so a larger batch could never fill and every batch would wait out maxWaitMs. */
+function unfillableBatches(pools: Record<string, PoolConfig>): string[] {
+  return Object.entries(pools)
+    .filter(([, pool]) => pool.batch.maxSize > pool.concurrency)
+    .map(([name, pool]) => `SWITCHYARD_POOLS: pool "${name}" has batch.maxSize ${pool.batch.maxSize} above its concurrency ${pool.concurrency}; a batch can never hold more calls than a worker runs at once`);
 }
 
 export interface TenantPolicy {

@@ -3,7 +3,7 @@
  * TEMPORAL_ADDRESS names one), then runs every test file with node's test runner against it.
  */
 import { spawn } from 'node:child_process';
-import { readdirSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { loadConfig } from '../src/config';
@@ -35,28 +35,34 @@ async function main(): Promise<number> {
   const env: NodeJS.ProcessEnv = { ...process.env, TEMPORAL_CLI_PATH: cli.path, TEMPORAL_TEST_SERVER_PATH: testServer.path };
 
   let server: Awaited<ReturnType<typeof startDevServer>> | undefined;
+  // The run's server state and log; kept only when the run fails, for a look at what happened.
+  const scratch = mkdtempSync(path.join(os.tmpdir(), 'switchyard-test-'));
   if (!process.env.TEMPORAL_ADDRESS) {
     server = await startDevServer({
       cliPath: cli.path,
       port: await pickFreePort(),
       uiPort: null,
-      dbFile: path.join(os.tmpdir(), `switchyard-test-${process.pid}.sqlite`),
+      dbFile: path.join(scratch, 'temporal.sqlite'),
       namespace: 'default',
-      logFile: path.join(os.tmpdir(), `switchyard-test-${process.pid}-temporal.log`),
+      logFile: path.join(scratch, 'temporal.log'),
     });
     env.TEMPORAL_ADDRESS = server.address;
   }
+  let code = 1;
   try {
-    return await new Promise<number>((resolve) => {
+    code = await new Promise<number>((resolve) => {
       const child = spawn(process.execPath, ['--import', 'tsx', '--test', '--test-concurrency=2', ...files], {
         cwd: ROOT,
         env,
         stdio: 'inherit',
       });
-      child.once('exit', (code, signal) => resolve(code ?? (signal ? 1 : 0)));
+      child.once('exit', (exitCode, signal) => resolve(exitCode ?? (signal ? 1 : 0)));
     });
+    return code;
   } finally {
     await server?.stop();
+    if (code === 0) rmSync(scratch, { recursive: true, force: true });
+    else if (server) console.error(`the Temporal dev server's database and log are in ${scratch}`);
   }
 }
 

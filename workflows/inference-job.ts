@@ -52,6 +52,15 @@ export async function inferenceJob(input: InferenceJobInput): Promise<InferenceO
 
 /** The failure a job ends with: its own timeouts named as such, anything else as it came. */
 function jobFailure(input: InferenceJobInput, err: unknown): unknown {
+  // First: the server reports a schedule-to-start timeout with retry state TIMEOUT too (it is never retried).
+  if (err instanceof ActivityFailure && err.cause instanceof TimeoutFailure && err.cause.timeoutType === TimeoutType.SCHEDULE_TO_START) {
+    return ApplicationFailure.create({
+      type: QUEUE_TIMEOUT,
+      message: `the job waited more than its maxQueueMs of ${input.maxQueueMs} ms in the queue of pool ${input.pool} without a worker starting it`,
+      nonRetryable: true,
+      cause: err,
+    });
+  }
   // Not cancelled by a client (see the caller), so a cancellation here is the deadline's timer.
   const deadlinePassed = isCancellation(err);
   // The server also gives up retrying when the next attempt would start after the execution timeout.
@@ -62,14 +71,6 @@ function jobFailure(input: InferenceJobInput, err: unknown): unknown {
       message: `the job did not finish within its deadline of ${input.deadlineMs} ms`,
       nonRetryable: true,
       cause: err instanceof Error ? err : undefined,
-    });
-  }
-  if (err instanceof ActivityFailure && err.cause instanceof TimeoutFailure && err.cause.timeoutType === TimeoutType.SCHEDULE_TO_START) {
-    return ApplicationFailure.create({
-      type: QUEUE_TIMEOUT,
-      message: `the job waited more than its maxQueueMs of ${input.maxQueueMs} ms in the queue of pool ${input.pool} without a worker starting it`,
-      nonRetryable: true,
-      cause: err,
     });
   }
   return err;

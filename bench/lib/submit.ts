@@ -19,21 +19,31 @@ export function syntheticPool(slots: number, latencyMs: number): PoolSettings {
 /** A job body as a client would POST it to /v1/jobs. */
 export const jobBody = (pool: string) => ({ type: 'inference', task: 'sentiment', pool, input: { text: 'A benchmark job.' } });
 
-/** Returns a function that starts one job like `POST /v1/jobs` with `body` would (tenant of a keyless API) and resolves with its workflow id. */
-export function rawSubmitter(stack: BenchStack, body: ReturnType<typeof jobBody>): () => Promise<string> {
+/**
+ * Returns a function that starts one job like `POST /v1/jobs` with `body` would (by default as the tenant
+ * of a keyless API) and resolves with its workflow id. `fair: false` drops the fairness key and weight,
+ * so the job's tasks are served first come, first served within their priority.
+ */
+export function rawSubmitter(
+  stack: BenchStack,
+  body: ReturnType<typeof jobBody>,
+  opts: { tenant?: string; fair?: boolean } = {},
+): () => Promise<string> {
   const config = loadConfig(stack.env);
   const spec = buildSubmitSchema(config.limits, Object.keys(config.pools)).parse(body);
   const fingerprint = requestFingerprint(body);
+  const tenant = opts.tenant ?? OPEN_TENANT;
   return async () => {
     const { options } = jobStartOptions({
-      tenant: OPEN_TENANT,
+      tenant,
       jobId: newJobId(),
       spec,
       fingerprint,
       taskQueuePrefix: stack.prefix,
       heartbeatTimeoutMs: config.limits.heartbeatTimeoutMs,
-      tenantWeight: tenantPolicy(config.tenants, OPEN_TENANT).weight,
+      tenantWeight: tenantPolicy(config.tenants, tenant).weight,
     });
+    if (opts.fair === false) options.priority = { priorityKey: options.priority?.priorityKey };
     await stack.client.workflow.start(INFERENCE_WORKFLOW, options);
     return options.workflowId;
   };

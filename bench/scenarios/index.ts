@@ -1,7 +1,10 @@
 /** Every scenario `npm run bench -- <name>` knows. */
 import type { Scenario } from '../lib/scenario';
+import { batching } from './batching';
+import { fairness } from './fairness';
+import { limits } from './limits';
 import { overhead } from './overhead';
 import { peerBullmq } from './peer-bullmq';
 import { scaleOut } from './scale-out';
 
-export const SCENARIOS: readonly Scenario[] = [overhead, scaleOut, peerBullmq];
+export const SCENARIOS: readonly Scenario[] = [overhead, scaleOut, peerBullmq, fairness, batching, limits];

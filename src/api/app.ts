@@ -4,13 +4,17 @@ import type { Config } from '../config';
 import { buildSubmitSchema } from '../jobs/spec';
 import type { Logger } from '../logger';
 import type { JobClient } from '../temporal/job-client';
-import { authenticate } from './auth';
+import { PoolClient } from '../temporal/pools';
+import { authenticate, requireOperator, requireTenant } from './auth';
 import { buildOpenApi, renderDocsPage } from './openapi';
 import { errorHandler, Problem } from './problems';
+import { failuresRouter } from './routes/failures';
+import { jobRunsRouter } from './routes/job-runs';
 import { jobsRouter } from './routes/jobs';
+import { poolsRouter } from './routes/pools';
 
 export interface AppDeps {
-  config: Pick<Config, 'api' | 'limits' | 'pools'> & { temporal: Pick<Config['temporal'], 'namespace'> };
+  config: Pick<Config, 'api' | 'limits' | 'pools'> & { temporal: Pick<Config['temporal'], 'namespace' | 'taskQueuePrefix'> };
   jobs: JobClient;
   log: Logger;
 }
@@ -61,14 +65,18 @@ export function createApp({ config, jobs, log }: AppDeps): express.Express {
     res.type('html').send(renderDocsPage(openapi));
   });
 
-  // Authenticate before reading a body: unknown callers get a 401, not a parse of what they sent.
-  app.use(
-    '/v1',
-    authenticate(config.api.keys),
-    // Not strict: a body that is valid JSON but no object (null, "text", 42) is an invalid request, not malformed JSON.
-    express.json({ limit: config.api.bodyLimitBytes, strict: false, type: ['application/json', 'application/*+json'] }),
-  );
-  app.use('/v1/jobs', jobsRouter(jobs, submitSchema, pools));
+  // Authenticate before reading a body: unknown callers get a 401, callers in the wrong role a 403,
+  // not a parse of what they sent. Tenants own jobs; operators manage the pools all tenants share.
+  app.use('/v1', authenticate({ tenants: config.api.keys, operators: config.api.operatorKeys }));
+  app.use('/v1/jobs', requireTenant);
+  app.use('/v1/failures', requireTenant);
+  app.use('/v1/pools', requireOperator);
+  // Not strict: a body that is valid JSON but no object (null, "text", 42) is an invalid request, not malformed JSON.
+  app.use('/v1', express.json({ limit: config.api.bodyLimitBytes, strict: false, type: ['application/json', 'application/*+json'] }));
+  app.use('/v1/jobs', jobRunsRouter(jobs, pools), jobsRouter(jobs, submitSchema, pools));
+  app.use('/v1/failures', failuresRouter(jobs, pools));
+  const poolClient = new PoolClient(jobs.temporal, { taskQueuePrefix: config.temporal.taskQueuePrefix, pools: config.pools });
+  app.use('/v1/pools', poolsRouter(poolClient));
   app.use((req, _res, next) => next(new Problem('not-found', `No route ${req.method} ${req.path}`)));
   app.use(errorHandler((fields) => log.log('error', String(fields.msg), fields)));
   return app;

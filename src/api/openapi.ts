@@ -1,9 +1,14 @@
 /** The OpenAPI 3.1 document, generated from the same zod schemas that validate requests. */
 import { z } from 'zod';
-import { jobResourceSchema } from '../jobs/resource';
+import { bulkRetryResultSchema, jobResourceSchema, jobRunSchema } from '../jobs/resource';
 import type { buildSubmitSchema } from '../jobs/spec';
+import { COUNTED_FAILURE_TYPES } from '../temporal/job-list';
+import { poolResourceSchema } from '../temporal/pools';
 import { PROBLEMS, problemType } from './problems';
+import { buildFailuresQuerySchema } from './routes/failures';
+import { buildBulkRetrySchema, retryBodySchema } from './routes/job-runs';
 import { buildListQuerySchema } from './routes/jobs';
+import { pauseBodySchema, resumeBodySchema } from './routes/pools';
 
 type Json = Record<string, unknown>;
 
@@ -27,18 +32,46 @@ const problem = (description: string) => ({
   description,
   content: { 'application/problem+json': { schema: { $ref: '#/components/schemas/Problem' } } },
 });
-const job = (description: string) => ({
-  description,
-  content: { 'application/json': { schema: { $ref: '#/components/schemas/Job' } } },
-});
+const json = (description: string, schema: Json) => ({ description, content: { 'application/json': { schema } } });
+const ref = (name: string) => ({ $ref: `#/components/schemas/${name}` });
+const job = (description: string) => json(description, ref('Job'));
+const itemsOf = (name: string) => ({ type: 'object', properties: { items: { type: 'array', items: ref(name) } } });
+/** A request body that may be left out: the action's options as a JSON object. */
+const optionalBody = (schema: z.ZodType) => ({ required: false, content: { 'application/json': { schema: jsonSchema(schema, 'input') } } });
+const queryParamsOf = (schema: z.ZodType) =>
+  Object.entries((jsonSchema(schema, 'input') as { properties: Record<string, Json> }).properties).map(([name, s]) => ({
+    name,
+    in: 'query',
+    required: false,
+    schema: s,
+  }));
+/** Responses of actions with an optional body. */
+const bodyProblems = {
+  '400': problem('Malformed JSON, unknown fields or invalid values'),
+  '413': problem('The body is over the size limit'),
+  '415': problem('The body is not JSON'),
+};
 const jobIdParam = { name: 'id', in: 'path', required: true, schema: { type: 'string', pattern: '^job-[0-9A-Z]{26}$' } };
 const security = [{ apiKey: [] }];
 /** Responses every /v1 operation can give. */
-const common = { '401': problem('Missing or invalid API key'), '503': problem('Temporal is unavailable (Retry-After is set)') };
+const common = {
+  '401': problem('Missing or invalid API key'),
+  '403': problem("The key's role may not do this: tenant keys own jobs, operator keys manage pools"),
+  '503': problem('Temporal is unavailable (Retry-After is set)'),
+};
 
 export function buildOpenApi(submitSchema: ReturnType<typeof buildSubmitSchema>, pools: readonly string[]): Json {
-  const listQuery = jsonSchema(buildListQuerySchema(pools), 'input') as { properties: Record<string, Json> };
-  const queryParams = Object.entries(listQuery.properties).map(([name, schema]) => ({ name, in: 'query', required: false, schema }));
+  const poolNameParam = { name: 'name', in: 'path', required: true, schema: { type: 'string', enum: [...pools] } };
+  const poolAction = (operationId: string, summary: string, body: z.ZodType) => ({
+    post: {
+      operationId,
+      summary,
+      security,
+      parameters: [poolNameParam],
+      requestBody: optionalBody(body),
+      responses: { '200': json('The pool', ref('Pool')), ...bodyProblems, '404': problem('No such pool'), ...common },
+    },
+  });
   return {
     openapi: '3.1.0',
     info: {
@@ -47,8 +80,22 @@ export function buildOpenApi(submitSchema: ReturnType<typeof buildSubmitSchema>,
       description: 'Durable AI job queuing on Temporal. Errors are RFC 9457 problem details with a stable type.',
     },
     components: {
-      securitySchemes: { apiKey: { type: 'http', scheme: 'bearer', description: 'An API key from SWITCHYARD_API_KEYS' } },
-      schemas: { JobRequest: jsonSchema(submitSchema, 'input'), Job: jsonSchema(jobResourceSchema, 'output'), Problem: problemSchema },
+      securitySchemes: {
+        apiKey: {
+          type: 'http',
+          scheme: 'bearer',
+          description: 'A tenant key from SWITCHYARD_API_KEYS (/v1/jobs, /v1/failures) or an operator key from SWITCHYARD_OPERATOR_KEYS (/v1/pools)',
+        },
+      },
+      schemas: {
+        JobRequest: jsonSchema(submitSchema, 'input'),
+        Job: jsonSchema(jobResourceSchema, 'output'),
+        JobRun: jsonSchema(jobRunSchema, 'output'),
+        BulkRetryRequest: jsonSchema(buildBulkRetrySchema(pools), 'input'),
+        BulkRetryResult: jsonSchema(bulkRetryResultSchema, 'output'),
+        Pool: jsonSchema(poolResourceSchema, 'output'),
+        Problem: problemSchema,
+      },
     },
     paths: {
       '/v1/jobs': {
@@ -67,6 +114,7 @@ export function buildOpenApi(submitSchema: ReturnType<typeof buildSubmitSchema>,
             '409': problem('The Idempotency-Key was used with a different body'),
             '413': problem('The body is over the size limit'),
             '415': problem('The body is not JSON'),
+            '429': problem('The tenant has as many open jobs as its quota allows (Retry-After is set); nothing was started'),
             ...common,
           },
         },
@@ -74,7 +122,7 @@ export function buildOpenApi(submitSchema: ReturnType<typeof buildSubmitSchema>,
           operationId: 'listJobs',
           summary: "List the caller's jobs, newest first",
           security,
-          parameters: queryParams,
+          parameters: queryParamsOf(buildListQuerySchema(pools)),
           responses: {
             '200': {
               description: 'A page of jobs',
@@ -118,6 +166,82 @@ export function buildOpenApi(submitSchema: ReturnType<typeof buildSubmitSchema>,
           },
         },
       },
+      '/v1/jobs/{id}/retry': {
+        post: {
+          operationId: 'retryJob',
+          summary: 'Retry a failed, timed-out or cancelled job: a new run of the same job, same input, fresh deadline',
+          security,
+          parameters: [jobIdParam],
+          requestBody: optionalBody(retryBodySchema),
+          responses: {
+            '202': job('The new run was started'),
+            ...bodyProblems,
+            '404': problem('No such job for this tenant'),
+            '409': problem('The job is queued, running or succeeded'),
+            '429': problem('The tenant has as many open jobs as its quota allows (Retry-After is set); nothing was started'),
+            ...common,
+          },
+        },
+      },
+      '/v1/jobs/retry': {
+        post: {
+          operationId: 'retryJobs',
+          summary: 'Retry the jobs a filter selects, one page at a time',
+          security,
+          requestBody: { required: true, content: { 'application/json': { schema: ref('BulkRetryRequest') } } },
+          responses: {
+            '200': json('Which jobs were retried and which were skipped, and why', ref('BulkRetryResult')),
+            ...bodyProblems,
+            ...common,
+          },
+        },
+      },
+      '/v1/jobs/{id}/runs': {
+        get: {
+          operationId: 'listJobRuns',
+          summary: "A job's runs, newest first, linked to the runs they retry and are retried by",
+          security,
+          parameters: [jobIdParam],
+          responses: {
+            '200': json('Up to the 100 most recent runs', itemsOf('JobRun')),
+            '400': problem('Unknown query parameters'),
+            '404': problem('No such job for this tenant'),
+            ...common,
+          },
+        },
+      },
+      '/v1/failures': {
+        get: {
+          operationId: 'countFailures',
+          summary: "The caller's failed runs counted by failure type",
+          security,
+          parameters: queryParamsOf(buildFailuresQuerySchema(pools)),
+          responses: {
+            '200': json('Counts by failure type; types not listed count as other', failureCountsSchema()),
+            '400': problem('Invalid filter'),
+            ...common,
+          },
+        },
+      },
+      '/v1/pools': {
+        get: {
+          operationId: 'listPools',
+          summary: 'Every pool: settings, backlog, rates, workers, rate limit, tokens, breaker, pause (operators)',
+          security,
+          responses: { '200': json('The pools', itemsOf('Pool')), ...common },
+        },
+      },
+      '/v1/pools/{name}': {
+        get: {
+          operationId: 'getPool',
+          summary: 'One pool (operators)',
+          security,
+          parameters: [poolNameParam],
+          responses: { '200': json('The pool', ref('Pool')), '404': problem('No such pool'), ...common },
+        },
+      },
+      '/v1/pools/{name}/pause': poolAction('pausePool', 'Stop dispatching the pool’s queued work; jobs wait (operators)', pauseBodySchema),
+      '/v1/pools/{name}/resume': poolAction('resumePool', 'Dispatch the pool’s queued work again (operators)', resumeBodySchema),
       '/healthz': { get: { operationId: 'health', summary: 'Liveness', responses: { '200': { description: 'The process is up' } } } },
       '/readyz': {
         get: {
@@ -128,6 +252,20 @@ export function buildOpenApi(submitSchema: ReturnType<typeof buildSubmitSchema>,
       },
       '/openapi.json': { get: { operationId: 'openapi', summary: 'This document', responses: { '200': { description: 'OpenAPI 3.1' } } } },
       '/docs': { get: { operationId: 'docs', summary: 'Browsable API docs', responses: { '200': { description: 'HTML' } } } },
+    },
+  };
+}
+
+function failureCountsSchema(): Json {
+  const counts = Object.fromEntries([...COUNTED_FAILURE_TYPES, 'other'].map((t) => [t, { type: 'integer' }]));
+  return {
+    type: 'object',
+    properties: {
+      tenant: { type: 'string' },
+      pool: { type: ['string', 'null'] },
+      since: { type: ['string', 'null'] },
+      total: { type: 'integer' },
+      byType: { type: 'object', properties: counts, required: Object.keys(counts) },
     },
   };
 }

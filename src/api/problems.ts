@@ -55,9 +55,16 @@ function problemBody(problem: Problem): Record<string, unknown> {
   return { type: problemType(problem.code), code: problem.code, title, status, detail: problem.message, ...problem.extra };
 }
 
+/**
+ * Seconds a client should wait before trying again. A tenant at its quota waits for some of its jobs to
+ * finish, which no one can predict; a few seconds keeps its retries from becoming load of their own.
+ */
+const RETRY_AFTER_S: Partial<Record<ProblemCode, number>> = { 'temporal-unavailable': 5, 'quota-exceeded': 5 };
+
 export function sendProblem(res: Response, problem: Problem): void {
   if (problem.code === 'unauthorized') res.set('WWW-Authenticate', 'Bearer');
-  if (problem.code === 'temporal-unavailable') res.set('Retry-After', '5');
+  const retryAfter = RETRY_AFTER_S[problem.code];
+  if (retryAfter !== undefined) res.set('Retry-After', String(retryAfter));
   res.status(PROBLEMS[problem.code].status).type('application/problem+json').json(problemBody(problem));
 }
 

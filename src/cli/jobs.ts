@@ -1,24 +1,14 @@
-/** `switchyard submit | status | watch | cancel`: the job API from a terminal. */
+/** `switchyard submit | status | watch | cancel | retry`: the job API from a terminal. */
 import { parseArgs } from 'node:util';
 import type { Config } from '../config';
 import type { JobResource } from '../jobs/resource';
+import { apiClient, printJson } from './api-client';
 
 const TERMINAL = new Set(['succeeded', 'failed', 'cancelled', 'timed_out']);
 
 export async function jobsCommand(config: Config, command: string, args: string[]): Promise<number> {
-  const call = async (method: string, path: string, body?: unknown): Promise<JobResource> => {
-    const res = await fetch(`${config.cli.apiUrl}${path}`, {
-      method,
-      headers: {
-        ...(body === undefined ? {} : { 'content-type': 'application/json' }),
-        ...(config.cli.apiKey ? { authorization: `Bearer ${config.cli.apiKey}` } : {}),
-      },
-      body: body === undefined ? undefined : JSON.stringify(body),
-    });
-    const json = (await res.json()) as JobResource & { detail?: string; code?: string };
-    if (!res.ok) throw new Error(`${res.status} ${json.code ?? ''}: ${json.detail ?? ''}`);
-    return json;
-  };
+  const api = apiClient(config);
+  const call = (method: string, path: string, body?: unknown) => api<JobResource>(method, path, body);
 
   if (command === 'submit') {
     const { values } = parseArgs({
@@ -52,6 +42,7 @@ export async function jobsCommand(config: Config, command: string, args: string[
   if (!id) throw new Error(`usage: switchyard ${command} JOB_ID`);
   if (command === 'status') return print(await call('GET', `/v1/jobs/${id}`));
   if (command === 'cancel') return print(await call('POST', `/v1/jobs/${id}/cancel`));
+  if (command === 'retry') return print(await call('POST', `/v1/jobs/${id}/retry`));
   return watch(id);
 
   async function watch(jobId: string): Promise<number> {
@@ -68,6 +59,6 @@ export async function jobsCommand(config: Config, command: string, args: string[
 }
 
 function print(job: JobResource): number {
-  console.log(JSON.stringify(job, null, 2));
+  printJson(job);
   return job.status === 'failed' || job.status === 'timed_out' ? 1 : 0;
 }

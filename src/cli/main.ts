@@ -3,6 +3,7 @@ import { ConfigError, loadConfig } from '../config';
 import { createLogger } from '../logger';
 import { api } from './api';
 import { jobsCommand } from './jobs';
+import { poolsCommand } from './pools';
 import { setup } from './setup';
 import { up } from './up';
 import { worker } from './worker';
@@ -18,6 +19,10 @@ const USAGE = `switchyard <command>
   status JOB_ID               print a job
   watch JOB_ID                follow a job until it ends
   cancel JOB_ID               cancel a job
+  retry JOB_ID                run a failed, timed-out or cancelled job again
+  pools [POOL]                queue, workers, limits and breaker of the pools (operator key)
+  pause POOL [--reason TEXT]  stop dispatching a pool's work; jobs wait in its queue (operator key)
+  resume POOL                 dispatch a paused pool's work again (operator key)
 
 Configuration comes from environment variables; see the README.`;
 
@@ -42,7 +47,12 @@ async function main(argv: string[]): Promise<number> {
     case 'status':
     case 'watch':
     case 'cancel':
+    case 'retry':
       return jobsCommand(config, command, args);
+    case 'pools':
+    case 'pause':
+    case 'resume':
+      return poolsCommand(config, command, args);
     default:
       console.error(`unknown command "${command}"\n\n${USAGE}`);
       return 2;

@@ -148,24 +148,51 @@ const handlers: Record<string, (nlp: WinkMethods, text: string) => unknown> = {
   embed,
 };
 
+/** Checks a request and returns the work it asks of the model; an invalid request is a ProviderError. */
+function prepare(request: InferenceRequest): (nlp: WinkMethods) => InferenceResult {
+  const handler = LOCAL_TASKS.includes(request.task) ? handlers[request.task] : undefined;
+  if (!handler) throw new ProviderError(`task "${request.task}" is not supported by the local provider`, 'invalid_input');
+  const text = request.text;
+  if (typeof text !== 'string' || text.trim() === '') {
+    throw new ProviderError(`task "${request.task}" needs a non-empty text`, 'invalid_input');
+  }
+  return (nlp) => ({ task: request.task, model: LOCAL_MODEL, output: handler(nlp, text) });
+}
+
+/** The model, once loaded, unless the call was cancelled meanwhile (the first load takes a moment). */
+async function model(ctx: CallContext): Promise<WinkMethods> {
+  ctx.heartbeat();
+  const nlp = await loadNlp();
+  ctx.signal.throwIfAborted();
+  return nlp;
+}
+
 export function createLocalProvider(): InferenceProvider {
   return {
     kind: 'local',
     tasks: LOCAL_TASKS,
+    batchTasks: LOCAL_TASKS,
     async infer(request: InferenceRequest, ctx: CallContext): Promise<InferenceResult> {
       ctx.signal.throwIfAborted();
-      const handler = LOCAL_TASKS.includes(request.task) ? handlers[request.task] : undefined;
-      if (!handler) throw new ProviderError(`task "${request.task}" is not supported by the local provider`, 'invalid_input');
-      const text = request.text;
-      if (typeof text !== 'string' || text.trim() === '') {
-        throw new ProviderError(`task "${request.task}" needs a non-empty text`, 'invalid_input');
-      }
+      const work = prepare(request);
+      const result = work(await model(ctx));
       ctx.heartbeat();
-      const nlp = await loadNlp();
-      ctx.signal.throwIfAborted(); // the first load takes a moment; don't start work that is no longer wanted
-      const output = handler(nlp, text);
-      ctx.heartbeat();
-      return { task: request.task, model: LOCAL_MODEL, output };
+      return result;
+    },
+    /** The whole batch in one go on one loaded model; an invalid request fails only itself. */
+    async inferBatch(requests: InferenceRequest[], ctx: CallContext): Promise<Array<InferenceResult | ProviderError>> {
+      ctx.signal.throwIfAborted();
+      const nlp = await model(ctx);
+      return requests.map((request) => {
+        try {
+          const result = prepare(request)(nlp);
+          ctx.heartbeat();
+          return result;
+        } catch (err) {
+          if (err instanceof ProviderError) return err;
+          throw err;
+        }
+      });
     },
   };
 }

@@ -1,7 +1,8 @@
 /**
- * The OpenAI-compatible provider: chat completions and embeddings over HTTP. Every failure is
- * classified into a ProviderError here so retries upstream follow the provider's own signals
- * (429 + Retry-After, 5xx) and never repeat a request the provider has rejected.
+ * The OpenAI-compatible provider: chat completions and embeddings over HTTP, embeddings also in batches
+ * (one call with an array input). Every failure is classified into a ProviderError here so retries
+ * upstream follow the provider's own signals (429 + Retry-After, 5xx) and never repeat a request the
+ * provider has rejected.
  */
 import { z } from 'zod';
 import type { PoolConfig } from '../config';
@@ -13,11 +14,14 @@ import {
   type InferenceResult,
   type InferenceTask,
   ProviderError,
+  safeHeartbeat,
   type TokenUsage,
 } from './provider';
 
 export type OpenAIPool = Extract<PoolConfig, { provider: 'openai' }>;
 export const OPENAI_TASKS: readonly InferenceTask[] = ['chat', 'embed', 'summarize'];
+/** The embeddings endpoint takes many inputs in one call; chat completions take one conversation. */
+export const OPENAI_BATCH_TASKS: readonly InferenceTask[] = ['embed'];
 
 const HEARTBEAT_EVERY_MS = 1000;
 const SUMMARY_PROMPT =
@@ -46,7 +50,8 @@ const chatSchema = z.object({
 });
 const embeddingSchema = z.object({
   model: z.string().optional(),
-  data: z.array(z.object({ embedding: z.array(z.number()).min(1) })).min(1),
+  /** `index` is the input's position; servers that leave it out answer in input order. */
+  data: z.array(z.object({ index: z.number().int().optional(), embedding: z.array(z.number()).min(1) })).min(1),
   usage: usageSchema,
 });
 // OpenAI's `{error:{message}}`, plus the `{error:"..."}` / `{message}` shapes other compatible servers use.
@@ -100,13 +105,36 @@ function parseBody<T>(schema: z.ZodType<T>, json: unknown, what: string): T {
   throw new ProviderError(`malformed ${what} response from provider: ${issues.join('; ')}`, 'unavailable', { status: 200 });
 }
 
-function safeBeat(ctx: CallContext): void {
-  try {
-    ctx.heartbeat();
-  } catch {
-    // A heartbeat failure inside a timer would be an uncaught exception and take the worker down.
-  }
+/** Whole tokens in proportion to `weights`, summing exactly to `total` (largest remainders get the leftovers). */
+function apportion(total: number, weights: number[]): number[] {
+  const sum = (xs: number[]) => xs.reduce((a, b) => a + b, 0);
+  const exact = weights.map((w) => (total * w) / sum(weights));
+  const shares = exact.map(Math.floor);
+  const remainder = (i: number) => exact[i]! - shares[i]!;
+  const byRemainder = weights.map((_, i) => i).sort((a, b) => remainder(b) - remainder(a));
+  for (const i of byRemainder.slice(0, total - sum(shares))) shares[i]!++;
+  return shares;
 }
+
+/**
+ * A batch's usage shared out over its inputs by text length: the provider reports only the total, and
+ * each job (and the pool's token limiter) must count its own share, not the whole batch's.
+ */
+function shareUsage(usage: TokenUsage | undefined, texts: string[]): (TokenUsage | undefined)[] {
+  if (!usage || texts.length === 1) return texts.map(() => usage);
+  const weights = texts.map((t) => t.length);
+  const [prompt, completion, total] = [usage.promptTokens, usage.completionTokens, usage.totalTokens].map((n) => apportion(n, weights));
+  return texts.map((_, i) => ({ promptTokens: prompt![i]!, completionTokens: completion![i]!, totalTokens: total![i]! }));
+}
+
+/** Keeps a ProviderError as one item's outcome; anything else (a cancellation) still fails the batch. */
+function ownOutcome(err: unknown): ProviderError {
+  if (err instanceof ProviderError) return err;
+  throw err;
+}
+
+const hasText = (request: InferenceRequest): request is InferenceRequest & { text: string } =>
+  typeof request.text === 'string' && request.text.trim() !== '';
 
 export function createOpenAIProvider(pool: OpenAIPool, fetchImpl: typeof fetch = fetch): InferenceProvider {
   const base = pool.baseUrl.replace(/\/+$/, '');
@@ -118,8 +146,8 @@ export function createOpenAIProvider(pool: OpenAIPool, fetchImpl: typeof fetch =
     const url = `${base}/${path}`;
     const timeout = AbortSignal.timeout(pool.requestTimeoutMs);
     const signal = AbortSignal.any([ctx.signal, timeout]);
-    safeBeat(ctx);
-    const timer = setInterval(() => safeBeat(ctx), HEARTBEAT_EVERY_MS);
+    safeHeartbeat(ctx);
+    const timer = setInterval(() => safeHeartbeat(ctx), HEARTBEAT_EVERY_MS);
     try {
       let res: Response;
       let text: string;
@@ -160,11 +188,40 @@ export function createOpenAIProvider(pool: OpenAIPool, fetchImpl: typeof fetch =
     };
   }
 
+  const textMissing = (request: InferenceRequest) => new ProviderError(`task "${request.task}" needs a non-empty text`, 'invalid_input');
   function requireText(request: InferenceRequest): string {
-    if (typeof request.text !== 'string' || request.text.trim() === '') {
-      throw new ProviderError(`task "${request.task}" needs a non-empty text`, 'invalid_input');
-    }
+    if (!hasText(request)) throw textMissing(request);
     return request.text;
+  }
+
+  const embeddingModel = (request: InferenceRequest) => request.model ?? pool.embeddingModel ?? pool.model;
+
+  /** Embeddings of `texts` in one call (a lone text goes as a string); each vector found by its `index`. */
+  async function embed(texts: string[], model: string, ctx: CallContext): Promise<InferenceResult[]> {
+    const input = texts.length === 1 ? texts[0] : texts;
+    const res = parseBody(embeddingSchema, await post('embeddings', { model, input }, ctx), 'embeddings');
+    const byIndex = new Map(res.data.map((d, at) => [d.index ?? at, d.embedding]));
+    const usage = shareUsage(toUsage(res.usage), texts);
+    return texts.map((_, i) => {
+      const embedding = byIndex.get(i);
+      if (!embedding) throw new ProviderError(`malformed embeddings response from provider: no vector for input ${i} of ${texts.length}`, 'unavailable', { status: 200 });
+      return { task: 'embed', model: res.model ?? model, output: { embedding, dimensions: embedding.length }, usage: usage[i] };
+    });
+  }
+
+  /**
+   * One call for the batch. A provider refuses a whole batch for one bad input (4xx), so on a refusal
+   * each input is sent alone and only the culprit fails; other failures (429, 5xx) are every item's.
+   */
+  async function embedBatch(requests: (InferenceRequest & { text: string })[], ctx: CallContext): Promise<(InferenceResult | ProviderError)[]> {
+    if (requests.length === 0) return [];
+    const model = embeddingModel(requests[0]!); // the batcher groups by model
+    try {
+      return await embed(requests.map((r) => r.text), model, ctx);
+    } catch (err) {
+      if (!(err instanceof ProviderError && err.kind === 'rejected' && requests.length > 1)) throw err;
+      return Promise.all(requests.map((r) => embed([r.text], model, ctx).then(([result]) => result!, ownOutcome)));
+    }
   }
 
   return {
@@ -187,13 +244,21 @@ export function createOpenAIProvider(pool: OpenAIPool, fetchImpl: typeof fetch =
         return { task, model: r.model, output: { summary: r.message.content.trim() }, usage: r.usage };
       }
       if (task === 'embed') {
-        const model = request.model ?? pool.embeddingModel ?? pool.model;
-        const json = await post('embeddings', { model, input: requireText(request) }, ctx);
-        const res = parseBody(embeddingSchema, json, 'embeddings');
-        const embedding = res.data[0]!.embedding; // min(1) above
-        return { task, model: res.model ?? model, output: { embedding, dimensions: embedding.length }, usage: toUsage(res.usage) };
+        const [result] = await embed([requireText(request)], embeddingModel(request), ctx);
+        return result!;
       }
       throw new ProviderError(`task "${task}" is not supported by the openai provider`, 'invalid_input');
+    },
+    batchTasks: OPENAI_BATCH_TASKS,
+    async inferBatch(requests: InferenceRequest[], ctx: CallContext): Promise<(InferenceResult | ProviderError)[]> {
+      ctx.signal.throwIfAborted();
+      // An input the provider would refuse fails alone, without a call; the rest go in one.
+      const refused = requests.map((r) =>
+        r.task !== 'embed' ? new ProviderError(`task "${r.task}" is not batched by the openai provider`, 'invalid_input') : hasText(r) ? undefined : textMissing(r),
+      );
+      const answers = await embedBatch(requests.filter((r, i): r is InferenceRequest & { text: string } => refused[i] === undefined), ctx);
+      let next = 0;
+      return refused.map((r) => r ?? answers[next++]!);
     },
   };
 }

@@ -42,11 +42,27 @@ export interface CallContext {
   heartbeat(): void;
 }
 
+/** Heartbeats without throwing: a heartbeat failure inside a timer would be an uncaught exception and take the worker down. */
+export function safeHeartbeat(ctx: CallContext): void {
+  try {
+    ctx.heartbeat();
+  } catch {
+    // nothing to do: the next heartbeat or the call's end settles it
+  }
+}
+
 export interface InferenceProvider {
   /** Provider kind, e.g. `local` or `openai`. */
   readonly kind: string;
   readonly tasks: readonly InferenceTask[];
   infer(request: InferenceRequest, ctx: CallContext): Promise<InferenceResult>;
+  /** Tasks `inferBatch` takes (src/inference/batcher.ts groups concurrent calls for these). */
+  readonly batchTasks?: readonly InferenceTask[];
+  /**
+   * One provider call for several requests of the same task and model. Answers one entry per request,
+   * in order: its result, or the ProviderError that fails only that request. Throwing fails them all.
+   */
+  inferBatch?(requests: InferenceRequest[], ctx: CallContext): Promise<Array<InferenceResult | ProviderError>>;
 }
 
 /**

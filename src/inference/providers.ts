@@ -1,14 +1,20 @@
 /**
- * Pool settings → provider. `providerTasks` answers "can this pool do task X?" from constants alone,
- * so the API can validate jobs without loading the wink model or building HTTP clients.
+ * Pool settings → provider, with dynamic batching when the pool turns it on. `providerTasks` answers
+ * "can this pool do task X?" from constants alone, so the API can validate jobs without loading the
+ * wink model or building HTTP clients.
  */
 import type { PoolConfig } from '../config';
+import { withBatching } from './batcher';
 import { createLocalProvider, LOCAL_TASKS } from './local';
 import { createOpenAIProvider, OPENAI_TASKS } from './openai';
 import type { InferenceProvider, InferenceTask } from './provider';
 import { createSyntheticProvider, SYNTHETIC_TASKS } from './synthetic';
 
 export function createProvider(pool: PoolConfig): InferenceProvider {
+  return withBatching(baseProvider(pool), pool.batch);
+}
+
+function baseProvider(pool: PoolConfig): InferenceProvider {
   switch (pool.provider) {
     case 'local':
       return createLocalProvider();

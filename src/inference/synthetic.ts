@@ -1,10 +1,11 @@
 /**
  * The synthetic provider, for benchmarks and tests only: every call is a timed wait (I/O-like, no CPU)
  * with a configured cost, so the orchestration's own cost can be measured apart from a model's.
- * It does every task and answers with a small fixed output that says it is synthetic.
+ * It does every task, alone or in batches (a batch's outputs carry `batchSize`), and answers with a
+ * small fixed output that says it is synthetic.
  */
 import type { PoolConfig } from '../config';
-import { type CallContext, INFERENCE_TASKS, type InferenceProvider, type InferenceRequest, type InferenceResult } from './provider';
+import { type CallContext, INFERENCE_TASKS, type InferenceProvider, type InferenceRequest, type InferenceResult, safeHeartbeat } from './provider';
 
 export type SyntheticPool = Extract<PoolConfig, { provider: 'synthetic' }>;
 export const SYNTHETIC_MODEL = 'synthetic';
@@ -29,24 +30,55 @@ function wait(ms: number, ctx: CallContext): Promise<void> {
     };
     const onAbort = settle(() => reject(ctx.signal.reason));
     const timer = setTimeout(settle(resolve), ms);
-    const beat = setInterval(() => ctx.heartbeat(), HEARTBEAT_EVERY_MS);
+    const beat = setInterval(() => safeHeartbeat(ctx), HEARTBEAT_EVERY_MS);
     ctx.signal.addEventListener('abort', onAbort, { once: true });
   });
 }
 
+/**
+ * The device behind the pool in one worker process: it serves `concurrency` calls at once and queues the
+ * rest in arrival order, as a GPU server does; without a limit no call waits for another. Returns, for a
+ * call of `costMs` arriving now, how long until it is done. A cancelled call keeps its booked turn.
+ */
+function device(concurrency: number | undefined): (costMs: number) => number {
+  const freeAt = new Array<number>(concurrency ?? 0).fill(0);
+  return (costMs) => {
+    if (freeAt.length === 0) return costMs;
+    const now = Date.now();
+    const lane = freeAt.indexOf(Math.min(...freeAt));
+    freeAt[lane] = Math.max(now, freeAt[lane]!) + costMs;
+    return freeAt[lane]! - now;
+  };
+}
+
+function answer(request: InferenceRequest, latencyMs: number, batchSize?: number): InferenceResult {
+  const cost = batchSize === undefined ? { synthetic: true, latencyMs } : { synthetic: true, latencyMs, batchSize };
+  const output =
+    request.task === 'chat'
+      ? { message: { role: 'assistant', content: `synthetic reply after ${latencyMs} ms` }, finishReason: 'stop', ...cost }
+      : cost;
+  return { task: request.task, model: SYNTHETIC_MODEL, output };
+}
+
 export function createSyntheticProvider(pool: SyntheticPool, random: () => number = Math.random): InferenceProvider {
+  const queueAndRun = device(pool.callCost.concurrency);
+  /** One call to the device for `items` requests: resolves with its cost once it is done. */
+  async function call(items: number, ctx: CallContext): Promise<number> {
+    ctx.signal.throwIfAborted();
+    const latencyMs = syntheticCostMs(pool, items, random());
+    await wait(queueAndRun(latencyMs), ctx);
+    return latencyMs;
+  }
   return {
     kind: 'synthetic',
     tasks: SYNTHETIC_TASKS,
+    batchTasks: SYNTHETIC_TASKS,
     async infer(request: InferenceRequest, ctx: CallContext): Promise<InferenceResult> {
-      ctx.signal.throwIfAborted();
-      const latencyMs = syntheticCostMs(pool, 1, random());
-      await wait(latencyMs, ctx);
-      const output =
-        request.task === 'chat'
-          ? { message: { role: 'assistant', content: `synthetic reply after ${latencyMs} ms` }, finishReason: 'stop', synthetic: true, latencyMs }
-          : { synthetic: true, latencyMs };
-      return { task: request.task, model: SYNTHETIC_MODEL, output };
+      return answer(request, await call(1, ctx));
+    },
+    async inferBatch(requests: InferenceRequest[], ctx: CallContext): Promise<InferenceResult[]> {
+      const latencyMs = await call(requests.length, ctx);
+      return requests.map((r) => answer(r, latencyMs, requests.length));
     },
   };
 }

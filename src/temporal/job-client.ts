@@ -12,11 +12,13 @@ import { TypedSearchAttributes } from '@temporalio/common';
 import { tenantPolicy, type Config } from '../config';
 import { jobStatusOf } from '../jobs/job';
 import { jobIdForIdempotencyKey, newJobId, workflowIdFor } from '../jobs/ids';
-import { jobLinks, type JobLinkBase, type JobResource } from '../jobs/resource';
+import { firstRun, jobLinks, type JobLinkBase, type JobResource } from '../jobs/resource';
 import type { InferenceJobSpec } from '../jobs/spec';
 import type { inferenceJob } from '../../workflows';
 import { readClosedJob } from './job-history';
+import type { RetryMemo } from './job-retry';
 import { INFERENCE_WORKFLOW, jobStartOptions, type JobMemo } from './job-start';
+import { OpenJobs, QuotaExceededError } from './open-jobs';
 import { isoTime, rootFailure } from './proto';
 import { SEARCH_ATTRIBUTES } from '../jobs/search-attributes';
 
@@ -41,14 +43,19 @@ export class JobNotCancellableError extends Error {
 const ACTIVITY_STARTED = 2; // PENDING_ACTIVITY_STATE_STARTED
 
 export class JobClient {
+  private readonly openJobs: OpenJobs;
+
   constructor(
     readonly temporal: Client,
     private readonly opts: JobClientOptions,
-  ) {}
+  ) {
+    this.openJobs = new OpenJobs(temporal);
+  }
 
   /**
    * Starts the job's workflow. With an idempotency key the workflow id is derived from it, and
-   * Temporal's conflict policy makes concurrent repeats share one execution.
+   * Temporal's conflict policy makes concurrent repeats share one execution. A tenant at its quota of
+   * open jobs gets QuotaExceededError and nothing is started.
    */
   async submit(
     tenant: string,
@@ -57,6 +64,7 @@ export class JobClient {
   ): Promise<{ job: JobResource; created: boolean }> {
     const key = submission.idempotencyKey;
     const jobId = key === undefined ? newJobId() : jobIdForIdempotencyKey(tenant, key);
+    const policy = tenantPolicy(this.opts.tenants, tenant);
     const { memo, options } = jobStartOptions({
       tenant,
       jobId,
@@ -64,17 +72,9 @@ export class JobClient {
       fingerprint: submission.fingerprint,
       taskQueuePrefix: this.opts.taskQueuePrefix,
       heartbeatTimeoutMs: this.opts.heartbeatTimeoutMs,
-      tenantWeight: tenantPolicy(this.opts.tenants, tenant).weight,
+      tenantWeight: policy.weight,
     });
     const workflowId = options.workflowId;
-    let runId: string | undefined;
-    try {
-      const handle = await this.temporal.workflow.start<typeof inferenceJob>(INFERENCE_WORKFLOW, options);
-      runId = handle.firstExecutionRunId;
-    } catch (err) {
-      // A job with this idempotency key has already ended: fall through and answer with it.
-      if (!(err instanceof WorkflowExecutionAlreadyStartedError) || key === undefined) throw err;
-    }
     const fresh = (id: string): JobResource => ({
       id: jobId,
       type: spec.type,
@@ -89,20 +89,48 @@ export class JobClient {
       createdAt: new Date().toISOString(),
       startedAt: null,
       finishedAt: null,
+      run: firstRun(id),
       links: jobLinks(this.opts, jobId, workflowId, id),
     });
-    if (key === undefined) return { job: fresh(runId!), created: true };
+    const answerRepeat = async (description: WorkflowExecutionDescription) => {
+      const existing = description.memo as Partial<JobMemo> | undefined;
+      if (existing?.fingerprint !== submission.fingerprint) throw new IdempotencyConflictError(jobId);
+      if (existing.submission === memo.submission) return { job: fresh(description.runId), created: true };
+      return { job: await this.toResource(tenant, jobId, description), created: false };
+    };
+    const start = async () => {
+      let runId: string | undefined;
+      try {
+        const handle = await this.temporal.workflow.start<typeof inferenceJob>(INFERENCE_WORKFLOW, options);
+        runId = handle.firstExecutionRunId;
+      } catch (err) {
+        // A job with this idempotency key has already ended: fall through and answer with it.
+        if (!(err instanceof WorkflowExecutionAlreadyStartedError) || key === undefined) throw err;
+      }
+      if (key === undefined) return { job: fresh(runId!), created: true };
+      return answerRepeat(await this.temporal.workflow.getHandle(workflowId).describe());
+    };
 
-    const description = await this.temporal.workflow.getHandle(workflowId).describe();
-    const existing = description.memo as Partial<JobMemo> | undefined;
-    if (existing?.fingerprint !== submission.fingerprint) throw new IdempotencyConflictError(jobId);
-    if (existing.submission === memo.submission) return { job: fresh(description.runId), created: true };
-    return { job: await this.toResource(tenant, jobId, description), created: false };
+    if (policy.maxOpenJobs === 0) return start();
+    try {
+      return await this.openJobs.admit(tenant, policy.maxOpenJobs, start, (submitted) => submitted.created);
+    } catch (err) {
+      // A repeat of an accepted Idempotency-Key opens nothing, so at the quota it still gets its job.
+      const accepted = err instanceof QuotaExceededError && key !== undefined ? await this.describe(tenant, jobId) : null;
+      if (!accepted) throw err;
+      return answerRepeat(accepted);
+    }
   }
 
-  /** The tenant's job, or null when it does not exist or belongs to someone else. */
-  async get(tenant: string, jobId: string): Promise<JobResource | null> {
-    const description = await this.describe(tenant, jobId);
+  /** Runs `start`, which opens one job of the tenant (a retry), within the tenant's quota: QuotaExceededError beyond it. */
+  admitOpenJob<T>(tenant: string, start: () => Promise<T>): Promise<T> {
+    const { maxOpenJobs } = tenantPolicy(this.opts.tenants, tenant);
+    return maxOpenJobs === 0 ? start() : this.openJobs.admit(tenant, maxOpenJobs, start, () => true);
+  }
+
+  /** The tenant's job (as of its current run, or of `runId`), or null when it does not exist or belongs to someone else. */
+  async get(tenant: string, jobId: string, runId?: string): Promise<JobResource | null> {
+    const description = await this.describe(tenant, jobId, runId);
     return description && this.toResource(tenant, jobId, description);
   }
 
@@ -115,9 +143,9 @@ export class JobClient {
     return job;
   }
 
-  private async describe(tenant: string, jobId: string): Promise<WorkflowExecutionDescription | null> {
+  private async describe(tenant: string, jobId: string, runId?: string): Promise<WorkflowExecutionDescription | null> {
     try {
-      const description = await this.temporal.workflow.getHandle(workflowIdFor(tenant, jobId)).describe();
+      const description = await this.temporal.workflow.getHandle(workflowIdFor(tenant, jobId), runId).describe();
       // The id already scopes the job to its tenant; the search attribute is a second check.
       return description.typedSearchAttributes.get(SEARCH_ATTRIBUTES.tenant) === tenant ? description : null;
     } catch (err) {
@@ -128,7 +156,7 @@ export class JobClient {
 
   async toResource(tenant: string, jobId: string, d: WorkflowExecutionDescription): Promise<JobResource> {
     const attrs: TypedSearchAttributes = d.typedSearchAttributes;
-    const memo = d.memo as Partial<JobMemo> | undefined;
+    const memo = d.memo as Partial<JobMemo & RetryMemo> | undefined;
     const progress = d.status.name === 'RUNNING' ? runningProgress(d) : await this.closedProgress(d);
     return {
       id: jobId,
@@ -144,6 +172,7 @@ export class JobClient {
       createdAt: d.startTime.toISOString(),
       startedAt: progress.startedAt,
       finishedAt: d.closeTime?.toISOString() ?? null,
+      run: { id: d.runId, number: memo?.runNumber ?? 1, retryOf: memo?.retryOf ?? null },
       links: jobLinks(this.opts, jobId, d.workflowId, d.runId),
     };
   }

@@ -3,13 +3,16 @@
  * connection. Inference-only processes never load workflow code. SIGTERM drains: workers stop
  * polling and in-flight inference gets `shutdownGraceMs` to finish before it is cancelled.
  */
-import { bundleWorkflowCode, DefaultLogger, type LogEntry, Runtime, Worker } from '@temporalio/worker';
+import { Client } from '@temporalio/client';
+import { bundleWorkflowCode, DefaultLogger, type LogEntry, type NativeConnection, Runtime, Worker } from '@temporalio/worker';
 import { createActivities } from '../../activities';
-import type { Config } from '../config';
+import { type Config, limiterOf } from '../config';
+import { LimiterClient } from '../inference/limiter-client';
+import { limiterSettingsOf } from '../inference/limiter-state';
 import { createProvider } from '../inference/providers';
 import type { Logger, LogLevel } from '../logger';
 import { connectWorker } from '../temporal/connection';
-import { poolTaskQueue, workflowTaskQueue } from '../temporal/task-queues';
+import { limiterWorkflowId, poolTaskQueue, workflowTaskQueue } from '../temporal/task-queues';
 
 export interface WorkerRoles {
   workflows: boolean;
@@ -37,6 +40,27 @@ async function bundleWorkflows(log: Logger): Promise<{ code: string }> {
   return { code };
 }
 
+/**
+ * The limiter clients of this process, one per limiter its pools use (pools sharing a limiter share
+ * the client, so their calls coalesce into the same updates).
+ */
+function limiterClients(config: Config, connection: NativeConnection, log: Logger) {
+  const client = new Client({ connection, namespace: config.temporal.namespace });
+  const clients = new Map<string, LimiterClient>();
+  const forPool = (pool: string): LimiterClient | undefined => {
+    const settings = limiterSettingsOf(config.pools[pool]!);
+    if (!settings) return undefined; // no token limit, no breaker: nothing to ask
+    const limiter = limiterOf(pool, config.pools[pool]!);
+    if (!clients.has(limiter)) {
+      const prefix = config.temporal.taskQueuePrefix;
+      const options = { client, workflowId: limiterWorkflowId(prefix, limiter), taskQueue: workflowTaskQueue(prefix), limiter, settings, log };
+      clients.set(limiter, new LimiterClient(options));
+    }
+    return clients.get(limiter);
+  };
+  return { forPool, close: () => Promise.all([...clients.values()].map((c) => c.close())) };
+}
+
 export async function runWorker(config: Config, roles: WorkerRoles, log: Logger): Promise<void> {
   if (!roles.workflows && roles.pools.length === 0) throw new Error('nothing to run: give --workflows and/or --pool <name>');
   installRuntime(log, config.logLevel);
@@ -48,6 +72,7 @@ export async function runWorker(config: Config, roles: WorkerRoles, log: Logger)
       shutdownGraceTime: config.worker.shutdownGraceMs,
     };
     const workers: Worker[] = [];
+    const limiters = limiterClients(config, connection, log);
     if (roles.workflows) {
       workers.push(
         await Worker.create({
@@ -64,8 +89,10 @@ export async function runWorker(config: Config, roles: WorkerRoles, log: Logger)
         await Worker.create({
           ...common,
           taskQueue: poolTaskQueue(config.temporal.taskQueuePrefix, pool),
-          activities: createActivities({ provider: createProvider(settings) }),
+          activities: createActivities({ provider: createProvider(settings), limiter: limiters.forPool(pool) }),
           maxConcurrentActivityTaskExecutions: settings.concurrency,
+          // Temporal's task-queue rate limit: dispatches per second to all workers of the pool together.
+          maxTaskQueueActivitiesPerSecond: settings.rateLimit.requestsPerSecond,
         }),
       );
     }
@@ -76,6 +103,7 @@ export async function runWorker(config: Config, roles: WorkerRoles, log: Logger)
       pid: process.pid,
     });
     await Promise.all(workers.map((w) => w.run()));
+    await limiters.close(); // the last calls' outcomes, so the limiter does not hold their estimates a minute longer
     log.log('info', 'worker drained and stopped', { pid: process.pid });
   } finally {
     await connection.close();

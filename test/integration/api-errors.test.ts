@@ -24,6 +24,8 @@ const UNKNOWN_JOB = 'job-01ARZ3NDEKTSV4RRFFQ69G5FAV';
 const EIGHT_MB = 8 * 1024 * 1024;
 const HELLO = [{ role: 'user', content: 'hi' }];
 const ACME_AUTH = `Authorization: Bearer ${TENANTS.acme.key}`;
+const OPERATOR_KEY = 'operator-key-0123456789abcdef';
+const AS_OPERATOR = { as: null, headers: { authorization: `Bearer ${OPERATOR_KEY}` } } as const;
 
 let stack: Stack;
 let api: ProcessHandle;
@@ -34,6 +36,7 @@ before(async () => {
       SWITCHYARD_BODY_LIMIT_BYTES: String(BODY_LIMIT_BYTES),
       SWITCHYARD_MAX_ATTEMPTS: String(MAX_ATTEMPTS),
       SWITCHYARD_MAX_DEADLINE_MS: String(MAX_DEADLINE_MS),
+      SWITCHYARD_OPERATOR_KEYS: OPERATOR_KEY,
     },
   });
   // No workers: none of these requests may start a job.
@@ -298,13 +301,23 @@ describe('job ids and routes', () => {
   });
 });
 
+/** Every /v1 endpoint, with a valid body where it takes one. */
+const EVERY_ENDPOINT: [string, string, unknown?][] = [
+  ['POST', '/v1/jobs', job()],
+  ['GET', `/v1/jobs/${UNKNOWN_JOB}`],
+  ['GET', '/v1/jobs'],
+  ['POST', `/v1/jobs/${UNKNOWN_JOB}/cancel`],
+  ['POST', `/v1/jobs/${UNKNOWN_JOB}/retry`],
+  ['POST', '/v1/jobs/retry', { status: 'failed' }],
+  ['GET', `/v1/jobs/${UNKNOWN_JOB}/runs`],
+  ['GET', '/v1/failures'],
+  ['GET', '/v1/pools'],
+  ['GET', '/v1/pools/local'],
+  ['POST', '/v1/pools/local/pause'],
+  ['POST', '/v1/pools/local/resume'],
+];
+
 describe('authentication', () => {
-  const endpoints: [string, string][] = [
-    ['POST', '/v1/jobs'],
-    ['GET', `/v1/jobs/${UNKNOWN_JOB}`],
-    ['GET', '/v1/jobs'],
-    ['POST', `/v1/jobs/${UNKNOWN_JOB}/cancel`],
-  ];
   const credentials: [string, Record<string, string>][] = [
     ['no Authorization header', {}],
     ['a wrong key', { authorization: 'Bearer wrong-key-0123456789abcdef' }],
@@ -313,10 +326,10 @@ describe('authentication', () => {
     ['Bearer with no key', { authorization: 'Bearer' }],
     ['two keys', { authorization: `Bearer ${TENANTS.acme.key} ${TENANTS.globex.key}` }],
   ];
-  for (const [method, url] of endpoints) {
+  for (const [method, url, body] of EVERY_ENDPOINT) {
     for (const [name, headers] of credentials) {
       test(`${method} ${url} with ${name} is 401 with WWW-Authenticate: Bearer`, async () => {
-        const answer = await stack.call(method, url, { as: null, headers, body: method === 'POST' ? job() : undefined });
+        const answer = await stack.call(method, url, { as: null, headers, body });
         assertProblem(answer, 401, 'unauthorized');
         assert.equal(answer.headers.get('www-authenticate'), 'Bearer');
       });
@@ -369,25 +382,125 @@ describe('listing', () => {
   }
 });
 
+describe('retries, runs, failures and pools', () => {
+  /** The actions with a JSON body, each as the role it needs; none of these bodies is valid. */
+  const actions: [string, string, CallOptions][] = [
+    ['POST', `/v1/jobs/${UNKNOWN_JOB}/retry`, {}],
+    ['POST', '/v1/jobs/retry', {}],
+    ['POST', '/v1/pools/local/pause', AS_OPERATOR],
+    ['POST', '/v1/pools/local/resume', AS_OPERATOR],
+  ];
+  for (const [method, url, who] of actions) {
+    test(`${method} ${url}: malformed JSON is 400, an oversized body 413, a body not JSON 415, an unknown field 400`, async () => {
+      assertProblem(await stack.call(method, url, { ...who, rawBody: '{"reason": ' }), 400, 'malformed-json');
+      assertProblem(await stack.call(method, url, { ...who, body: { reason: 'a'.repeat(BODY_LIMIT_BYTES) } }), 413, 'payload-too-large');
+      const plain = await stack.call(method, url, { ...who, rawBody: '{}', headers: { ...who.headers, 'content-type': 'text/plain' } });
+      assertProblem(plain, 415, 'unsupported-media-type');
+      assertFieldError(await stack.call(method, url, { ...who, body: { status: 'failed', force: true } }), 'unknown-field', 'body', /"force"/);
+    });
+  }
+
+  test('retrying an unknown job is 404 once its (empty) body is valid, with or without a body', async () => {
+    assertProblem(await stack.call('POST', `/v1/jobs/${UNKNOWN_JOB}/retry`, { body: {} }), 404, 'not-found');
+    assertProblem(await stack.call('POST', `/v1/jobs/${UNKNOWN_JOB}/retry`), 404, 'not-found');
+  });
+
+  const bulkInvalid: [string, unknown, string][] = [
+    ['no status', {}, 'body.status'],
+    ['a status that cannot be retried', { status: 'succeeded' }, 'body.status'],
+    ['limit 0', { status: 'failed', limit: 0 }, 'body.limit'],
+    ['limit over the maximum', { status: 'failed', limit: 101 }, 'body.limit'],
+    ['limit as a string', { status: 'failed', limit: '5' }, 'body.limit'],
+    ['an error type with spaces', { status: 'failed', errorType: 'Provider Rejected' }, 'body.errorType'],
+    ['an unknown pool', { status: 'failed', pool: 'gpu' }, 'body.pool'],
+    ['a date that is not RFC 3339', { status: 'failed', createdAfter: 'yesterday' }, 'body.createdAfter'],
+    ['a JSON array', [], 'body'],
+  ];
+  for (const [name, body, path] of bulkInvalid) {
+    test(`bulk retry with ${name} is 400 invalid-request at ${path}`, async () => {
+      assertFieldError(await stack.call('POST', '/v1/jobs/retry', { body }), 'invalid-request', path);
+    });
+  }
+
+  test('bulk retry with a cursor the server never issued is 400 invalid-cursor', async () => {
+    const answer = await stack.call('POST', '/v1/jobs/retry', { body: { status: 'failed', cursor: randomBytes(48).toString('base64url') } });
+    assertProblem(answer, 400, 'invalid-cursor');
+  });
+
+  const pauseInvalid: [string, unknown][] = [
+    ['an empty reason', { reason: '' }],
+    ['a reason over 200 characters', { reason: 'r'.repeat(201) }],
+    ['a reason that is not a string', { reason: 42 }],
+  ];
+  for (const [name, body] of pauseInvalid) {
+    test(`pausing with ${name} is 400 invalid-request at body.reason`, async () => {
+      assertFieldError(await stack.call('POST', '/v1/pools/local/pause', { ...AS_OPERATOR, body }), 'invalid-request', 'body.reason');
+    });
+  }
+
+  const badQueries: [string, CallOptions, 'invalid-request' | 'unknown-field', string][] = [
+    ['/v1/jobs?errorType=Provider%20Rejected', {}, 'invalid-request', 'query.errorType'],
+    [`/v1/jobs/${UNKNOWN_JOB}/runs?limit=5`, {}, 'unknown-field', 'query'],
+    ['/v1/failures?tenant=globex', {}, 'unknown-field', 'query'],
+    ['/v1/failures?pool=gpu', {}, 'invalid-request', 'query.pool'],
+    ['/v1/failures?since=yesterday', {}, 'invalid-request', 'query.since'],
+    ['/v1/pools?verbose=1', AS_OPERATOR, 'unknown-field', 'query'],
+    ['/v1/pools/local?verbose=1', AS_OPERATOR, 'unknown-field', 'query'],
+  ];
+  for (const [url, who, code, path] of badQueries) {
+    test(`GET ${url} is 400 ${code} at ${path}`, async () => {
+      assertFieldError(await stack.call('GET', url, who), code, path);
+    });
+  }
+
+  const notFound: [string, string, CallOptions][] = [
+    ['POST', '/v1/jobs/not-a-job-id/retry', {}],
+    ['GET', `/v1/jobs/${UNKNOWN_JOB}/runs`, {}],
+    ['GET', '/v1/jobs/not-a-job-id/runs', {}],
+    ['GET', '/v1/jobs/retry', {}],
+    ['GET', '/v1/pools/gpu', AS_OPERATOR],
+    ['POST', '/v1/pools/gpu/pause', AS_OPERATOR],
+    ['POST', '/v1/pools/gpu/resume', AS_OPERATOR],
+    ['GET', '/v1/pools/local/pause', AS_OPERATOR],
+    ['DELETE', '/v1/pools/local', AS_OPERATOR],
+  ];
+  for (const [method, url, who] of notFound) {
+    test(`${method} ${url} is 404 not-found`, async () => {
+      assertProblem(await stack.call(method, url, who), 404, 'not-found');
+    });
+  }
+
+  const wrongRole: [string, string, CallOptions, string][] = [
+    ['GET', '/v1/pools', {}, 'a tenant key'],
+    ['POST', '/v1/pools/local/pause', {}, 'a tenant key'],
+    ['POST', '/v1/pools/gpu/resume', {}, 'a tenant key'],
+    ['GET', '/v1/jobs', AS_OPERATOR, 'an operator key'],
+    ['POST', '/v1/jobs', AS_OPERATOR, 'an operator key'],
+    ['POST', '/v1/jobs/retry', AS_OPERATOR, 'an operator key'],
+    ['GET', '/v1/failures', AS_OPERATOR, 'an operator key'],
+  ];
+  for (const [method, url, who, name] of wrongRole) {
+    test(`${method} ${url} with ${name} is 403 forbidden, before any body is read`, async () => {
+      const body = method === 'POST' ? { rawBody: '{not json' } : {};
+      assertProblem(await stack.call(method, url, { ...who, ...body }), 403, 'forbidden');
+    });
+  }
+});
+
 describe('Temporal unavailable', () => {
   let down: Stack;
   before(async () => {
     // An API process whose Temporal address is a port where nothing listens.
-    down = new Stack({ env: { TEMPORAL_ADDRESS: `127.0.0.1:${await pickFreePort()}` } });
+    down = new Stack({ env: { TEMPORAL_ADDRESS: `127.0.0.1:${await pickFreePort()}`, SWITCHYARD_OPERATOR_KEYS: OPERATOR_KEY } });
     await down.startApi();
   });
   after(() => down?.stop());
 
   const ANSWER_WITHIN_MS = 15_000;
-  const calls: [string, string, unknown?][] = [
-    ['POST', '/v1/jobs', job()],
-    ['GET', `/v1/jobs/${UNKNOWN_JOB}`],
-    ['GET', '/v1/jobs'],
-    ['POST', `/v1/jobs/${UNKNOWN_JOB}/cancel`],
-  ];
-  for (const [method, url, body] of calls) {
+  for (const [method, url, body] of EVERY_ENDPOINT) {
     test(`${method} ${url} is 503 temporal-unavailable with Retry-After, within ${ANSWER_WITHIN_MS / 1000} s`, async () => {
-      const answer = await within(ANSWER_WITHIN_MS, down.call(method, url, { body }));
+      const who = url.startsWith('/v1/pools') ? AS_OPERATOR : {};
+      const answer = await within(ANSWER_WITHIN_MS, down.call(method, url, { body, ...who }));
       assertProblem(answer, 503, 'temporal-unavailable');
       assert.match(answer.headers.get('retry-after') ?? '', /^[1-9]\d*$/);
     });

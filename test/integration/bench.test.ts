@@ -93,3 +93,25 @@ test('peer-bullmq --quick: BullMQ + Redis vs Switchyard at 0, 50 and 200 ms', { 
   }
   assert.ok(result.metrics.historyEvents! >= 11, `history events per job: ${result.metrics.historyEvents}`);
 });
+
+test('fairness --quick: the light tenant’s waits with and without fairness', { timeout: 180_000 }, async () => {
+  const result = await runQuick('fairness');
+  assert.deepEqual(result.columns, ['mode', 'tenant', 'jobs', 'wait p50 ms', 'wait p95 ms', 'wait max ms', 'queue wait p95 ms', 'heavy jobs queued when light began']);
+  for (const mode of ['fair', 'fifo']) {
+    for (const name of ['LightWaitP50Ms', 'LightWaitP95Ms', 'LightWaitMaxMs', 'LightQueueWaitP95Ms', 'HeavyWaitP95Ms']) assert.ok(`${mode}${name}` in result.metrics, `${mode}${name}`);
+  }
+  assert.ok('lightWaitP95FairOverFifo' in result.metrics);
+});
+
+test('batching --quick: a batch-cost provider with batching off vs on', { timeout: 180_000 }, async () => {
+  const result = await runQuick('batching');
+  assert.deepEqual(result.columns, ['batching', 'jobs', 'jobs/s', 'e2e p50 ms', 'e2e p95 ms', 'e2e p99 ms', 'mean batch size', 'largest batch', 'provider ceiling jobs/s']);
+  for (const name of ['offJobsPerSec', 'onJobsPerSec', 'throughputRatio', 'offE2eP99Ms', 'onE2eP99Ms', 'meanBatchSize']) assert.ok(name in result.metrics, name);
+});
+
+test('limits --quick: provider calls/s and tokens/min against the configured limits', { timeout: 180_000 }, async () => {
+  const result = await runQuick('limits');
+  assert.deepEqual(result.columns, ['limit', 'configured', 'offered', 'achieved', 'achieved / configured', 'busiest (1 s / 60 s)', 'calls']);
+  for (const name of ['achievedCallsPerSec', 'achievedTokensPerMinute', 'busiestMinuteTokens']) assert.ok(name in result.metrics, name);
+  assert.ok(result.metrics.busiestMinuteTokens! <= result.metrics.configuredTokensPerMinute!, 'no 60 s held more tokens than the limit');
+});

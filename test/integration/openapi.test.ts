@@ -114,6 +114,8 @@ describe('the document', () => {
       'GET /v1/jobs': () => call('GET', '/v1/jobs?limit=1'),
       'GET /v1/jobs/{id}': () => call('GET', `/v1/jobs/${id}`),
       'POST /v1/jobs/{id}/cancel': () => call('POST', `/v1/jobs/${id}/cancel`),
+      'POST /v1/jobs/{id}/retry': () => call('POST', `/v1/jobs/${id}/retry`),
+      'GET /v1/jobs/{id}/runs': () => call('GET', `/v1/jobs/${id}/runs`),
     };
     for (const op of documentedOperations()) {
       const answer = await (requests[key(op)] ?? (() => call(op.method.toUpperCase(), op.path)))();

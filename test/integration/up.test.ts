@@ -386,7 +386,7 @@ test('a worker killed with SIGKILL is restarted by up, and jobs (the one it held
     await killPoolWorker('remote');
     const job = await assertSucceeds(stack, id);
     console.log(`job held by the killed worker succeeded ${Date.now() - killedAt} ms after SIGKILL`);
-    assert.equal(job.attempts, 2);
+    assert.equal(job.attempts, 2, `last failure: ${JSON.stringify(job.lastFailure)}`);
     assertEchoes(job, tag);
     await stopAndAssertClean(up, ports);
   } finally {

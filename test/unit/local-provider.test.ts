@@ -115,3 +115,20 @@ test('an already-aborted signal stops the call before any work', async () => {
   ac.abort();
   await assert.rejects(provider.infer({ task: 'sentiment', text: POSITIVE }, ctx(ac.signal)), { name: 'AbortError' });
 });
+
+test('a batch runs in one go with the same outputs as single calls; an invalid item fails alone', async () => {
+  assert.deepEqual(provider.batchTasks, provider.tasks);
+  const requests = [
+    { task: 'sentiment' as const, text: POSITIVE },
+    { task: 'embed' as const, text: '   ' },
+    { task: 'keywords' as const, text: COFFEE },
+    { task: 'chat' as const, messages: [{ role: 'user' as const, content: 'hi' }] },
+  ];
+  const c = ctx();
+  const outcomes = await provider.inferBatch!(requests, c);
+  assert.equal(outcomes.length, 4);
+  assert.deepEqual(outcomes[0], await provider.infer(requests[0]!, ctx()));
+  assert.deepEqual(outcomes[2], await provider.infer(requests[2]!, ctx()));
+  for (const refused of [outcomes[1], outcomes[3]]) assert.ok(refused instanceof ProviderError && refused.kind === 'invalid_input', String(refused));
+  assert.ok(c.beats >= 2, 'heartbeats between items');
+});

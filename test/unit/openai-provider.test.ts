@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict';
 import { poolSchema } from '../../src/config';
-import { after, before, beforeEach, test } from 'node:test';
+import { after, before, beforeEach, describe, test } from 'node:test';
 import { createOpenAIProvider, type OpenAIPool, parseRetryAfter } from '../../src/inference/openai';
-import { type CallContext, type InferenceRequest, ProviderError } from '../../src/inference/provider';
+import { type CallContext, type InferenceRequest, type InferenceResult, ProviderError } from '../../src/inference/provider';
 import { providerTasks } from '../../src/inference/providers';
-import { type FakeOpenAI, startFakeOpenAI } from '../fixtures/fake-openai';
+import { type FakeOpenAI, fakeVector, POISON, startFakeOpenAI } from '../fixtures/fake-openai';
 
 let fake: FakeOpenAI;
 before(async () => {
@@ -186,4 +186,57 @@ test('invalid input and unsupported tasks are refused before any request', async
   }
   assert.equal(fake.requests.length, 0);
   assert.deepEqual([...providerTasks(pool())].sort(), ['chat', 'embed', 'summarize']);
+});
+
+describe('embeddings in batches', () => {
+  const embeds = (...texts: string[]): InferenceRequest[] => texts.map((text) => ({ task: 'embed', text }));
+  const vectorOf = (outcome: unknown) => ((outcome as InferenceResult).output as { embedding: number[] }).embedding;
+
+  test('one call with an array input; each item gets its own vector and its share of the usage', async () => {
+    const provider = createOpenAIProvider(pool({ embeddingModel: 'embed-test' }));
+    assert.deepEqual(provider.batchTasks, ['embed']);
+    const texts = ['one two', 'three four five six', 'seven'];
+    const outcomes = await provider.inferBatch!(embeds(...texts), ctx());
+    assert.equal(fake.requests.length, 1);
+    assert.deepEqual(fake.requests[0]?.body, { model: 'embed-test', input: texts });
+    assert.deepEqual(outcomes.map(vectorOf), texts.map(fakeVector));
+    const usage = outcomes.map((o) => (o as InferenceResult).usage!);
+    assert.equal(usage.reduce((n, u) => n + u.totalTokens, 0), 7, 'the shares add up to what the provider reported');
+    assert.ok(usage[1]!.promptTokens > usage[2]!.promptTokens, 'longer inputs carry more of it');
+  });
+
+  test('vectors are matched by index, not by position in the answer', async () => {
+    const reversing: typeof fetch = async (url, init) => {
+      const res = await fetch(url, init);
+      const body = (await res.json()) as { data: unknown[] };
+      return Response.json({ ...body, data: [...body.data].reverse() }, { status: res.status });
+    };
+    const outcomes = await createOpenAIProvider(pool(), reversing).inferBatch!(embeds('alpha', 'beta', 'gamma'), ctx());
+    assert.deepEqual(outcomes.map(vectorOf), ['alpha', 'beta', 'gamma'].map(fakeVector));
+  });
+
+  test('a batch the provider refuses as a whole (4xx) is retried one by one, so only the poisoned item fails', async () => {
+    const outcomes = await createOpenAIProvider(pool()).inferBatch!(embeds('fine', `bad ${POISON}`, 'also fine'), ctx());
+    assert.deepEqual(vectorOf(outcomes[0]), fakeVector('fine'));
+    assert.deepEqual(vectorOf(outcomes[2]), fakeVector('also fine'));
+    const refused = outcomes[1];
+    assert.ok(refused instanceof ProviderError && refused.kind === 'rejected' && refused.options.status === 400, String(refused));
+    assert.match(refused.message, new RegExp(POISON));
+    const [batch, ...alone] = fake.requests.map((r) => (r.body as { input: unknown }).input);
+    assert.deepEqual(batch, ['fine', `bad ${POISON}`, 'also fine']);
+    assert.deepEqual(alone.sort(), ['also fine', `bad ${POISON}`, 'fine'], 'then each input alone');
+  });
+
+  test('throttling or an outage of the batch call is every item’s failure: no per-item retries', async () => {
+    fake.script([{ status: 429, retryAfter: '3' }]);
+    await assert.rejects(createOpenAIProvider(pool()).inferBatch!(embeds('a', 'b'), ctx()), (err) => err instanceof ProviderError && err.kind === 'rate_limited' && err.options.retryAfterMs === 3000);
+    assert.equal(fake.requests.length, 1);
+  });
+
+  test('an item without text fails alone, without being sent', async () => {
+    const outcomes = await createOpenAIProvider(pool()).inferBatch!([...embeds('real text', '  '), { task: 'chat', messages: [{ role: 'user', content: 'x' }] }], ctx());
+    assert.deepEqual(vectorOf(outcomes[0]), fakeVector('real text'));
+    for (const refused of outcomes.slice(1)) assert.ok(refused instanceof ProviderError && refused.kind === 'invalid_input', String(refused));
+    assert.deepEqual(fake.requests.map((r) => r.body), [{ model: 'gpt-test', input: 'real text' }]);
+  });
 });

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { mock, test } from 'node:test';
-import { poolSchema } from '../../src/config';
+import { loadConfig, poolSchema } from '../../src/config';
 import { INFERENCE_TASKS, type CallContext } from '../../src/inference/provider';
 import { createProvider, providerTasks } from '../../src/inference/providers';
 import { createSyntheticProvider, syntheticCostMs, type SyntheticPool } from '../../src/inference/synthetic';
@@ -71,4 +71,45 @@ test('an already aborted call does not wait', async () => {
   const abort = new AbortController();
   abort.abort(new Error('gone'));
   await assert.rejects(createSyntheticProvider(pool({ latencyMs: 60_000 })).infer({ task: 'keywords', text: 'x' }, ctx(abort.signal)), /gone/);
+});
+
+test('a batch is one call: it costs syntheticCostMs for its size, and each output says the batch size', async () => {
+  const p = pool({ latencyMs: 0, callCost: { fixedMs: 20, perItemMs: 5 } });
+  const provider = createSyntheticProvider(p);
+  assert.deepEqual(provider.batchTasks, INFERENCE_TASKS);
+  const started = performance.now();
+  const results = await provider.inferBatch!([{ task: 'embed', text: 'a' }, { task: 'chat', messages: [{ role: 'user', content: 'b' }] }, { task: 'embed', text: 'c' }], ctx());
+  assert.ok(performance.now() - started >= 34, 'waited the cost of one call of three items');
+  assert.equal(results.length, 3);
+  assert.deepEqual(results[0], { task: 'embed', model: 'synthetic', output: { synthetic: true, latencyMs: syntheticCostMs(p, 3, 0), batchSize: 3 } });
+  assert.equal((results[1] as { output: { message: { role: string } } }).output.message.role, 'assistant');
+});
+
+test('callCost.concurrency: the device serves that many calls at once and queues the rest in order', async (t) => {
+  mock.timers.enable({ apis: ['setTimeout', 'setInterval', 'Date'] });
+  t.after(() => mock.timers.reset());
+  const provider = createSyntheticProvider(pool({ latencyMs: 0, callCost: { fixedMs: 100, perItemMs: 0, concurrency: 1 } }));
+  const done: string[] = [];
+  const calls = ['first', 'second'].map((text) => provider.infer({ task: 'embed', text }, ctx()).then(() => done.push(text)));
+  const settle = () => new Promise((resolve) => setImmediate(resolve));
+  mock.timers.tick(100);
+  await settle();
+  assert.deepEqual(done, ['first']);
+  mock.timers.tick(100);
+  await Promise.all(calls);
+  assert.deepEqual(done, ['first', 'second']);
+  // Without a limit, no call waits for another.
+  const free = createSyntheticProvider(pool({ latencyMs: 0, callCost: { fixedMs: 100, perItemMs: 0 } }));
+  const both = Promise.all(['a', 'b'].map((text) => free.infer({ task: 'embed', text }, ctx())));
+  mock.timers.tick(100);
+  await both;
+});
+
+test('a pool with batch settings batches concurrent calls; batch.maxSize above concurrency is a config error', async () => {
+  const provider = createProvider(pool({ latencyMs: 0, concurrency: 4, batch: { maxSize: 4, maxWaitMs: 1000 } }));
+  const results = await Promise.all(['a', 'b', 'c', 'd'].map((text) => provider.infer({ task: 'sentiment', text }, ctx())));
+  assert.deepEqual(results.map((r) => (r.output as { batchSize: number }).batchSize), [4, 4, 4, 4]);
+  const env = (p: object) => ({ SWITCHYARD_POOLS: JSON.stringify({ gpu: { provider: 'synthetic', ...p } }) });
+  assert.throws(() => loadConfig(env({ concurrency: 8, batch: { maxSize: 16 } })), /pool "gpu" has batch.maxSize 16 above its concurrency 8/);
+  assert.equal(loadConfig(env({ concurrency: 16, batch: { maxSize: 16 } })).pools.gpu?.batch.maxSize, 16);
 });

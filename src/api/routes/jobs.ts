@@ -6,15 +6,19 @@ import { JOB_STATUSES, JOB_TYPES } from '../../jobs/job';
 import type { buildSubmitSchema } from '../../jobs/spec';
 import { IdempotencyConflictError, JobNotCancellableError, type JobClient } from '../../temporal/job-client';
 import { InvalidCursorError, listJobs } from '../../temporal/job-list';
+import { QuotaExceededError } from '../../temporal/open-jobs';
 import { Problem } from '../problems';
 
 export const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,200}$/;
+/** A failure type as the workflow files it: a name, not free text. */
+export const ERROR_TYPE = z.string().regex(/^[A-Za-z][A-Za-z0-9_.-]{0,99}$/, 'a failure type such as ProviderRejected');
 
 export function buildListQuerySchema(pools: readonly string[]) {
   return z.strictObject({
     status: z.enum(JOB_STATUSES).optional(),
     type: z.enum(JOB_TYPES).optional(),
     pool: z.enum(pools as [string, ...string[]]).optional(),
+    errorType: ERROR_TYPE.optional().describe('Failed jobs filed under this failure type (lastFailure.type), e.g. ProviderRejected'),
     createdAfter: z.iso.datetime({ offset: true }).optional(),
     createdBefore: z.iso.datetime({ offset: true }).optional(),
     limit: z.coerce.number().int().min(1).max(100).default(20),
@@ -43,6 +47,9 @@ export function jobsRouter(jobs: JobClient, submitSchema: ReturnType<typeof buil
       res.status(created ? 202 : 200).location(job.links.self).json(job);
     } catch (err) {
       if (err instanceof IdempotencyConflictError) throw new Problem('idempotency-conflict', err.message, { jobId: err.jobId });
+      if (err instanceof QuotaExceededError) {
+        throw new Problem('quota-exceeded', err.message, { openJobs: err.openJobs, maxOpenJobs: err.maxOpenJobs });
+      }
       throw err;
     }
   });

@@ -1,0 +1,163 @@
+/**
+ * Retrying jobs. A retry starts a new run of the same workflow id — the same job id — exactly as the
+ * run it retries was started (input, memo, search attributes, priority, summary, all read from that
+ * run's first history event), with a fresh deadline: the deadline counts from the new run's start.
+ * Each run records the run it retries in its memo; a job's runs list the links both ways.
+ */
+import { randomUUID } from 'node:crypto';
+import { isGrpcServiceError } from '@temporalio/client';
+import { defaultPayloadConverter } from '@temporalio/common';
+import { temporal } from '@temporalio/proto';
+import { workflowIdFor } from '../jobs/ids';
+import type { JobStatus } from '../jobs/job';
+import type { BulkRetryResult, JobResource, JobRun, JobRunRef } from '../jobs/resource';
+import type { JobClient } from './job-client';
+import { QuotaExceededError } from './open-jobs';
+import { jobsOfPage, mapBounded, queryString, visibilityPage, visibilityQuery, type JobFilter } from './job-list';
+
+/** What a retry adds to the memo of the run it starts. */
+export interface RetryMemo {
+  /** The run this one retries. */
+  retryOf: string;
+  runNumber: number;
+}
+
+export const RETRYABLE_STATUSES = ['failed', 'timed_out', 'cancelled'] as const satisfies readonly JobStatus[];
+export type RetryableStatus = (typeof RETRYABLE_STATUSES)[number];
+const isRetryable = (status: JobStatus): status is RetryableStatus => (RETRYABLE_STATUSES as readonly string[]).includes(status);
+
+export class JobNotRetryableError extends Error {
+  constructor(readonly job: JobResource) {
+    super(`job ${job.id} is ${job.status}; only a failed, timed-out or cancelled job can be retried`);
+  }
+}
+
+const ALREADY_EXISTS = 6; // gRPC status of a start refused by the workflow-id policies
+
+/**
+ * Starts a new run of the job if its current run failed, timed out or was cancelled; null if the tenant
+ * has no such job. A job that is still running or succeeded — also one another retry started
+ * meanwhile — is a JobNotRetryableError. The new run is an open job like a submitted one, so a tenant
+ * at its quota gets QuotaExceededError.
+ */
+export async function retryJob(jobs: JobClient, tenant: string, jobId: string): Promise<JobResource | null> {
+  const job = await jobs.get(tenant, jobId);
+  return job && retryCurrentRun(jobs, tenant, job);
+}
+
+async function retryCurrentRun(jobs: JobClient, tenant: string, job: JobResource): Promise<JobResource> {
+  if (!isRetryable(job.status)) throw new JobNotRetryableError(job);
+  let runId: string;
+  try {
+    runId = await jobs.admitOpenJob(tenant, () => startRetryRun(jobs, workflowIdFor(tenant, job.id), job.run));
+  } catch (err) {
+    if (!isGrpcServiceError(err) || err.code !== ALREADY_EXISTS) throw err;
+    throw new JobNotRetryableError((await jobs.get(tenant, job.id)) ?? job);
+  }
+  return (await jobs.get(tenant, job.id, runId))!;
+}
+
+/** Starts the run that retries `run`, as a copy of its start; returns the new run id. */
+async function startRetryRun(jobs: JobClient, workflowId: string, run: JobRunRef): Promise<string> {
+  const client = jobs.temporal;
+  const namespace = client.options.namespace;
+  const history = await client.workflowService.getWorkflowExecutionHistory({
+    namespace,
+    execution: { workflowId, runId: run.id },
+    maximumPageSize: 1,
+  });
+  const first = history.history?.events?.[0];
+  const started = first?.workflowExecutionStartedEventAttributes;
+  if (!started) throw new Error(`run ${run.id} of ${workflowId} has no start event`);
+  const retry: RetryMemo = { retryOf: run.id, runNumber: run.number + 1 };
+  const memoFields = Object.fromEntries(Object.entries(retry).map(([k, v]) => [k, defaultPayloadConverter.toPayload(v)]));
+  const { WorkflowIdReusePolicy, WorkflowIdConflictPolicy } = temporal.api.enums.v1;
+  const response = await client.workflowService.startWorkflowExecution({
+    namespace,
+    workflowId,
+    identity: client.options.identity,
+    requestId: randomUUID(),
+    // Only after a run that did not succeed, and never next to a running one: a job has one live run.
+    workflowIdReusePolicy: WorkflowIdReusePolicy.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE_FAILED_ONLY,
+    workflowIdConflictPolicy: WorkflowIdConflictPolicy.WORKFLOW_ID_CONFLICT_POLICY_FAIL,
+    workflowType: started.workflowType,
+    taskQueue: started.taskQueue,
+    input: started.input,
+    // Durations, so the deadline backstop counts from the new run's start.
+    workflowExecutionTimeout: started.workflowExecutionTimeout,
+    workflowRunTimeout: started.workflowRunTimeout,
+    workflowTaskTimeout: started.workflowTaskTimeout,
+    retryPolicy: started.retryPolicy,
+    memo: { fields: { ...started.memo?.fields, ...memoFields } },
+    searchAttributes: started.searchAttributes,
+    header: started.header,
+    priority: started.priority,
+    userMetadata: first.userMetadata,
+  });
+  return response.runId;
+}
+
+export interface BulkRetryFilter extends JobFilter {
+  status: RetryableStatus;
+  limit: number;
+  cursor?: string;
+}
+
+/**
+ * Retries the jobs of one page of a filter, as `GET /v1/jobs` would list them. A job whose current run
+ * matches is retried; one the page names only by an earlier run (it has been retried since) is skipped.
+ */
+export async function retryJobs(jobs: JobClient, tenant: string, filter: BulkRetryFilter): Promise<BulkRetryResult> {
+  const page = await visibilityPage(jobs.temporal, visibilityQuery(tenant, filter), filter.limit, filter.cursor);
+  const named = await jobsOfPage(jobs, tenant, page.executions);
+  const result: BulkRetryResult = { retried: [], skipped: [], nextCursor: page.nextCursor };
+  for (const { job } of named.filter((n) => !n.currentRunListed)) {
+    const detail = `run ${job.run.number} is the current run (${job.status})`;
+    result.skipped.push({ id: job.id, status: job.status, run: job.run, reason: 'already-retried', detail });
+  }
+  const matching = named.filter((n) => n.currentRunListed && n.job.status === filter.status).map((n) => n.job);
+  const outcomes = await mapBounded(matching, (job) =>
+    retryCurrentRun(jobs, tenant, job).catch((err: unknown) => {
+      if (err instanceof JobNotRetryableError || err instanceof QuotaExceededError) return err;
+      throw err;
+    }),
+  );
+  outcomes.forEach((outcome, i) => {
+    if (outcome instanceof JobNotRetryableError) {
+      const { id, status, run } = outcome.job;
+      result.skipped.push({ id, status, run, reason: 'not-retryable', detail: `changed while being retried: now ${status}` });
+    } else if (outcome instanceof QuotaExceededError) {
+      const { id, status, run } = matching[i]!;
+      result.skipped.push({ id, status, run, reason: 'quota-exceeded', detail: outcome.message });
+    } else result.retried.push({ id: outcome.id, run: outcome.run });
+  });
+  return result;
+}
+
+/** At most this many runs are listed, the most recent first. */
+export const MAX_RUNS_LISTED = 100;
+
+/** The job's runs, newest first, each with its status and failure and the links of the retry chain; null if no such job. */
+export async function listRuns(jobs: JobClient, tenant: string, jobId: string): Promise<JobRun[] | null> {
+  const current = await jobs.get(tenant, jobId);
+  if (!current) return null;
+  const query = `JobTenant = ${queryString(tenant)} AND WorkflowId = ${queryString(workflowIdFor(tenant, jobId))}`;
+  const page = await visibilityPage(jobs.temporal, query, MAX_RUNS_LISTED);
+  // The current run comes from the job itself: visibility may not list a run started a moment ago.
+  const earlier = [...new Set(page.executions.map((e) => e.execution?.runId ?? ''))].filter((id) => id && id !== current.run.id);
+  const runs = [current, ...(await mapBounded(earlier, (runId) => jobs.get(tenant, jobId, runId)))]
+    .filter((r): r is JobResource => r !== null)
+    .sort((a, b) => b.createdAt.localeCompare(a.createdAt))
+    .slice(0, MAX_RUNS_LISTED);
+  const retriedBy = new Map(runs.filter((r) => r.run.retryOf).map((r) => [r.run.retryOf!, r.run.id]));
+  return runs.map((r) => ({
+    ...r.run,
+    status: r.status,
+    attempts: r.attempts,
+    lastFailure: r.lastFailure,
+    createdAt: r.createdAt,
+    finishedAt: r.finishedAt,
+    retriedBy: retriedBy.get(r.run.id) ?? null,
+    links: { temporalUi: r.links.temporalUi },
+  }));
+}

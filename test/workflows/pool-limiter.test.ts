@@ -1,0 +1,144 @@
+/**
+ * The limiter workflow on Temporal's time-skipping test server: grants and waits of the token window
+ * across a skipped minute, the breaker opening, going half-open on its own timer and closing on a good
+ * probe, continue-as-new carrying the state, and the worker-side client coalescing concurrent calls.
+ */
+import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
+import { after, before, test } from 'node:test';
+import { TestWorkflowEnvironment } from '@temporalio/testing';
+import { Worker } from '@temporalio/worker';
+import { poolSchema } from '../../src/config';
+import { LimiterClient } from '../../src/inference/limiter-client';
+import { type LimiterBatch, type LimiterSettings, limiterSettingsOf } from '../../src/inference/limiter-state';
+import { GRANT_SLACK_MS, WINDOW_MS } from '../../src/inference/token-window';
+import { createLogger } from '../../src/logger';
+import { limiterExchangeUpdate, limiterStateQuery, poolLimiter, type PoolLimiterInput } from '../../workflows';
+
+const WORKFLOWS_PATH = require.resolve('../../workflows');
+let env: TestWorkflowEnvironment;
+let worker: Worker;
+let running: Promise<void>;
+const taskQueue = `limiter-${randomUUID()}`;
+
+before(async () => {
+  const path = process.env.TEMPORAL_TEST_SERVER_PATH;
+  if (!path) throw new Error('TEMPORAL_TEST_SERVER_PATH is not set: run the tests with `npm test`');
+  env = await TestWorkflowEnvironment.createTimeSkipping({ server: { executable: { type: 'existing-path', path } } });
+  worker = await Worker.create({ connection: env.nativeConnection, taskQueue, workflowsPath: WORKFLOWS_PATH });
+  running = worker.run();
+});
+after(async () => {
+  worker?.shutdown();
+  await running;
+  await env?.teardown();
+});
+
+const settings = (over: { tokensPerMinute?: number; breaker?: Record<string, unknown> } = {}): LimiterSettings =>
+  limiterSettingsOf(
+    poolSchema.parse({ provider: 'openai', baseUrl: 'http://x', model: 'm', rateLimit: { tokensPerMinute: over.tokensPerMinute }, breaker: over.breaker }),
+  )!;
+
+async function startLimiter(input: Omit<PoolLimiterInput, 'limiter'>) {
+  return env.client.workflow.start(poolLimiter, { workflowId: `limiter-${randomUUID()}`, taskQueue, args: [{ limiter: 'test', ...input }] });
+}
+
+type Handle = Awaited<ReturnType<typeof startLimiter>>;
+const send = (handle: Handle, batch: Omit<LimiterBatch, 'settle'> & Partial<Pick<LimiterBatch, 'settle'>>) =>
+  handle.executeUpdate(limiterExchangeUpdate, { args: [{ settle: [], ...batch }] });
+
+test('token window: grants up to the limit, makes the next call wait, and grants it once the minute has passed', async () => {
+  const s = settings({ tokensPerMinute: 1000, breaker: { enabled: false } });
+  const handle = await startLimiter({ settings: s });
+  const first = await send(handle, { settings: s, admit: [{ id: 'a', tokens: 700 }, { id: 'b', tokens: 400 }] });
+  assert.deepEqual(first[0], { id: 'a', granted: true, probe: false });
+  assert.equal(first[1]!.granted, false);
+  const retryInMs = 'retryInMs' in first[1]! ? first[1].retryInMs : NaN;
+  assert.ok(retryInMs > WINDOW_MS && retryInMs <= WINDOW_MS + GRANT_SLACK_MS, `retry in ${retryInMs} ms`);
+  assert.deepEqual((await handle.query(limiterStateQuery)).tokens, { perMinute: 1000, reservedInWindow: 700, available: 300 });
+
+  await env.sleep(WINDOW_MS + GRANT_SLACK_MS);
+  // The workflow woke on its own to let the window empty, so the query sees it without traffic.
+  assert.deepEqual((await handle.query(limiterStateQuery)).tokens, { perMinute: 1000, reservedInWindow: 0, available: 1000 });
+  assert.deepEqual(await send(handle, { settings: s, admit: [{ id: 'b', tokens: 400 }] }), [{ id: 'b', granted: true, probe: false }]);
+});
+
+test('breaker: opens on throttling, turns half-open on its own when the Retry-After has passed, closes on a good probe', async () => {
+  const s = settings({ breaker: { failureThreshold: 2, minOpenMs: 1000 } });
+  const handle = await startLimiter({ settings: s });
+  const throttled = (id: string) => ({ id, outcome: 'throttled' as const, tokens: 0, retryAfterMs: 3000 });
+  const [waiting] = await send(handle, { settings: s, settle: [throttled('x'), throttled('y')], admit: [{ id: 'a', tokens: 1 }] });
+  assert.deepEqual(waiting, { id: 'a', granted: false, retryInMs: 3000, reason: 'breaker open' });
+  assert.equal((await handle.query(limiterStateQuery)).breaker.state, 'open');
+
+  await env.sleep(3500);
+  const state = await handle.query(limiterStateQuery);
+  assert.deepEqual(state.breaker, { enabled: true, state: 'half-open', openUntil: null, recentFailures: 0, opened: 1 });
+  const [probe, other] = await send(handle, { settings: s, admit: [{ id: 'a', tokens: 1 }, { id: 'b', tokens: 1 }] });
+  assert.deepEqual(probe, { id: 'a', granted: true, probe: true });
+  assert.equal(other!.granted, false);
+  const [resumed] = await send(handle, { settings: s, settle: [{ id: 'a', outcome: 'ok', tokens: 1 }], admit: [{ id: 'b', tokens: 1 }] });
+  assert.equal(resumed!.granted, true);
+  assert.equal((await handle.query(limiterStateQuery)).breaker.state, 'closed');
+});
+
+test('continue-as-new carries the window and the breaker into the next run', async () => {
+  const s = settings({ tokensPerMinute: 1000, breaker: { failureThreshold: 1 } });
+  const handle = await startLimiter({ settings: s, maxUpdatesPerRun: 2 });
+  const { runId: firstRun } = await handle.describe();
+  await send(handle, { settings: s, admit: [{ id: 'a', tokens: 600 }] });
+  await send(handle, { settings: s, settle: [{ id: 'gone', outcome: 'unavailable', tokens: 0 }], admit: [] });
+
+  const next = env.client.workflow.getHandle(handle.workflowId);
+  const described = await next.describe();
+  assert.notEqual(described.runId, firstRun, 'a new run');
+  const state = await next.query(limiterStateQuery);
+  assert.deepEqual(state.tokens, { perMinute: 1000, reservedInWindow: 600, available: 400 });
+  assert.equal(state.breaker.state, 'open');
+  assert.equal(state.breaker.opened, 1);
+});
+
+test('the worker-side client starts the limiter on first use and coalesces concurrent calls into few updates', async () => {
+  const workflowId = `limiter-${randomUUID()}`;
+  const s = settings({ tokensPerMinute: 100_000, breaker: { enabled: false } });
+  const client = new LimiterClient({ client: env.client, workflowId, taskQueue, limiter: 'test', settings: s, log: createLogger('error') });
+  const ctx = { signal: new AbortController().signal, heartbeat: () => undefined };
+  const permits = await Promise.all(Array.from({ length: 30 }, () => client.acquire(100, ctx)));
+  for (const p of permits) p.settle('ok', 50);
+  await client.close();
+
+  const state = await env.client.workflow.getHandle(workflowId).query(limiterStateQuery);
+  assert.equal(state.tokens?.reservedInWindow, 30 * 50, 'every call reserved and was reconciled');
+  const history = await env.client.workflow.getHandle(workflowId).fetchHistory();
+  const updates = history.events!.filter((e) => e.workflowExecutionUpdateAcceptedEventAttributes).length;
+  console.log(`30 concurrent calls and their settlements took ${updates} updates`);
+  assert.ok(updates <= 4, `${updates} updates for 30 calls`);
+});
+
+test('a call waiting for the limiter gives up at once when cancelled', async () => {
+  const workflowId = `limiter-${randomUUID()}`;
+  const s = settings({ breaker: { failureThreshold: 1, minOpenMs: 60_000 } });
+  const client = new LimiterClient({ client: env.client, workflowId, taskQueue, limiter: 'test', settings: s, log: createLogger('error') });
+  const first = await client.acquire(1, { signal: new AbortController().signal, heartbeat: () => undefined });
+  first.settle('unavailable', 1);
+
+  const abort = new AbortController();
+  const beats: unknown[] = [];
+  const waiting = client.acquire(1, { signal: abort.signal, heartbeat: (d) => void beats.push(d) });
+  const started = Date.now();
+  setTimeout(() => abort.abort(new Error('cancelled by the test')), 1500);
+  await assert.rejects(waiting, /cancelled by the test/);
+  assert.ok(Date.now() - started < 5000);
+  assert.ok(beats.some((d) => (d as { waiting?: string } | undefined)?.waiting === 'breaker open'), 'its heartbeat says why it waits');
+  await client.close();
+});
+
+test('a recorded limiter history replays without non-determinism', async () => {
+  const s = settings({ tokensPerMinute: 500, breaker: { failureThreshold: 1 } });
+  const handle = await startLimiter({ settings: s });
+  await send(handle, { settings: s, admit: [{ id: 'a', tokens: 400 }, { id: 'b', tokens: 400 }] });
+  await send(handle, { settings: s, settle: [{ id: 'a', outcome: 'throttled', tokens: 0, retryAfterMs: 2000 }], admit: [] });
+  await env.sleep(2500);
+  await send(handle, { settings: s, admit: [{ id: 'c', tokens: 10 }] });
+  await Worker.runReplayHistory({ workflowsPath: WORKFLOWS_PATH }, await handle.fetchHistory(), handle.workflowId);
+});
