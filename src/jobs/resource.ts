@@ -33,6 +33,10 @@ export const jobResourceSchema = z.object({
     .nullable(),
   createdAt: z.iso.datetime(),
   startedAt: z.iso.datetime().nullable().describe('When the latest attempt started'),
+  waitingFor: z
+    .string()
+    .nullable()
+    .describe("While running: what the call waits for before it may reach the provider (the pool's breaker or token limit)"),
   finishedAt: z.iso.datetime().nullable(),
   run: jobRunRefSchema.describe('The current run; a retry starts a new one'),
   links: z.object({ self: z.string(), cancel: z.string(), retry: z.string(), runs: z.string(), temporalUi: z.url() }),

@@ -19,7 +19,7 @@ import { readClosedJob } from './job-history';
 import type { RetryMemo } from './job-retry';
 import { INFERENCE_WORKFLOW, jobStartOptions, type JobMemo } from './job-start';
 import { OpenJobs, QuotaExceededError } from './open-jobs';
-import { isoTime, rootFailure } from './proto';
+import { decodePayload, isoTime, rootFailure } from './proto';
 import { SEARCH_ATTRIBUTES } from '../jobs/search-attributes';
 
 export interface JobClientOptions extends JobLinkBase {
@@ -88,6 +88,7 @@ export class JobClient {
       result: null,
       createdAt: new Date().toISOString(),
       startedAt: null,
+      waitingFor: null,
       finishedAt: null,
       run: firstRun(id),
       links: jobLinks(this.opts, jobId, workflowId, id),
@@ -171,6 +172,7 @@ export class JobClient {
       result: progress.result,
       createdAt: d.startTime.toISOString(),
       startedAt: progress.startedAt,
+      waitingFor: progress.waitingFor ?? null,
       finishedAt: d.closeTime?.toISOString() ?? null,
       run: { id: d.runId, number: memo?.runNumber ?? 1, retryOf: memo?.retryOf ?? null },
       links: jobLinks(this.opts, jobId, d.workflowId, d.runId),
@@ -183,7 +185,7 @@ export class JobClient {
   }
 }
 
-type Progress = Pick<JobResource, 'status' | 'attempts' | 'lastFailure' | 'result' | 'startedAt'>;
+type Progress = Pick<JobResource, 'status' | 'attempts' | 'lastFailure' | 'result' | 'startedAt'> & { waitingFor?: string | null };
 
 /** A running job's progress from its pending activity: started by a worker, or still waiting for one. */
 function runningProgress(d: WorkflowExecutionDescription): Progress {
@@ -196,5 +198,12 @@ function runningProgress(d: WorkflowExecutionDescription): Progress {
     lastFailure: rootFailure(pending?.lastFailure),
     result: null,
     startedAt: started ? isoTime(pending?.lastStartedTime) : null,
+    waitingFor: started ? waitingReason(pending?.heartbeatDetails?.payloads?.[0]) : null,
   };
+}
+
+/** The reason a limiter wait put in the activity's heartbeat details (see src/inference/limiter-client.ts). */
+function waitingReason(details: Parameters<typeof decodePayload>[0]): string | null {
+  const waiting = decodePayload<{ waiting?: unknown }>(details)?.waiting;
+  return typeof waiting === 'string' ? waiting : null;
 }

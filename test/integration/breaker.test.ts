@@ -8,7 +8,7 @@ import { randomUUID } from 'node:crypto';
 import { after, before, test } from 'node:test';
 import { startFakeOpenAI, type FakeOpenAI } from '../fixtures/fake-openai';
 import { Stack } from '../fixtures/stack';
-import { sleep } from '../fixtures/wait';
+import { eventually, sleep } from '../fixtures/wait';
 import { LEASE_MS, type LimiterState } from '../../src/inference/limiter-state';
 import { limiterWorkflowId } from '../../src/temporal/task-queues';
 import { limiterStateQuery } from '../../workflows';
@@ -67,6 +67,15 @@ test(`a ${OUTAGE_MS / 1000}-second burst of 429s: the pool backs off, probes, re
   openai.failFor(OUTAGE_MS, { status: 429, retryAfter: String(RETRY_AFTER_S) });
   const outageEnd = outageStart + OUTAGE_MS;
   const ids = await submit(24);
+  // A job held back says so: it is running, and waiting for the breaker rather than calling the provider.
+  const held = await eventually('a job to show it waits for the breaker', async () => {
+    for (const id of ids) {
+      const job = (await stack.call('GET', `/v1/jobs/${id}`)).body;
+      if (/breaker/.test(job.waitingFor ?? '')) return job;
+    }
+    return undefined;
+  }, OUTAGE_MS);
+  assert.equal(held.status, 'running');
   const jobs = await Promise.all(ids.map((id) => stack.waitForJob(id, ['succeeded', 'failed', 'timed_out'], 90_000)));
   await watcher.stop();
 
