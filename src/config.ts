@@ -91,22 +91,22 @@ export type PoolConfig = z.infer<typeof poolSchema>;
 /** Pool settings as written in SWITCHYARD_POOLS, defaults not yet applied. */
 export type PoolSettings = z.input<typeof poolSchema>;
 
-const pools = z
-  .string()
-  .transform((raw, ctx) => {
+/** A variable holding JSON; `shape` says what it should hold when it is not JSON at all. */
+const json = (shape: string) =>
+  z.string().transform((raw, ctx) => {
     try {
       return JSON.parse(raw) as unknown;
     } catch {
-      ctx.addIssue({ code: 'custom', message: 'must be a JSON object of pool name → pool settings' });
+      ctx.addIssue({ code: 'custom', message: `must be a JSON object of ${shape}` });
       return z.NEVER;
     }
-  })
-  .pipe(
-    z.record(z.string().regex(POOL_NAME, 'pool names are lowercase letters, digits and dashes'), poolSchema).refine(
-      (p) => Object.keys(p).length > 0,
-      'at least one pool is needed',
-    ),
-  );
+  });
+
+const pools = json('pool name → pool settings').pipe(
+  z
+    .record(z.string().regex(POOL_NAME, 'pool names are lowercase letters, digits and dashes'), poolSchema)
+    .refine((p) => Object.keys(p).length > 0, 'at least one pool is needed'),
+);
 
 /** `tenant:key,tenant:key` — API keys and the tenant each one acts as. */
 const apiKeys = z.string().transform((raw, ctx) => {
@@ -131,17 +131,9 @@ const tenantSettings = z.strictObject({
   /** Queued + running jobs allowed at once; 0 means no limit. */
   maxOpenJobs: z.number().int().min(0).max(10_000_000).optional(),
 });
-const tenants = z
-  .string()
-  .transform((raw, ctx) => {
-    try {
-      return JSON.parse(raw) as unknown;
-    } catch {
-      ctx.addIssue({ code: 'custom', message: 'must be a JSON object of tenant → { weight, maxOpenJobs }' });
-      return z.NEVER;
-    }
-  })
-  .pipe(z.record(z.string().regex(TENANT, 'tenants are lowercase letters, digits and dashes'), tenantSettings));
+const tenants = json('tenant → { weight, maxOpenJobs }').pipe(
+  z.record(z.string().regex(TENANT, 'tenants are lowercase letters, digits and dashes'), tenantSettings),
+);
 
 const list = z.string().transform((s) => s.split(',').map((p) => p.trim()).filter(Boolean));
 
