@@ -10,6 +10,8 @@ COPY src ./src
 COPY workflows ./workflows
 COPY activities ./activities
 COPY tsconfig.json ./
+# Workflow workers then start from this bundle instead of running webpack at boot.
+RUN node bin/switchyard bundle
 USER node
 ENTRYPOINT ["node", "bin/switchyard"]
 CMD ["api"]

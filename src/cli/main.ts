@@ -4,6 +4,7 @@ import { createLogger } from '../logger';
 import { api } from './api';
 import { jobsCommand } from './jobs';
 import { poolsCommand } from './pools';
+import { workflowBundle } from '../worker/workflow-bundle';
 import { setup } from './setup';
 import { up } from './up';
 import { worker } from './worker';
@@ -15,6 +16,7 @@ const USAGE = `switchyard <command>
                               a worker process with the given roles (default: from config)
   api                         the HTTP API
   setup                       prepare an external Temporal server (search attributes)
+  bundle                      build the workflow bundle workers start from (done on first start otherwise)
   submit --task TASK (--text TEXT | --message ROLE:TEXT ...) [--pool P] [--priority 1-5] [--wait]
   status JOB_ID               print a job
   watch JOB_ID                follow a job until it ends
@@ -43,6 +45,9 @@ async function main(argv: string[]): Promise<number> {
       return api(config, log);
     case 'setup':
       return setup(config);
+    case 'bundle':
+      console.log((await workflowBundle(log)).path);
+      return 0;
     case 'submit':
     case 'status':
     case 'watch':

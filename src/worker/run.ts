@@ -4,7 +4,7 @@
  * polling and in-flight inference gets `shutdownGraceMs` to finish before it is cancelled.
  */
 import { Client } from '@temporalio/client';
-import { bundleWorkflowCode, DefaultLogger, type LogEntry, type NativeConnection, Runtime, Worker } from '@temporalio/worker';
+import { DefaultLogger, type LogEntry, type NativeConnection, Runtime, Worker } from '@temporalio/worker';
 import { createActivities } from '../../activities';
 import { type Config, limiterOf } from '../config';
 import { LimiterClient } from '../inference/limiter-client';
@@ -12,6 +12,7 @@ import { limiterSettingsOf } from '../inference/limiter-state';
 import { createProvider } from '../inference/providers';
 import type { Logger, LogLevel } from '../logger';
 import { connectWorker } from '../temporal/connection';
+import { workflowBundle } from './workflow-bundle';
 import { limiterWorkflowId, poolTaskQueue, workflowTaskQueue } from '../temporal/task-queues';
 
 export interface WorkerRoles {
@@ -29,15 +30,6 @@ function installRuntime(log: Logger, level: Config['logLevel']): void {
       log.log(SDK_LEVELS[entry.level] ?? 'info', entry.message, { ...entry.meta }),
     ),
   });
-}
-
-/** Bundles the workflow code with webpack's chatter at debug level: one summary line is enough. */
-async function bundleWorkflows(log: Logger): Promise<{ code: string }> {
-  const started = Date.now();
-  const quiet = new DefaultLogger('WARN', (entry: LogEntry) => log.log(SDK_LEVELS[entry.level] ?? 'warn', entry.message));
-  const { code } = await bundleWorkflowCode({ workflowsPath: require.resolve('../../workflows'), logger: quiet });
-  log.log('info', 'workflow bundle built', { bytes: code.length, ms: Date.now() - started });
-  return { code };
 }
 
 /**
@@ -78,7 +70,7 @@ export async function runWorker(config: Config, roles: WorkerRoles, log: Logger)
         await Worker.create({
           ...common,
           taskQueue: workflowTaskQueue(config.temporal.taskQueuePrefix),
-          workflowBundle: await bundleWorkflows(log),
+          workflowBundle: { code: (await workflowBundle(log)).code },
         }),
       );
     }
