@@ -3,16 +3,32 @@ import type { InferenceOutcome } from '../src/jobs/job';
 import { callThroughLimiter } from '../src/inference/limiter-call';
 import type { LimiterClient } from '../src/inference/limiter-client';
 import { ProviderError, type InferenceProvider, type InferenceRequest } from '../src/inference/provider';
+import type { InferenceMetrics } from '../src/worker/metrics';
 
 export interface ActivityDeps {
   /** The provider of the pool whose task queue these activities serve. */
   provider: InferenceProvider;
   /** The pool's fleet limiter (token budget, breaker); absent when the pool has neither. */
   limiter?: LimiterClient;
+  /** The pool's inference metrics (latency, tokens, errors); absent in tests that do not look. */
+  metrics?: InferenceMetrics;
 }
 
 /** The activities one pool's workers run, closed over that pool's provider and limiter. */
-export function createActivities({ provider, limiter }: ActivityDeps) {
+export function createActivities({ provider, limiter, metrics }: ActivityDeps) {
+  /** Times the provider call alone, without the wait for the limiter. */
+  async function timed<T>(task: string, cancelled: AbortSignal, run: () => Promise<T>): Promise<T> {
+    const started = performance.now();
+    try {
+      const result = await run();
+      metrics?.call(task, 'succeeded', (performance.now() - started) / 1000);
+      return result;
+    } catch (err) {
+      metrics?.call(task, cancelled.aborted ? 'cancelled' : 'failed', (performance.now() - started) / 1000);
+      throw err;
+    }
+  }
+
   return {
     async runInference(request: InferenceRequest): Promise<InferenceOutcome> {
       const ctx = Context.current();
@@ -20,13 +36,16 @@ export function createActivities({ provider, limiter }: ActivityDeps) {
         throw ApplicationFailure.nonRetryable(`${provider.kind} provider does not do ${request.task}`, 'InvalidInput');
       }
       const call = { signal: ctx.cancellationSignal, heartbeat: (details?: unknown) => ctx.heartbeat(details) };
-      const infer = () => provider.infer(request, call);
+      const infer = () => timed(request.task, ctx.cancellationSignal, () => provider.infer(request, call));
       try {
         // Waiting for the limiter heartbeats, so the job stays `running` and can be cancelled meanwhile.
         const result = limiter ? await callThroughLimiter(limiter, request, call, infer) : await infer();
+        if (result.usage) metrics?.tokens(request.task, result.usage);
         return { ...result, attempt: ctx.info.attempt };
       } catch (err) {
-        throw err instanceof ProviderError ? toFailure(err) : err;
+        const failure = err instanceof ProviderError ? toFailure(err) : err;
+        if (!ctx.cancellationSignal.aborted) metrics?.error(request.task, failureType(failure));
+        throw failure;
       }
     },
   };
@@ -41,6 +60,12 @@ const FAILURE_TYPES: Record<ProviderError['kind'], string> = {
   unavailable: 'ProviderUnavailable',
   timeout: 'ProviderTimeout',
 };
+
+/** The type a failure is filed under: an ApplicationFailure's type, else the error's class name. */
+function failureType(err: unknown): string {
+  if (err instanceof ApplicationFailure && err.type) return err.type;
+  return err instanceof Error ? err.name : 'Error';
+}
 
 /** A provider failure as Temporal should see it: a stable type, retryability, and the provider's wait. */
 function toFailure(err: ProviderError): ApplicationFailure {

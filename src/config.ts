@@ -7,6 +7,7 @@ import { z } from 'zod';
 
 const POOL_NAME = /^[a-z][a-z0-9-]{0,39}$/;
 const TENANT = /^[a-z0-9][a-z0-9-]{0,39}$/;
+const HOST_PORT = /^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):([1-9][0-9]{0,4})$/;
 
 const int = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
 const bool = z
@@ -47,6 +48,25 @@ const batching = z.strictObject({
   maxWaitMs: ms.max(10_000).default(10),
 });
 
+/**
+ * How many worker processes a pool wants, from its load signal (see README, "Load signal and scaling
+ * policy"; src/scaling/policy.ts). Read by the autoscaler and shown at GET /v1/pools/:name.
+ */
+const scaling = z
+  .strictObject({
+    minWorkers: z.number().int().min(0).max(1000).default(1),
+    maxWorkers: z.number().int().min(1).max(1000).default(4),
+    /** Calls allowed to wait per worker before another is wanted; unset, the pool's concurrency. */
+    targetBacklogPerWorker: z.number().int().min(1).max(100_000).optional(),
+    /** Stabilization window: a scale-down happens only once every recommendation within it was as low. */
+    scaleDownAfterMs: ms.default(60_000),
+    /** A call waiting longer than this asks for one more worker than are polling. */
+    maxBacklogAgeMs: ms.min(1000).default(30_000),
+    /** The backlog expected this far ahead at the current add and dispatch rates counts too (about a worker's start-up). */
+    lookaheadMs: ms.max(60_000).default(5000),
+  })
+  .refine((s) => s.minWorkers <= s.maxWorkers, 'scaling.minWorkers is above scaling.maxWorkers');
+
 const poolBase = {
   /** Concurrent activities per worker process of this pool. */
   concurrency: z.number().int().min(1).max(1000).default(8),
@@ -59,6 +79,7 @@ const poolBase = {
    * account (one API key) name the same limiter; by default each pool has its own.
    */
   limiter: z.string().regex(/^[a-z][a-z0-9-]{0,39}$/).optional(),
+  scaling: scaling.default(scaling.parse({})),
 };
 const localPool = z.strictObject({ provider: z.literal('local'), ...poolBase });
 const openaiPool = z.strictObject({
@@ -170,6 +191,8 @@ const envSchema = z.object({
   SWITCHYARD_WORKER_WORKFLOWS: bool.default(true),
   SWITCHYARD_WORKER_POOLS: list.default([]),
   SWITCHYARD_SHUTDOWN_GRACE_MS: int(0, 3_600_000).default(30_000),
+  /** host:port where a worker serves Prometheus metrics; unset, it serves none. */
+  SWITCHYARD_WORKER_METRICS_ADDRESS: z.string().regex(HOST_PORT, 'host:port, e.g. 0.0.0.0:9464 ([::]:9464 for IPv6)').optional(),
   SWITCHYARD_HEARTBEAT_TIMEOUT_MS: int(1000, 600_000).default(10_000),
 
   SWITCHYARD_DEFAULT_MAX_ATTEMPTS: int(1, 100).default(5),
@@ -280,6 +303,7 @@ function toConfig(e: z.infer<typeof envSchema>) {
       workflows: e.SWITCHYARD_WORKER_WORKFLOWS,
       pools: e.SWITCHYARD_WORKER_POOLS,
       shutdownGraceMs: e.SWITCHYARD_SHUTDOWN_GRACE_MS,
+      metricsAddress: e.SWITCHYARD_WORKER_METRICS_ADDRESS,
     },
     limits,
     /** Where the `switchyard submit | status | watch | cancel` commands send their requests. */

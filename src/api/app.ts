@@ -6,6 +6,7 @@ import type { Logger } from '../logger';
 import type { JobClient } from '../temporal/job-client';
 import { PoolClient } from '../temporal/pools';
 import { authenticate, requireOperator, requireTenant } from './auth';
+import { type ApiMetrics, createApiMetrics } from './metrics';
 import { buildOpenApi, renderDocsPage } from './openapi';
 import { errorHandler, Problem } from './problems';
 import { failuresRouter } from './routes/failures';
@@ -17,9 +18,11 @@ export interface AppDeps {
   config: Pick<Config, 'api' | 'limits' | 'pools'> & { temporal: Pick<Config['temporal'], 'namespace' | 'taskQueuePrefix'> };
   jobs: JobClient;
   log: Logger;
+  /** The app's metrics; its own registry when not given (the server passes the one its Temporal client reports to). */
+  metrics?: ApiMetrics;
 }
 
-export function createApp({ config, jobs, log }: AppDeps): express.Express {
+export function createApp({ config, jobs, log, metrics = createApiMetrics() }: AppDeps): express.Express {
   const pools = Object.keys(config.pools);
   const submitSchema = buildSubmitSchema(config.limits, pools);
   const openapi = buildOpenApi(submitSchema, pools);
@@ -29,8 +32,10 @@ export function createApp({ config, jobs, log }: AppDeps): express.Express {
   app.set('query parser', 'simple');
   app.use((req, res, next) => {
     const start = process.hrtime.bigint();
+    metrics.trackRoute(req, res);
     res.on('finish', () => {
       const ms = Number(process.hrtime.bigint() - start) / 1e6;
+      metrics.requestFinished(req, res, ms / 1000);
       log.log(res.statusCode >= 500 ? 'error' : 'info', 'request', {
         method: req.method,
         path: req.path,
@@ -58,6 +63,10 @@ export function createApp({ config, jobs, log }: AppDeps): express.Express {
       res.status(503).set('Retry-After', '5').json({ status: 'unready', temporal: 'unreachable', namespace });
     }
   });
+  // Unauthenticated like /healthz: scrape it from the internal network only (see README, "Metrics").
+  app.get('/metrics', async (_req, res) => {
+    res.type(metrics.registry.contentType).send(await metrics.registry.metrics());
+  });
   app.get('/openapi.json', (_req, res) => {
     res.json(openapi);
   });
@@ -73,7 +82,7 @@ export function createApp({ config, jobs, log }: AppDeps): express.Express {
   app.use('/v1/pools', requireOperator);
   // Not strict: a body that is valid JSON but no object (null, "text", 42) is an invalid request, not malformed JSON.
   app.use('/v1', express.json({ limit: config.api.bodyLimitBytes, strict: false, type: ['application/json', 'application/*+json'] }));
-  app.use('/v1/jobs', jobRunsRouter(jobs, pools), jobsRouter(jobs, submitSchema, pools));
+  app.use('/v1/jobs', jobRunsRouter(jobs, pools), jobsRouter(jobs, submitSchema, pools, metrics.jobSubmitted));
   app.use('/v1/failures', failuresRouter(jobs, pools));
   const poolClient = new PoolClient(jobs.temporal, { taskQueuePrefix: config.temporal.taskQueuePrefix, pools: config.pools });
   app.use('/v1/pools', poolsRouter(poolClient));

@@ -250,6 +250,13 @@ export function buildOpenApi(submitSchema: ReturnType<typeof buildSubmitSchema>,
           responses: { '200': { description: 'Ready' }, '503': { description: 'Temporal unreachable' } },
         },
       },
+      '/metrics': {
+        get: {
+          operationId: 'metrics',
+          summary: 'Prometheus metrics (no API key: serve it on an internal network only)',
+          responses: { '200': { description: 'Prometheus text exposition format' } },
+        },
+      },
       '/openapi.json': { get: { operationId: 'openapi', summary: 'This document', responses: { '200': { description: 'OpenAPI 3.1' } } } },
       '/docs': { get: { operationId: 'docs', summary: 'Browsable API docs', responses: { '200': { description: 'HTML' } } } },
     },

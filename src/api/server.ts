@@ -7,6 +7,7 @@ import { createClient } from '../temporal/connection';
 import { JobClient } from '../temporal/job-client';
 import { createApp } from './app';
 import { isLoopback } from './auth';
+import { createApiMetrics } from './metrics';
 import { Problem, rawProblemResponse, type ProblemCode } from './problems';
 
 const PARSER_PROBLEMS: Record<string, ProblemCode> = {
@@ -32,7 +33,8 @@ export async function startApi(config: Config, log: Logger): Promise<{ server: S
   if (config.api.keys.length === 0 && !isLoopback(config.api.host)) {
     throw new Error(`SWITCHYARD_API_KEYS is empty: the API runs without keys only on loopback, not on ${config.api.host}`);
   }
-  const temporal = createClient(config.temporal);
+  const metrics = createApiMetrics();
+  const temporal = createClient(config.temporal, [metrics.grpcInterceptor]);
   const jobs = new JobClient(temporal, {
     namespace: config.temporal.namespace,
     uiUrl: config.temporal.uiUrl,
@@ -40,7 +42,7 @@ export async function startApi(config: Config, log: Logger): Promise<{ server: S
     heartbeatTimeoutMs: config.limits.heartbeatTimeoutMs,
     tenants: config.tenants,
   });
-  const app = createApp({ config, jobs, log });
+  const app = createApp({ config, jobs, log, metrics });
   const server = await new Promise<Server>((resolve, reject) => {
     const s = app.listen(config.api.port, config.api.host, () => resolve(s));
     s.once('error', reject);

@@ -13,6 +13,11 @@ import { supervise, type Supervised } from './supervisor';
 export async function up(config: Config, _args: string[]): Promise<number> {
   const t0 = Date.now();
   const say = (line: string) => console.log(line);
+  const workers: [name: string, args: string[]][] = [
+    ['workflows', ['--workflows']],
+    ...Object.keys(config.pools).map((pool): [string, string[]] => [`pool:${pool}`, ['--pool', pool]]),
+  ];
+  const metrics = workerMetricsAddresses(config.worker.metricsAddress, workers.length);
   let server: DevServer | undefined;
   let address = config.temporal.address;
   let uiUrl = config.temporal.uiUrl;
@@ -37,8 +42,9 @@ export async function up(config: Config, _args: string[]): Promise<number> {
 
   const env = childEnvironment({ TEMPORAL_ADDRESS: address, TEMPORAL_UI_URL: uiUrl });
   const children: Supervised[] = [
-    supervise('workflows', ['worker', '--workflows'], env, say),
-    ...Object.keys(config.pools).map((pool) => supervise(`pool:${pool}`, ['worker', '--pool', pool], env, say)),
+    ...workers.map(([name, args], i) =>
+      supervise(name, ['worker', ...args], metrics ? { ...env, SWITCHYARD_WORKER_METRICS_ADDRESS: metrics[i]! } : env, say),
+    ),
     supervise('api', ['api'], env, say),
   ];
 
@@ -51,7 +57,8 @@ export async function up(config: Config, _args: string[]): Promise<number> {
   const apiUrl = `http://${config.api.host}:${config.api.port}`;
   const allReady = Promise.all(children.map((c) => c.ready)).then(() => waitForReady(apiUrl));
   const ready = await Promise.race([allReady, stopped.then(() => false)]);
-  if (ready) say(banner(config, { address, uiUrl, apiUrl, dbFile: server ? config.devServer.dbFile : null, ms: Date.now() - t0 }));
+  const workerMetrics = metrics && workers.map(([name], i) => `${name} http://${metrics[i]}/metrics`);
+  if (ready) say(banner(config, { address, uiUrl, apiUrl, dbFile: server ? config.devServer.dbFile : null, ms: Date.now() - t0, metrics: workerMetrics }));
 
   const signal = await stopped;
   say(`\n${signal}: stopping — workers finish in-flight inference (up to ${config.worker.shutdownGraceMs} ms)`);
@@ -59,6 +66,19 @@ export async function up(config: Config, _args: string[]): Promise<number> {
   await server?.stop();
   say('stopped');
   return 0;
+}
+
+/**
+ * One metrics address per worker process: processes on one machine cannot share a port, so the
+ * configured address is the first and each further process takes the next port (what one would
+ * write by hand; the banner lists them for the scrape config).
+ */
+function workerMetricsAddresses(base: string | undefined, count: number): string[] | null {
+  if (!base) return null;
+  const at = base.lastIndexOf(':');
+  const port = Number(base.slice(at + 1));
+  if (port + count - 1 > 65535) throw new Error(`SWITCHYARD_WORKER_METRICS_ADDRESS: ${count} worker processes need ports ${port}–${port + count - 1}`);
+  return Array.from({ length: count }, (_, i) => `${base.slice(0, at)}:${port + i}`);
 }
 
 async function waitForReady(apiUrl: string): Promise<boolean> {
@@ -70,7 +90,10 @@ async function waitForReady(apiUrl: string): Promise<boolean> {
   return false;
 }
 
-function banner(config: Config, at: { address: string; uiUrl: string; apiUrl: string; dbFile: string | null; ms: number }): string {
+function banner(
+  config: Config,
+  at: { address: string; uiUrl: string; apiUrl: string; dbFile: string | null; ms: number; metrics: string[] | null },
+): string {
   const auth = config.api.keys[0] ? ` -H 'Authorization: Bearer ${config.api.keys[0].key}'` : '';
   return `
 Switchyard is up (ready in ${(at.ms / 1000).toFixed(1)} s)
@@ -78,6 +101,7 @@ Switchyard is up (ready in ${(at.ms / 1000).toFixed(1)} s)
   Temporal     ${at.address}   namespace ${config.temporal.namespace}${at.dbFile ? `   data: ${at.dbFile}` : ''}
   Temporal UI  ${config.temporal.uiUrlKnown ? at.uiUrl : `unknown: set TEMPORAL_UI_URL so job links open your cluster's UI`}
   Pools        ${Object.keys(config.pools).join(', ')}
+  Metrics      ${at.apiUrl}/metrics${at.metrics ? at.metrics.map((m) => `\n               ${m}`).join('') : '   (workers: set SWITCHYARD_WORKER_METRICS_ADDRESS)'}
 
 Try it:
   curl -s -X POST ${at.apiUrl}/v1/jobs${auth} -H 'Content-Type: application/json' \\

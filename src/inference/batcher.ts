@@ -68,7 +68,12 @@ function newCall(
  * `maxSize` calls or `maxWaitMs` after its first. Other tasks go straight through. Returns the provider
  * itself when batching is off or it cannot batch.
  */
-export function withBatching(provider: InferenceProvider, settings: BatchSettings): InferenceProvider {
+export function withBatching(
+  provider: InferenceProvider,
+  settings: BatchSettings,
+  /** Told the size of every batch sent (metrics). */
+  onBatch: (task: InferenceRequest['task'], size: number) => void = () => {},
+): InferenceProvider {
   const { batchTasks, inferBatch } = provider;
   if (settings.maxSize <= 1 || !inferBatch || !batchTasks?.length) return provider;
   const filling = new Map<string, Batch>();
@@ -81,6 +86,7 @@ export function withBatching(provider: InferenceProvider, settings: BatchSetting
   const send = async (batch: Batch) => {
     close(batch);
     const calls = batch.calls;
+    if (calls.length > 0) onBatch(calls[0]!.request.task, calls.length);
     // The provider's heartbeats (e.g. between items of CPU-bound work) reach every call still waiting.
     const ctx: CallContext = { signal: batch.abort.signal, heartbeat: () => calls.forEach((c) => c.done || safeHeartbeat(c.ctx)) };
     try {

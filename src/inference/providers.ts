@@ -10,8 +10,8 @@ import { createOpenAIProvider, OPENAI_TASKS } from './openai';
 import type { InferenceProvider, InferenceTask } from './provider';
 import { createSyntheticProvider, SYNTHETIC_TASKS } from './synthetic';
 
-export function createProvider(pool: PoolConfig): InferenceProvider {
-  return withBatching(baseProvider(pool), pool.batch);
+export function createProvider(pool: PoolConfig, onBatch?: Parameters<typeof withBatching>[2]): InferenceProvider {
+  return withBatching(baseProvider(pool), pool.batch, onBatch);
 }
 
 function baseProvider(pool: PoolConfig): InferenceProvider {

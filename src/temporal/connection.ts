@@ -3,6 +3,7 @@
  * (Temporal Cloud) apply alike to the API's client and to every worker.
  */
 import { readFileSync } from 'node:fs';
+import type { Interceptor } from '@grpc/grpc-js';
 import { Client, Connection, defaultGrpcRetryOptions, makeGrpcRetryInterceptor } from '@temporalio/client';
 import type { TLSConfig } from '@temporalio/common/lib/internal-non-workflow';
 import { NativeConnection } from '@temporalio/worker';
@@ -23,14 +24,15 @@ function tlsOptions(t: TemporalConfig): TLSConfig | false {
 /**
  * A client for request/response paths (the API). It connects lazily so the API can start, and answer
  * 503, while Temporal is down; gRPC retries are bounded so a request fails fast instead of hanging.
+ * `observers` wrap the retries, so they see each call's final outcome (the API counts failures).
  */
-export function createClient(t: TemporalConfig): Client {
+export function createClient(t: TemporalConfig, observers: Interceptor[] = []): Client {
   const connection = Connection.lazy({
     address: t.address,
     tls: tlsOptions(t),
     apiKey: t.apiKey,
     connectTimeout: '3s',
-    interceptors: [makeGrpcRetryInterceptor(defaultGrpcRetryOptions({ maxAttempts: 3, initialIntervalMs: () => 100 }))],
+    interceptors: [...observers, makeGrpcRetryInterceptor(defaultGrpcRetryOptions({ maxAttempts: 3, initialIntervalMs: () => 100 }))],
   });
   return new Client({ connection, namespace: t.namespace });
 }

@@ -37,7 +37,7 @@ const STOP_GRACE_MS = 10_000;
 const TAIL_LINES = 20;
 
 /** Features the job service relies on; some are off by default in the dev server. */
-const DYNAMIC_CONFIG = [
+export const DYNAMIC_CONFIG = [
   'frontend.enableUpdateWorkflowExecution=true',
   'frontend.enableUpdateWorkflowExecutionAsyncAccepted=true',
   'matching.enableFairness=true',

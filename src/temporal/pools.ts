@@ -11,6 +11,8 @@ import { temporal } from '@temporalio/proto';
 import { z } from 'zod';
 import { limiterOf, type PoolConfig } from '../config';
 import { limiterSettingsOf, neverUsedLimiter, type LimiterState } from '../inference/limiter-state';
+import { decide, NO_HISTORY } from '../scaling/policy';
+import { loadSignal, loadSignalSchema, scalingSettingsOf } from '../scaling/signal';
 import { limiterStateQuery } from '../../workflows';
 import { isoTime } from './proto';
 import { limiterWorkflowId, poolTaskQueue } from './task-queues';
@@ -42,6 +44,14 @@ export const poolResourceSchema = z.object({
     }),
     batch: z.object({ maxSize: z.number().int(), maxWaitMs: z.number().int() }),
     limiter: z.string().describe('The limiter holding the token budget and breaker; pools on one provider account may share one'),
+    scaling: z.object({
+      minWorkers: z.number().int(),
+      maxWorkers: z.number().int(),
+      targetBacklogPerWorker: z.number().int(),
+      scaleDownAfterMs: z.number().int(),
+      maxBacklogAgeMs: z.number().int(),
+      lookaheadMs: z.number().int(),
+    }),
   }),
   queue: z
     .object({
@@ -68,6 +78,14 @@ export const poolResourceSchema = z.object({
   }),
   paused: z.boolean(),
   pause: z.object({ reason: z.string(), since: z.iso.datetime().nullable() }).nullable(),
+  scaling: z
+    .object({
+      desiredWorkers: z.number().int().describe('What the scaling policy recommends now, from this signal alone (the autoscaler adds the stabilization window)'),
+      workersPolling: z.number().int(),
+      reason: z.string(),
+      signal: loadSignalSchema,
+    })
+    .describe("The pool's load signal and the worker processes it wants (README: Load signal and scaling policy)"),
   links: z.object({ self: z.string(), pause: z.string(), resume: z.string() }),
 });
 
@@ -152,6 +170,34 @@ export class PoolClient {
     const pause = pauseOf(queue);
     const effective = queue.effectiveRateLimit;
     const self = `/v1/pools/${name}`;
+    const queueStats = stats
+      ? {
+          backlog: Number(stats.approximateBacklogCount ?? 0),
+          backlogAgeMs: optionalTsToMs(stats.approximateBacklogAge) ?? 0,
+          addRate: stats.tasksAddRate ?? 0,
+          dispatchRate: stats.tasksDispatchRate ?? 0,
+        }
+      : null;
+    const workers = (queue.pollers ?? []).map((p) => ({ identity: p.identity ?? '', lastAccessAt: isoTime(p.lastAccessTime) }));
+    const effectiveRequestsPerSecond = effective ? (effective.requestsPerSecond ?? 0) : null;
+    const now = Date.now();
+    const signal = loadSignal(
+      {
+        concurrency: pool.concurrency,
+        queue: queueStats,
+        workers,
+        paused: pause !== null,
+        breakerState: limiterView.state?.breaker.state ?? null,
+        tokens: limiterView.state?.tokens ?? null,
+        effectiveRequestsPerSecond,
+        rateLimitingActive: stats?.rateLimitingActive ?? false,
+        // Slot usage is not in Temporal's task-queue stats; the autoscaler reads it from the workers.
+        busySlots: null,
+      },
+      now,
+    );
+    const scaling = scalingSettingsOf(pool);
+    const decision = decide(signal, scaling, NO_HISTORY, now);
     return {
       name,
       taskQueue: poolTaskQueue(this.opts.taskQueuePrefix, name),
@@ -163,19 +209,13 @@ export class PoolClient {
         breaker: pool.breaker,
         batch: pool.batch,
         limiter,
+        scaling,
       },
-      queue: stats
-        ? {
-            backlog: Number(stats.approximateBacklogCount ?? 0),
-            backlogAgeMs: optionalTsToMs(stats.approximateBacklogAge) ?? 0,
-            addRate: stats.tasksAddRate ?? 0,
-            dispatchRate: stats.tasksDispatchRate ?? 0,
-          }
-        : null,
-      workers: (queue.pollers ?? []).map((p) => ({ identity: p.identity ?? '', lastAccessAt: isoTime(p.lastAccessTime) })),
+      queue: queueStats,
+      workers,
       rateLimit: {
         requestsPerSecond: pool.rateLimit.requestsPerSecond ?? null,
-        effectiveRequestsPerSecond: effective ? (effective.requestsPerSecond ?? 0) : null,
+        effectiveRequestsPerSecond,
         source: SOURCES[effective?.rateLimitSource ?? 0] ?? null,
         tokens: limiterView.state?.tokens ?? null,
       },
@@ -183,6 +223,7 @@ export class PoolClient {
       limiter: { name: limiter, state: limiterView.status },
       paused: pause !== null,
       pause,
+      scaling: { desiredWorkers: decision.desiredWorkers, workersPolling: signal.workersPolling, reason: decision.reason, signal },
       links: { self, pause: `${self}/pause`, resume: `${self}/resume` },
     };
   }

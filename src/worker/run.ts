@@ -14,6 +14,7 @@ import type { Logger, LogLevel } from '../logger';
 import { connectWorker } from '../temporal/connection';
 import { workflowBundle } from './workflow-bundle';
 import { limiterWorkflowId, poolTaskQueue, workflowTaskQueue } from '../temporal/task-queues';
+import { inferenceMetrics, prometheusTelemetry } from './metrics';
 
 export interface WorkerRoles {
   workflows: boolean;
@@ -22,13 +23,14 @@ export interface WorkerRoles {
 
 const SDK_LEVELS: Record<string, LogLevel> = { TRACE: 'debug', DEBUG: 'debug', INFO: 'info', WARN: 'warn', ERROR: 'error' };
 
-/** Routes the SDK's logs (with workflow id, run id, activity attempt) into our JSON lines. */
-function installRuntime(log: Logger, level: Config['logLevel']): void {
+/** Routes the SDK's logs (with workflow id, run id, activity attempt) into our JSON lines; serves metrics if asked. */
+function installRuntime(log: Logger, level: Config['logLevel'], metricsAddress: string | undefined): void {
   const sdkLevel = level === 'debug' ? 'DEBUG' : level === 'info' ? 'INFO' : level === 'warn' ? 'WARN' : 'ERROR';
   Runtime.install({
     logger: new DefaultLogger(sdkLevel, (entry: LogEntry) =>
       log.log(SDK_LEVELS[entry.level] ?? 'info', entry.message, { ...entry.meta }),
     ),
+    telemetryOptions: metricsAddress ? prometheusTelemetry(metricsAddress) : undefined,
   });
 }
 
@@ -55,7 +57,7 @@ function limiterClients(config: Config, connection: NativeConnection, log: Logge
 
 export async function runWorker(config: Config, roles: WorkerRoles, log: Logger): Promise<void> {
   if (!roles.workflows && roles.pools.length === 0) throw new Error('nothing to run: give --workflows and/or --pool <name>');
-  installRuntime(log, config.logLevel);
+  installRuntime(log, config.logLevel, config.worker.metricsAddress);
   const connection = await connectWorker(config.temporal);
   try {
     const common = {
@@ -77,11 +79,13 @@ export async function runWorker(config: Config, roles: WorkerRoles, log: Logger)
     for (const pool of roles.pools) {
       const settings = config.pools[pool];
       if (!settings) throw new Error(`unknown pool "${pool}"; pools: ${Object.keys(config.pools).join(', ')}`);
+      const metrics = inferenceMetrics(Runtime.instance().metricMeter, pool);
+      const provider = createProvider(settings, metrics.batch);
       workers.push(
         await Worker.create({
           ...common,
           taskQueue: poolTaskQueue(config.temporal.taskQueuePrefix, pool),
-          activities: createActivities({ provider: createProvider(settings), limiter: limiters.forPool(pool) }),
+          activities: createActivities({ provider, limiter: limiters.forPool(pool), metrics }),
           maxConcurrentActivityTaskExecutions: settings.concurrency,
           // Temporal's task-queue rate limit: dispatches per second to all workers of the pool together.
           maxTaskQueueActivitiesPerSecond: settings.rateLimit.requestsPerSecond,
@@ -92,6 +96,7 @@ export async function runWorker(config: Config, roles: WorkerRoles, log: Logger)
       workflows: roles.workflows,
       pools: roles.pools,
       taskQueues: workers.map((w) => w.options.taskQueue),
+      metrics: config.worker.metricsAddress ? `http://${config.worker.metricsAddress}/metrics` : 'off',
       pid: process.pid,
     });
     await Promise.all(workers.map((w) => w.run()));

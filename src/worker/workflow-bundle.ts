@@ -54,8 +54,19 @@ export async function workflowBundle(log: Logger, cacheDir = DEFAULT_BUNDLE_CACH
     // not built yet for this version
   }
   const code = await build(log);
+  try {
+    store(cacheDir, file, code);
+  } catch (err) {
+    // A read-only file system (a locked-down container) only costs the next worker a rebuild.
+    log.log('warn', 'workflow bundle not cached', { file, error: String((err as Error).message) });
+  }
+  log.log('info', 'workflow bundle built', { version, bytes: code.length, ms: Date.now() - started });
+  return { code, path: file };
+}
+
+/** Writes the bundle under a temporary name and renames it, so a worker starting alongside never reads half a file; drops older versions. */
+function store(cacheDir: string, file: string, code: string): void {
   mkdirSync(cacheDir, { recursive: true });
-  // Written under a temporary name and renamed, so a worker starting alongside never reads half a file.
   const partial = `${file}.${process.pid}.partial`;
   writeFileSync(partial, code);
   renameSync(partial, file);
@@ -64,6 +75,4 @@ export async function workflowBundle(log: Logger, cacheDir = DEFAULT_BUNDLE_CACH
       rmSync(path.join(cacheDir, old), { force: true });
     }
   }
-  log.log('info', 'workflow bundle built', { version, bytes: code.length, ms: Date.now() - started });
-  return { code, path: file };
 }

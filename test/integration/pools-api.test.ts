@@ -17,6 +17,8 @@ const POOLS = {
   metered: { provider: 'synthetic' as const, concurrency: 2, latencyMs: 10, rateLimit: { requestsPerSecond: 20, tokensPerMinute: 100_000 } },
   // No worker polls it; its breaker (on for openai pools) has a limiter nothing has asked yet.
   remote: { provider: 'openai' as const, baseUrl: 'http://127.0.0.1:9/v1', model: 'fake-model', apiKey: SECRET },
+  // No worker polls it and no limit holds it: its backlog is work that wants workers.
+  idle: { provider: 'local' as const, concurrency: 2, scaling: { minWorkers: 0, maxWorkers: 3, targetBacklogPerWorker: 2 } },
 };
 
 let stack: Stack;
@@ -92,6 +94,35 @@ describe('reading pools', () => {
     assert.equal(after.breaker.enabled, false);
   });
 
+  test('scaling: an idle pool wants its minimum; a backlog no limit holds back wants workers for it', async () => {
+    const quiet = await pool('idle');
+    assert.deepEqual(quiet.settings.scaling, {
+      minWorkers: 0,
+      maxWorkers: 3,
+      targetBacklogPerWorker: 2,
+      scaleDownAfterMs: 60_000,
+      maxBacklogAgeMs: 30_000,
+      lookaheadMs: 5000,
+    });
+    assert.deepEqual([quiet.scaling.desiredWorkers, quiet.scaling.workersPolling, quiet.scaling.signal.heldBack], [0, 0, null], quiet.scaling.reason);
+    assert.equal(quiet.scaling.signal.slotsPerWorker, 2);
+
+    const ids: string[] = [];
+    for (let i = 0; i < 5; i++) ids.push((await stack.call('POST', '/v1/jobs', { body: { ...sentimentJob(`Waiting job ${i}.`), pool: 'idle' } })).body.id);
+    try {
+      const backlogged = await eventually('a backlog of 5 on pool idle', async () => {
+        const p = await pool('idle');
+        return p.queue.backlog >= 5 ? p : undefined;
+      });
+      // 5 waiting calls at 2 per worker: 3 workers, the pool's maximum.
+      assert.equal(backlogged.scaling.signal.heldBack, null);
+      assert.equal(backlogged.scaling.desiredWorkers, 3, backlogged.scaling.reason);
+      assert.match(backlogged.scaling.reason, /backlog 5/);
+    } finally {
+      for (const id of ids) await stack.call('POST', `/v1/jobs/${id}/cancel`);
+    }
+  });
+
   test('an unknown pool is 404', async () => {
     assert.equal((await asOperator('GET', '/v1/pools/gpu')).body.code, 'not-found');
     assert.equal((await asOperator('POST', '/v1/pools/gpu/pause')).status, 404);
@@ -115,6 +146,9 @@ describe('pause and resume', () => {
       });
       assert.ok(backlogged.queue.backlogAgeMs >= 0);
       assert.ok(backlogged.workers.length > 0, 'workers poll the paused pool; the server dispatches nothing to them');
+      // Unpaused, a backlog of 3 at 2 per worker would want 2 workers; paused, it wants none beyond the minimum.
+      assert.equal(backlogged.scaling.signal.heldBack, 'paused');
+      assert.deepEqual([backlogged.scaling.desiredWorkers, backlogged.scaling.workersPolling], [1, 1], backlogged.scaling.reason);
       await sleep(1000);
       for (const id of ids) {
         const job = (await stack.call('GET', `/v1/jobs/${id}`)).body;
@@ -221,7 +255,7 @@ describe('roles', () => {
     test('every caller is tenant default and an operator', async () => {
       const pools = await fetch(`${url}/v1/pools`);
       assert.equal(pools.status, 200);
-      assert.equal(((await pools.json()) as any).items.length, 3);
+      assert.equal(((await pools.json()) as any).items.length, Object.keys(POOLS).length);
       const jobs = await fetch(`${url}/v1/jobs?limit=1`);
       assert.equal(jobs.status, 200);
       const failures = (await (await fetch(`${url}/v1/failures`)).json()) as any;

@@ -14,14 +14,13 @@ import type { InferenceActivities } from '../../activities';
 import { DEADLINE_EXCEEDED, type InferenceJobInput } from '../../src/jobs/job';
 import type { InferenceRequest } from '../../src/inference/provider';
 import { inferenceJob } from '../../workflows';
+import { startTimeSkipping } from '../fixtures/time-skipping';
 
 const WORKFLOWS_PATH = require.resolve('../../workflows');
 let env: TestWorkflowEnvironment;
 
 before(async () => {
-  const path = process.env.TEMPORAL_TEST_SERVER_PATH;
-  if (!path) throw new Error('TEMPORAL_TEST_SERVER_PATH is not set: run the tests with `npm test`');
-  env = await TestWorkflowEnvironment.createTimeSkipping({ server: { executable: { type: 'existing-path', path } } });
+  env = await startTimeSkipping();
 });
 after(async () => {
   await env?.teardown();

@@ -14,6 +14,7 @@ import { type LimiterBatch, type LimiterSettings, limiterSettingsOf } from '../.
 import { GRANT_SLACK_MS, WINDOW_MS } from '../../src/inference/token-window';
 import { createLogger } from '../../src/logger';
 import { limiterExchangeUpdate, limiterStateQuery, poolLimiter, type PoolLimiterInput } from '../../workflows';
+import { startTimeSkipping } from '../fixtures/time-skipping';
 
 const WORKFLOWS_PATH = require.resolve('../../workflows');
 let env: TestWorkflowEnvironment;
@@ -22,9 +23,7 @@ let running: Promise<void>;
 const taskQueue = `limiter-${randomUUID()}`;
 
 before(async () => {
-  const path = process.env.TEMPORAL_TEST_SERVER_PATH;
-  if (!path) throw new Error('TEMPORAL_TEST_SERVER_PATH is not set: run the tests with `npm test`');
-  env = await TestWorkflowEnvironment.createTimeSkipping({ server: { executable: { type: 'existing-path', path } } });
+  env = await startTimeSkipping();
   worker = await Worker.create({ connection: env.nativeConnection, taskQueue, workflowsPath: WORKFLOWS_PATH });
   running = worker.run();
 });

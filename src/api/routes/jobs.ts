@@ -3,7 +3,7 @@ import { Router, type Request } from 'express';
 import { z } from 'zod';
 import { isJobId, requestFingerprint } from '../../jobs/ids';
 import { JOB_STATUSES, JOB_TYPES } from '../../jobs/job';
-import type { buildSubmitSchema } from '../../jobs/spec';
+import type { buildSubmitSchema, SubmitRequest } from '../../jobs/spec';
 import { IdempotencyConflictError, JobNotCancellableError, type JobClient } from '../../temporal/job-client';
 import { InvalidCursorError, listJobs } from '../../temporal/job-list';
 import { QuotaExceededError } from '../../temporal/open-jobs';
@@ -26,7 +26,13 @@ export function buildListQuerySchema(pools: readonly string[]) {
   });
 }
 
-export function jobsRouter(jobs: JobClient, submitSchema: ReturnType<typeof buildSubmitSchema>, pools: readonly string[]) {
+export function jobsRouter(
+  jobs: JobClient,
+  submitSchema: ReturnType<typeof buildSubmitSchema>,
+  pools: readonly string[],
+  /** Told of every job created (not of idempotent repeats). */
+  onCreated: (tenant: string, spec: SubmitRequest) => void = () => {},
+) {
   const router = Router();
   const listQuery = buildListQuerySchema(pools);
   const tenantOf = (req: Request): string => req.res!.locals.tenant as string;
@@ -44,6 +50,7 @@ export function jobsRouter(jobs: JobClient, submitSchema: ReturnType<typeof buil
         idempotencyKey: key,
         fingerprint: requestFingerprint(req.body),
       });
+      if (created) onCreated(tenantOf(req), parsed.data);
       res.status(created ? 202 : 200).location(job.links.self).json(job);
     } catch (err) {
       if (err instanceof IdempotencyConflictError) throw new Problem('idempotency-conflict', err.message, { jobId: err.jobId });
