@@ -2,6 +2,7 @@
 import { ConfigError, loadConfig } from '../config';
 import { createLogger } from '../logger';
 import { api } from './api';
+import { autoscale } from './autoscale';
 import { jobsCommand } from './jobs';
 import { poolsCommand } from './pools';
 import { workflowBundle } from '../worker/workflow-bundle';
@@ -11,9 +12,11 @@ import { worker } from './worker';
 
 const USAGE = `switchyard <command>
 
-  up                          Temporal dev server (unless TEMPORAL_ADDRESS is set), workers and API
+  up [--autoscale]            Temporal dev server (unless TEMPORAL_ADDRESS is set), workers and API;
+                              --autoscale: pool workers follow each pool's scaling policy
   worker [--workflows] [--pool NAME ...]
                               a worker process with the given roles (default: from config)
+  autoscale                   start and stop each pool's worker processes to follow its scaling policy
   api                         the HTTP API
   setup                       prepare an external Temporal server (search attributes)
   bundle                      build the workflow bundle workers start from (done on first start otherwise)
@@ -41,6 +44,8 @@ async function main(argv: string[]): Promise<number> {
       return up(config, args);
     case 'worker':
       return worker(config, args, log);
+    case 'autoscale':
+      return autoscale(config, log);
     case 'api':
       return api(config, log);
     case 'setup':

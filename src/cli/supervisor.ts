@@ -17,7 +17,7 @@ export interface Supervised {
 }
 
 /** The line each Switchyard process logs once it serves. */
-const READY_LINE = /"msg":"(worker ready|api listening)"/;
+const READY_LINE = /"msg":"(worker ready|api listening|autoscaler ready)"/;
 
 export function supervise(
   name: string,

@@ -1,7 +1,8 @@
 /**
  * `switchyard up` (`npm start`): the whole service on one machine — the Temporal dev server on a
  * SQLite file (unless TEMPORAL_ADDRESS points elsewhere), a workflow worker, one inference worker per
- * pool, and the API — as separate processes. Ctrl-C stops them all; the next run resumes the jobs.
+ * pool (or, with --autoscale, `switchyard autoscale` running as many as each pool's policy wants), and the
+ * API — as separate processes. Ctrl-C stops them all; the next run resumes the jobs.
  */
 import path from 'node:path';
 import { childEnvironment, type Config } from '../config';
@@ -10,13 +11,17 @@ import { startDevServer, type DevServer } from '../temporal/dev-server';
 import { setup } from './setup';
 import { supervise, type Supervised } from './supervisor';
 
-export async function up(config: Config, _args: string[]): Promise<number> {
+export async function up(config: Config, args: string[]): Promise<number> {
   const t0 = Date.now();
   const say = (line: string) => console.log(line);
+  const autoscaled = args.includes('--autoscale');
   const workers: [name: string, args: string[]][] = [
-    ['workflows', ['--workflows']],
-    ...Object.keys(config.pools).map((pool): [string, string[]] => [`pool:${pool}`, ['--pool', pool]]),
+    ['workflows', ['worker', '--workflows']],
+    ...(autoscaled
+      ? [['autoscale', ['autoscale']] as [string, string[]]]
+      : Object.keys(config.pools).map((pool): [string, string[]] => [`pool:${pool}`, ['worker', '--pool', pool]])),
   ];
+  // The autoscaler gives its workers ports from its own address upwards.
   const metrics = workerMetricsAddresses(config.worker.metricsAddress, workers.length);
   let server: DevServer | undefined;
   let address = config.temporal.address;
@@ -43,7 +48,7 @@ export async function up(config: Config, _args: string[]): Promise<number> {
   const env = childEnvironment({ TEMPORAL_ADDRESS: address, TEMPORAL_UI_URL: uiUrl });
   const children: Supervised[] = [
     ...workers.map(([name, args], i) =>
-      supervise(name, ['worker', ...args], metrics ? { ...env, SWITCHYARD_WORKER_METRICS_ADDRESS: metrics[i]! } : env, say),
+      supervise(name, args, metrics ? { ...env, SWITCHYARD_WORKER_METRICS_ADDRESS: metrics[i]! } : env, say),
     ),
     supervise('api', ['api'], env, say),
   ];
@@ -57,7 +62,7 @@ export async function up(config: Config, _args: string[]): Promise<number> {
   const apiUrl = `http://${config.api.host}:${config.api.port}`;
   const allReady = Promise.all(children.map((c) => c.ready)).then(() => waitForReady(apiUrl));
   const ready = await Promise.race([allReady, stopped.then(() => false)]);
-  const workerMetrics = metrics && workers.map(([name], i) => `${name} http://${metrics[i]}/metrics`);
+  const workerMetrics = metrics && workers.map(([name], i) => `${name} http://${metrics[i]}/metrics${name === 'autoscale' ? ' and up' : ''}`);
   if (ready) say(banner(config, { address, uiUrl, apiUrl, dbFile: server ? config.devServer.dbFile : null, ms: Date.now() - t0, metrics: workerMetrics }));
 
   const signal = await stopped;

@@ -3,7 +3,7 @@
  * GET /v1/pools/:name reads — the activity task queue's stats and pollers (DescribeTaskQueue), the pause,
  * the queue's rate limit, the limiter's token window and breaker — plus the busy slots of the pool's
  * workers, which Temporal's task-queue API does not report: the caller passes them when it has them
- * (the autoscaler, from the workers' slot metrics) and null otherwise.
+ * (one that reads the workers' slot metrics; the process autoscaler does not yet) and null otherwise.
  */
 import { z } from 'zod';
 import type { PoolConfig } from '../config';

@@ -191,7 +191,7 @@ export class PoolClient {
         tokens: limiterView.state?.tokens ?? null,
         effectiveRequestsPerSecond,
         rateLimitingActive: stats?.rateLimitingActive ?? false,
-        // Slot usage is not in Temporal's task-queue stats; the autoscaler reads it from the workers.
+        // Slot usage is not in Temporal's task-queue stats; the policy estimates it.
         busySlots: null,
       },
       now,

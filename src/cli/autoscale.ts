@@ -1,0 +1,33 @@
+/**
+ * `switchyard autoscale`: runs each pool's inference workers as local processes whose number follows
+ * the pool's scaling policy (src/scaling/process-actuator.ts). SIGTERM/SIGINT drains them all and exits.
+ */
+import { childEnvironment, type Config } from '../config';
+import type { Logger } from '../logger';
+import { createClient } from '../temporal/connection';
+import { PoolClient } from '../temporal/pools';
+import { ProcessActuator } from '../scaling/process-actuator';
+
+export async function autoscale(config: Config, log: Logger): Promise<number> {
+  const client = createClient(config.temporal);
+  const actuator = new ProcessActuator({
+    pools: config.pools,
+    poolClient: new PoolClient(client, { taskQueuePrefix: config.temporal.taskQueuePrefix, pools: config.pools }),
+    env: childEnvironment({}),
+    metricsAddress: config.worker.metricsAddress,
+    log,
+    print: (line) => console.log(line),
+  });
+  actuator.start();
+  log.log('info', 'autoscaler ready', { pools: Object.keys(config.pools) });
+  await new Promise<void>((resolve) => {
+    // `on`: a second signal while draining must not kill the autoscaler and orphan its workers.
+    process.on('SIGTERM', resolve);
+    process.on('SIGINT', resolve);
+  });
+  log.log('info', 'autoscaler stopping: draining workers', { graceMs: config.worker.shutdownGraceMs });
+  await actuator.stop();
+  await client.connection.close();
+  log.log('info', 'autoscaler stopped');
+  return 0;
+}

@@ -1,0 +1,70 @@
+/**
+ * The process actuator end to end: `switchyard autoscale` on the run's dev server with a slow synthetic
+ * pool (min 1, max 4 workers). A burst of 200 jobs grows the pool to at least 3 worker processes; every
+ * job succeeds on its first attempt (a scale-down never cancelled a running call); once the backlog has
+ * drained and the stabilization window passed, the pool is back to 1 worker.
+ */
+import assert from 'node:assert/strict';
+import { after, before, test } from 'node:test';
+import { Stack, type ProcessHandle } from '../fixtures/stack';
+import { eventually } from '../fixtures/wait';
+
+const POOLS = {
+  slow: {
+    provider: 'synthetic' as const,
+    latencyMs: 300,
+    concurrency: 2,
+    scaling: { minWorkers: 1, maxWorkers: 4, scaleDownAfterMs: 3000 },
+  },
+};
+const JOBS = 200;
+
+let stack: Stack;
+let autoscaler: ProcessHandle;
+
+before(async () => {
+  stack = new Stack({ pools: POOLS });
+  await Promise.all([stack.worker(['--workflows']), stack.startApi()]);
+  autoscaler = await stack.spawn(['autoscale'], /"autoscaler ready"/);
+});
+after(async () => {
+  await stack?.stop();
+});
+
+/** The pool's worker processes as the autoscaler last logged them. */
+function workers(): number {
+  const counts = autoscaler.lines
+    .filter((l) => /"msg":"autoscale: worker (started|stopped)"/.test(l))
+    .map((l) => JSON.parse(l) as { workers: number });
+  return counts.at(-1)?.workers ?? 0;
+}
+
+test('a burst scales the pool out to at least 3 workers and back to 1, with every job done on its first attempt', { timeout: 150_000 }, async () => {
+  await eventually('the first worker', () => (workers() === 1 ? true : undefined));
+
+  const ids: string[] = [];
+  for (let i = 0; i < JOBS; i += 20) {
+    const batch = await Promise.all(
+      Array.from({ length: Math.min(20, JOBS - i) }, (_, k) =>
+        stack.call('POST', '/v1/jobs', { body: { type: 'inference', task: 'sentiment', pool: 'slow', input: { text: `Job ${i + k}.` } } }),
+      ),
+    );
+    for (const res of batch) {
+      assert.equal(res.status, 202, JSON.stringify(res.body));
+      ids.push(res.body.id);
+    }
+  }
+
+  const done = [];
+  for (const id of ids) done.push(await stack.waitForJob(id, ['succeeded', 'failed', 'cancelled', 'timed_out'], 90_000));
+  const peak = Math.max(...autoscaler.lines.filter((l) => l.includes('"autoscale: worker started"')).map((l) => JSON.parse(l).workers as number));
+  assert.ok(peak >= 3, `the pool grew to only ${peak} workers`);
+  assert.deepEqual(
+    done.filter((j) => j.status !== 'succeeded' || j.attempts !== 1).map((j) => ({ id: j.id, status: j.status, attempts: j.attempts })),
+    [],
+  );
+
+  await eventually('the pool back to 1 worker', () => (workers() === 1 ? true : undefined), 90_000);
+  const decisions = autoscaler.lines.filter((l) => l.includes('"autoscale decision"'));
+  assert.ok(decisions.every((l) => typeof JSON.parse(l).reason === 'string'), 'every decision is logged with its reason');
+});
