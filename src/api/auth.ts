@@ -4,7 +4,7 @@
  * the body, path or query.
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
-import type { RequestHandler, Response } from 'express';
+import type { Request, RequestHandler, Response } from 'express';
 import { Problem } from './problems';
 
 /** The tenant used when the API runs without tenant keys (allowed on loopback only). */
@@ -55,3 +55,6 @@ const callerOf = (res: Response): Caller => res.locals.caller as Caller;
 
 const LOOPBACK = new Set(['127.0.0.1', '::1', 'localhost']);
 export const isLoopback = (host: string) => LOOPBACK.has(host) || host.startsWith('127.');
+
+/** The tenant `authenticate` found for this request. */
+export const tenantOf = (req: Request): string => req.res!.locals.tenant as string;

@@ -5,6 +5,7 @@
 import { STATUS_CODES } from 'node:http';
 import type { ErrorRequestHandler, Response } from 'express';
 import type { z } from 'zod';
+import type { QuotaExceededError } from '../temporal/open-jobs';
 
 export const PROBLEMS = {
   'malformed-json': { status: 400, title: 'The request body is not valid JSON' },
@@ -110,4 +111,9 @@ export function errorHandler(log: (fields: Record<string, unknown>) => void): Er
     log({ level: 'error', msg: 'unhandled error', error: String((err as Error)?.stack ?? err) });
     sendProblem(res, new Problem('internal', 'An unexpected error occurred; it has been logged'));
   };
+}
+
+/** A tenant at its quota of open jobs: the counts go in the body, the wait in Retry-After. */
+export function quotaExceeded(err: QuotaExceededError): Problem {
+  return new Problem('quota-exceeded', err.message, { openJobs: err.openJobs, maxOpenJobs: err.maxOpenJobs });
 }

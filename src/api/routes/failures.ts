@@ -1,8 +1,9 @@
 /** /v1/failures: the caller's failed jobs counted by failure type, for dashboards and metrics. */
-import { Router, type Request } from 'express';
+import { Router } from 'express';
 import { z } from 'zod';
 import { countFailures } from '../../temporal/job-list';
 import type { JobClient } from '../../temporal/job-client';
+import { tenantOf } from '../auth';
 import { queryOf } from '../body';
 
 export function buildFailuresQuerySchema(pools: readonly string[]) {
@@ -15,7 +16,6 @@ export function buildFailuresQuerySchema(pools: readonly string[]) {
 export function failuresRouter(jobs: JobClient, pools: readonly string[]) {
   const router = Router();
   const querySchema = buildFailuresQuerySchema(pools);
-  const tenantOf = (req: Request): string => req.res!.locals.tenant as string;
 
   router.get('/', async (req, res) => {
     const query = queryOf(req, querySchema);

@@ -2,7 +2,7 @@
  * /v1/jobs retries and runs: retry a job, retry the jobs a filter selects, list a job's runs. Mounted
  * before the jobs router so `POST /v1/jobs/retry` is not taken for a job id.
  */
-import { Router, type Request } from 'express';
+import { Router } from 'express';
 import { z } from 'zod';
 import { isJobId } from '../../jobs/ids';
 import type { JobClient } from '../../temporal/job-client';
@@ -10,7 +10,8 @@ import { InvalidCursorError } from '../../temporal/job-list';
 import { JobNotRetryableError, listRuns, RETRYABLE_STATUSES, retryJob, retryJobs } from '../../temporal/job-retry';
 import { QuotaExceededError } from '../../temporal/open-jobs';
 import { optionalJsonBody, queryOf } from '../body';
-import { Problem } from '../problems';
+import { tenantOf } from '../auth';
+import { Problem, quotaExceeded } from '../problems';
 import { buildListQuerySchema } from './jobs';
 
 /** Most jobs one bulk retry examines; more take more calls, each with the previous answer's cursor. */
@@ -31,7 +32,6 @@ const runsQuerySchema = z.strictObject({});
 export function jobRunsRouter(jobs: JobClient, pools: readonly string[]) {
   const router = Router();
   const bulkSchema = buildBulkRetrySchema(pools);
-  const tenantOf = (req: Request): string => req.res!.locals.tenant as string;
   const notFound = (id: string) => new Problem('not-found', `No job ${id}`);
 
   router.post('/retry', async (req, res) => {
@@ -54,9 +54,7 @@ export function jobRunsRouter(jobs: JobClient, pools: readonly string[]) {
       res.status(202).location(job.links.self).json(job);
     } catch (err) {
       if (err instanceof JobNotRetryableError) throw new Problem('job-not-retryable', err.message, { job: err.job });
-      if (err instanceof QuotaExceededError) {
-        throw new Problem('quota-exceeded', err.message, { openJobs: err.openJobs, maxOpenJobs: err.maxOpenJobs });
-      }
+      if (err instanceof QuotaExceededError) throw quotaExceeded(err);
       throw err;
     }
   });

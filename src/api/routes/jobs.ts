@@ -1,5 +1,5 @@
 /** /v1/jobs: submit, read, list and cancel jobs. Each handler validates, then asks the JobClient. */
-import { Router, type Request } from 'express';
+import { Router } from 'express';
 import { z } from 'zod';
 import { isJobId, requestFingerprint } from '../../jobs/ids';
 import { JOB_STATUSES, JOB_TYPES } from '../../jobs/job';
@@ -7,7 +7,8 @@ import type { buildSubmitSchema, SubmitRequest } from '../../jobs/spec';
 import { IdempotencyConflictError, JobNotCancellableError, type JobClient } from '../../temporal/job-client';
 import { InvalidCursorError, listJobs } from '../../temporal/job-list';
 import { QuotaExceededError } from '../../temporal/open-jobs';
-import { Problem } from '../problems';
+import { tenantOf } from '../auth';
+import { Problem, quotaExceeded } from '../problems';
 
 export const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,200}$/;
 /** A failure type as the workflow files it: a name, not free text. */
@@ -35,7 +36,6 @@ export function jobsRouter(
 ) {
   const router = Router();
   const listQuery = buildListQuerySchema(pools);
-  const tenantOf = (req: Request): string => req.res!.locals.tenant as string;
 
   router.post('/', async (req, res) => {
     if (!req.is('application/json')) throw new Problem('unsupported-media-type');
@@ -54,9 +54,7 @@ export function jobsRouter(
       res.status(created ? 202 : 200).location(job.links.self).json(job);
     } catch (err) {
       if (err instanceof IdempotencyConflictError) throw new Problem('idempotency-conflict', err.message, { jobId: err.jobId });
-      if (err instanceof QuotaExceededError) {
-        throw new Problem('quota-exceeded', err.message, { openJobs: err.openJobs, maxOpenJobs: err.maxOpenJobs });
-      }
+      if (err instanceof QuotaExceededError) throw quotaExceeded(err);
       throw err;
     }
   });
