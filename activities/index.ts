@@ -1,9 +1,11 @@
 import { ApplicationFailure, Context } from '@temporalio/activity';
+import type { BlobStore } from '../src/blobs/store';
 import type { InferenceOutcome } from '../src/jobs/job';
 import { callThroughLimiter } from '../src/inference/limiter-call';
 import type { LimiterClient } from '../src/inference/limiter-client';
-import { ProviderError, type InferenceProvider, type InferenceRequest } from '../src/inference/provider';
+import { ProviderError, type InferenceProvider, type InferenceRequest, type InferenceResult } from '../src/inference/provider';
 import type { InferenceMetrics } from '../src/worker/metrics';
+import { createChunkActivities } from './analyse-chunk';
 
 export interface ActivityDeps {
   /** The provider of the pool whose task queue these activities serve. */
@@ -12,10 +14,33 @@ export interface ActivityDeps {
   limiter?: LimiterClient;
   /** The pool's inference metrics (latency, tokens, errors); absent in tests that do not look. */
   metrics?: InferenceMetrics;
+  /** Where document chunks are read from and their results written to. */
+  blobs: BlobStore;
 }
 
-/** The activities one pool's workers run, closed over that pool's provider and limiter. */
-export function createActivities({ provider, limiter, metrics }: ActivityDeps) {
+/** One provider call the way every activity of a pool makes it; runs inside an activity. */
+export type Infer = (request: InferenceRequest) => Promise<InferenceResult>;
+
+/** The activities one pool's workers run, closed over that pool's provider, limiter and the blob store. */
+export function createActivities({ provider, limiter, metrics, blobs }: ActivityDeps) {
+  const infer = inferenceCall(provider, limiter, metrics);
+  return {
+    async runInference(request: InferenceRequest): Promise<InferenceOutcome> {
+      return { ...(await infer(request)), attempt: Context.current().info.attempt };
+    },
+    ...createChunkActivities({ blobs, infer }),
+  };
+}
+
+export type InferenceActivities = ReturnType<typeof createActivities>;
+
+/**
+ * One inference call the Switchyard way: the task checked against the provider, the fleet limiter
+ * waited for (heartbeating, so the call can be cancelled meanwhile), the provider called with the
+ * activity's cancellation and heartbeat (and so batched with concurrent calls when the pool batches),
+ * metrics recorded, and a provider failure turned into the Temporal failure it should be.
+ */
+function inferenceCall(provider: InferenceProvider, limiter: LimiterClient | undefined, metrics: InferenceMetrics | undefined): Infer {
   /** Times the provider call alone, without the wait for the limiter. */
   async function timed<T>(task: string, cancelled: AbortSignal, run: () => Promise<T>): Promise<T> {
     const started = performance.now();
@@ -29,29 +54,24 @@ export function createActivities({ provider, limiter, metrics }: ActivityDeps) {
     }
   }
 
-  return {
-    async runInference(request: InferenceRequest): Promise<InferenceOutcome> {
-      const ctx = Context.current();
-      if (!provider.tasks.includes(request.task)) {
-        throw ApplicationFailure.nonRetryable(`${provider.kind} provider does not do ${request.task}`, 'InvalidInput');
-      }
-      const call = { signal: ctx.cancellationSignal, heartbeat: (details?: unknown) => ctx.heartbeat(details) };
-      const infer = () => timed(request.task, ctx.cancellationSignal, () => provider.infer(request, call));
-      try {
-        // Waiting for the limiter heartbeats, so the job stays `running` and can be cancelled meanwhile.
-        const result = limiter ? await callThroughLimiter(limiter, request, call, infer) : await infer();
-        if (result.usage) metrics?.tokens(request.task, result.usage);
-        return { ...result, attempt: ctx.info.attempt };
-      } catch (err) {
-        const failure = err instanceof ProviderError ? toFailure(err) : err;
-        if (!ctx.cancellationSignal.aborted) metrics?.error(request.task, failureType(failure));
-        throw failure;
-      }
-    },
+  return async (request) => {
+    const ctx = Context.current();
+    if (!provider.tasks.includes(request.task)) {
+      throw ApplicationFailure.nonRetryable(`${provider.kind} provider does not do ${request.task}`, 'InvalidInput');
+    }
+    const call = { signal: ctx.cancellationSignal, heartbeat: (details?: unknown) => ctx.heartbeat(details) };
+    const infer = () => timed(request.task, ctx.cancellationSignal, () => provider.infer(request, call));
+    try {
+      const result = limiter ? await callThroughLimiter(limiter, request, call, infer) : await infer();
+      if (result.usage) metrics?.tokens(request.task, result.usage);
+      return result;
+    } catch (err) {
+      const failure = err instanceof ProviderError ? toFailure(err) : err;
+      if (!ctx.cancellationSignal.aborted) metrics?.error(request.task, failureType(failure));
+      throw failure;
+    }
   };
 }
-
-export type InferenceActivities = ReturnType<typeof createActivities>;
 
 const FAILURE_TYPES: Record<ProviderError['kind'], string> = {
   invalid_input: 'InvalidInput',

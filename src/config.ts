@@ -4,7 +4,9 @@
  */
 import path from 'node:path';
 import { z } from 'zod';
-import { POOL_NAME, poolSchema, sharedLimiterConflicts, unfillableBatches } from './pool-config';
+import { DEFAULT_CHAT_PIPELINE, pipelineSchema, unknownPools } from './chat/pipeline';
+import { parseCidr } from './net/addresses';
+import { POOL_NAME, poolSchema, invertedSlotBounds, sharedLimiterConflicts, unfillableBatches } from './pool-config';
 
 export { limiterOf, poolSchema, type PoolConfig, type PoolSettings } from './pool-config';
 
@@ -56,8 +58,10 @@ const tenantSettings = z.strictObject({
   weight: z.number().min(0.001).max(1000).optional(),
   /** Queued + running jobs allowed at once; 0 means no limit. */
   maxOpenJobs: z.number().int().min(0).max(10_000_000).optional(),
+  /** Signs this tenant's webhooks instead of SWITCHYARD_WEBHOOK_SECRET. */
+  webhookSecret: z.string().min(16).optional(),
 });
-const tenants = json('tenant → { weight, maxOpenJobs }').pipe(
+const tenants = json('tenant → { weight, maxOpenJobs, webhookSecret }').pipe(
   z.record(z.string().regex(TENANT, 'tenants are lowercase letters, digits and dashes'), tenantSettings),
 );
 
@@ -106,6 +110,26 @@ const envSchema = z.object({
   SWITCHYARD_MAX_ATTEMPT_TIMEOUT_MS: int(100, 86_400_000).default(15 * 60_000),
   SWITCHYARD_DEFAULT_DEADLINE_MS: int(1000, 30 * 86_400_000).default(60 * 60_000),
   SWITCHYARD_MAX_DEADLINE_MS: int(1000, 30 * 86_400_000).default(7 * 86_400_000),
+
+  /** Where documents, chunks and results are kept: a directory (`file`, the default) or an S3-compatible bucket. */
+  SWITCHYARD_BLOB_STORE: z.enum(['file', 's3']).default('file'),
+  SWITCHYARD_BLOB_DIR: z.string().min(1).optional(),
+  SWITCHYARD_S3_BUCKET: z.string().min(3).optional(),
+  SWITCHYARD_S3_ENDPOINT: z.url({ protocol: /^https?$/ }).optional(),
+  SWITCHYARD_S3_REGION: z.string().min(1).default('us-east-1'),
+  SWITCHYARD_S3_PREFIX: z.string().regex(/^([A-Za-z0-9._-]+\/)*$/, 'empty, or path segments each ending in /').default(''),
+  SWITCHYARD_S3_FORCE_PATH_STYLE: bool.default(false),
+  AWS_ACCESS_KEY_ID: z.string().min(1).optional(),
+  AWS_SECRET_ACCESS_KEY: z.string().min(1).optional(),
+  SWITCHYARD_MAX_DOCUMENT_BYTES: int(1024, 1024 * 1024 * 1024).default(20 * 1024 * 1024),
+
+  /** CIDRs outbound requests (document URLs, webhooks) may reach although they are loopback, private or link-local. */
+  SWITCHYARD_OUTBOUND_ALLOW: list.pipe(z.array(z.string().refine((c) => parseCidr(c) !== undefined, 'CIDRs like 10.0.0.0/8 or ::1/128'))).default([]),
+  SWITCHYARD_OUTBOUND_TIMEOUT_MS: int(100, 600_000).default(30_000),
+  SWITCHYARD_WEBHOOK_SECRET: z.string().min(16, 'webhook secrets are ≥ 16 characters').optional(),
+
+  /** The handler pipeline of conversations created without one (see README, "Chat conversations"). */
+  SWITCHYARD_CHAT_PIPELINE: json('chat pipeline { stages, targets }').pipe(pipelineSchema).optional(),
 
   SWITCHYARD_API_URL: z.url({ protocol: /^https?$/ }).default('http://127.0.0.1:3000'),
   SWITCHYARD_API_KEY: z.string().min(1).optional(),
@@ -157,7 +181,13 @@ function toConfig(e: z.infer<typeof envSchema>) {
   for (const pool of e.SWITCHYARD_WORKER_POOLS) {
     if (!(pool in e.SWITCHYARD_POOLS)) problems.push(`SWITCHYARD_WORKER_POOLS: pool "${pool}" is not in SWITCHYARD_POOLS`);
   }
-  problems.push(...sharedLimiterConflicts(e.SWITCHYARD_POOLS), ...unfillableBatches(e.SWITCHYARD_POOLS));
+  problems.push(...sharedLimiterConflicts(e.SWITCHYARD_POOLS), ...unfillableBatches(e.SWITCHYARD_POOLS), ...invertedSlotBounds(e.SWITCHYARD_POOLS));
+  // The built-in default names the `local` pool; a configuration without one sets its own or passes a pipeline per conversation.
+  const chatPipeline = e.SWITCHYARD_CHAT_PIPELINE ?? DEFAULT_CHAT_PIPELINE;
+  for (const issue of e.SWITCHYARD_CHAT_PIPELINE ? unknownPools(chatPipeline, Object.keys(e.SWITCHYARD_POOLS)) : []) {
+    problems.push(`SWITCHYARD_CHAT_PIPELINE ${issue.path.join('.')}: ${issue.message}`);
+  }
+  if (e.SWITCHYARD_BLOB_STORE === 's3' && !e.SWITCHYARD_S3_BUCKET) problems.push('SWITCHYARD_S3_BUCKET: needed with SWITCHYARD_BLOB_STORE=s3');
   if (Boolean(e.TEMPORAL_TLS_CERT_PATH) !== Boolean(e.TEMPORAL_TLS_KEY_PATH))
     problems.push('TEMPORAL_TLS_CERT_PATH / TEMPORAL_TLS_KEY_PATH: set both for mTLS, or neither');
   if (problems.length) throw new ConfigError(problems);
@@ -211,6 +241,30 @@ function toConfig(e: z.infer<typeof envSchema>) {
       metricsAddress: e.SWITCHYARD_WORKER_METRICS_ADDRESS,
     },
     limits,
+    blobs:
+      e.SWITCHYARD_BLOB_STORE === 's3'
+        ? {
+            kind: 's3' as const,
+            bucket: e.SWITCHYARD_S3_BUCKET!,
+            endpoint: e.SWITCHYARD_S3_ENDPOINT,
+            region: e.SWITCHYARD_S3_REGION,
+            prefix: e.SWITCHYARD_S3_PREFIX,
+            forcePathStyle: e.SWITCHYARD_S3_FORCE_PATH_STYLE,
+            credentials:
+              e.AWS_ACCESS_KEY_ID && e.AWS_SECRET_ACCESS_KEY
+                ? { accessKeyId: e.AWS_ACCESS_KEY_ID, secretAccessKey: e.AWS_SECRET_ACCESS_KEY }
+                : undefined,
+          }
+        : { kind: 'file' as const, dir: path.resolve(e.SWITCHYARD_BLOB_DIR ?? path.join(dataDir, 'blobs')) },
+    documents: { maxBytes: e.SWITCHYARD_MAX_DOCUMENT_BYTES },
+    outbound: {
+      allow: e.SWITCHYARD_OUTBOUND_ALLOW,
+      timeoutMs: e.SWITCHYARD_OUTBOUND_TIMEOUT_MS,
+      maxBytes: e.SWITCHYARD_MAX_DOCUMENT_BYTES,
+      maxRedirects: 5,
+    },
+    webhookSecret: e.SWITCHYARD_WEBHOOK_SECRET,
+    chat: { pipeline: chatPipeline },
     /** Where the `switchyard submit | status | watch | cancel` commands send their requests. */
     cli: { apiUrl: e.SWITCHYARD_API_URL.replace(/\/+$/, ''), apiKey: e.SWITCHYARD_API_KEY },
     logLevel: e.LOG_LEVEL,
@@ -221,6 +275,11 @@ export interface TenantPolicy {
   weight: number;
   /** 0 means no limit. */
   maxOpenJobs: number;
+}
+
+/** The secret that signs a tenant's webhooks, or undefined when none is configured (webhooks are refused then). */
+export function webhookSecretOf(config: Pick<Config, 'tenants' | 'webhookSecret'>, tenant: string): string | undefined {
+  return config.tenants.overrides[tenant]?.webhookSecret ?? config.webhookSecret;
 }
 
 export function tenantPolicy(tenants: Config['tenants'], tenant: string): TenantPolicy {

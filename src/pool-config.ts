@@ -60,9 +60,28 @@ const scaling = z
   })
   .refine((s) => s.minWorkers <= s.maxWorkers, 'scaling.minWorkers is above scaling.maxWorkers');
 
+/**
+ * How a worker process of the pool decides how many calls to run at once: `fixed` runs `concurrency`
+ * (right for GPUs and rate-limited APIs, which CPU and memory say nothing about); `resource-based` lets
+ * Temporal's tuner add slots while the process's CPU and memory stay under their targets, from
+ * `minimumSlots` up to `concurrency` (right for CPU-bound local models).
+ */
+const slots = z.discriminatedUnion('tuner', [
+  z.strictObject({ tuner: z.literal('fixed') }),
+  z.strictObject({
+    tuner: z.literal('resource-based'),
+    targetCpuUsage: z.number().gt(0).max(1).default(0.8),
+    targetMemoryUsage: z.number().gt(0).max(1).default(0.8),
+    minimumSlots: z.number().int().min(1).max(1000).default(1),
+    /** Least time between two slots handed out while the tuner watches what the last one costs. */
+    rampThrottleMs: ms.max(10_000).default(50),
+  }),
+]);
+
 const poolBase = {
-  /** Concurrent activities per worker process of this pool. */
+  /** Concurrent activities per worker process of this pool (the most, with a resource-based tuner). */
   concurrency: z.number().int().min(1).max(1000).default(8),
+  slots: slots.default({ tuner: 'fixed' }),
   rateLimit: rateLimit.default({}),
   /** On by default for remote providers, whose throttling it exists for. */
   breaker: breakerFor(false),
@@ -131,4 +150,11 @@ export function unfillableBatches(pools: Record<string, PoolConfig>): string[] {
   return Object.entries(pools)
     .filter(([, pool]) => pool.batch.maxSize > pool.concurrency)
     .map(([name, pool]) => `SWITCHYARD_POOLS: pool "${name}" has batch.maxSize ${pool.batch.maxSize} above its concurrency ${pool.concurrency}; a batch can never hold more calls than a worker runs at once`);
+}
+
+/** A resource-based tuner starts at `minimumSlots` and grows to `concurrency`, so the one cannot exceed the other. */
+export function invertedSlotBounds(pools: Record<string, PoolConfig>): string[] {
+  return Object.entries(pools)
+    .filter(([, pool]) => pool.slots.tuner === 'resource-based' && pool.slots.minimumSlots > pool.concurrency)
+    .map(([name, pool]) => `SWITCHYARD_POOLS: pool "${name}" has slots.minimumSlots above its concurrency ${pool.concurrency}`);
 }

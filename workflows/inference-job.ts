@@ -1,18 +1,9 @@
-import {
-  ActivityFailure,
-  ApplicationFailure,
-  CancellationScope,
-  isCancellation,
-  proxyActivities,
-  TimeoutFailure,
-  upsertSearchAttributes,
-  workflowInfo,
-} from '@temporalio/workflow';
-import { RetryState, TimeoutType } from '@temporalio/common';
+import { ActivityFailure, ApplicationFailure, CancellationScope, isCancellation, proxyActivities, TimeoutFailure, workflowInfo } from '@temporalio/workflow';
+import { TimeoutType } from '@temporalio/common';
 import type { InferenceJobInput, InferenceOutcome } from '../src/jobs/job';
-import { DEADLINE_EXCEEDED, NON_RETRYABLE_ERRORS, QUEUE_TIMEOUT } from '../src/jobs/job';
-import { SEARCH_ATTRIBUTES } from '../src/jobs/search-attributes';
+import { NON_RETRYABLE_ERRORS, QUEUE_TIMEOUT } from '../src/jobs/job';
 import type { InferenceActivities } from '../activities';
+import { deadlineFailure, recordFailureType } from './job-failure';
 
 /**
  * One inference call on the job's pool, with the job's retry policy and timeouts, inside the job's
@@ -41,11 +32,7 @@ export async function inferenceJob(input: InferenceJobInput): Promise<InferenceO
   } catch (err) {
     if (isCancellation(err) && CancellationScope.current().consideredCancelled) throw err; // cancelled by a client
     const failure = jobFailure(input, err);
-    // Dead letters are listed and counted by this attribute (jobs filed in visibility carry a tenant);
-    // the failure itself stays in the history.
-    if (workflowInfo().typedSearchAttributes.get(SEARCH_ATTRIBUTES.tenant) !== undefined) {
-      upsertSearchAttributes([{ key: SEARCH_ATTRIBUTES.errorType, value: failureType(failure) }]);
-    }
+    recordFailureType(failure);
     throw failure;
   }
 }
@@ -62,28 +49,5 @@ function jobFailure(input: InferenceJobInput, err: unknown): unknown {
     });
   }
   // Not cancelled by a client (see the caller), so a cancellation here is the deadline's timer.
-  const deadlinePassed = isCancellation(err);
-  // The server also gives up retrying when the next attempt would start after the execution timeout.
-  const noTimeToRetry = err instanceof ActivityFailure && err.retryState === RetryState.TIMEOUT;
-  if (deadlinePassed || noTimeToRetry) {
-    return ApplicationFailure.create({
-      type: DEADLINE_EXCEEDED,
-      message: `the job did not finish within its deadline of ${input.deadlineMs} ms`,
-      nonRetryable: true,
-      cause: err instanceof Error ? err : undefined,
-    });
-  }
-  return err;
+  return deadlineFailure(input.deadlineMs, err) ?? err;
 }
-
-/** The type a failure is filed under: the first application failure's type in the chain, as the API shows it. */
-function failureType(err: unknown): string {
-  for (let e: unknown = err; e instanceof Error; e = (e as Error).cause) {
-    if (e instanceof ApplicationFailure && e.type) return e.type;
-    if (e instanceof TimeoutFailure) return `Timeout${timeoutName(e.timeoutType)}`;
-  }
-  return 'Error';
-}
-
-const timeoutName = (t: TimeoutType | undefined) =>
-  t === TimeoutType.START_TO_CLOSE ? 'StartToClose' : t === TimeoutType.HEARTBEAT ? 'Heartbeat' : t === TimeoutType.SCHEDULE_TO_CLOSE ? 'ScheduleToClose' : 'ScheduleToStart';

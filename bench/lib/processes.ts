@@ -45,8 +45,8 @@ export interface Child {
   stop(): Promise<void>;
 }
 
-/** Starts `bin/switchyard <args>`. */
-export function spawnSwitchyard(name: string, args: string[], env: NodeJS.ProcessEnv, readyLine: RegExp): Child {
+/** Starts `bin/switchyard <args>`; `onLine` sees each line it prints as it comes, for a scenario that times them. */
+export function spawnSwitchyard(name: string, args: string[], env: NodeJS.ProcessEnv, readyLine: RegExp, onLine?: (line: string) => void): Child {
   const child = spawn(process.execPath, [BIN, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
   killOnExit(child);
   const lines: string[] = [];
@@ -55,6 +55,7 @@ export function spawnSwitchyard(name: string, args: string[], env: NodeJS.Proces
   for (const stream of [child.stdout!, child.stderr!]) {
     createInterface({ input: stream }).on('line', (line) => {
       if (readyLine.test(line)) markReady();
+      onLine?.(line);
       lines.push(line);
       lines.splice(0, Math.max(0, lines.length - TAIL_LINES));
     });

@@ -27,6 +27,8 @@ export interface BenchStackOptions {
   workflowWorkers?: number;
   /** Start the HTTP API too (default false). */
   api?: boolean;
+  /** The dev server's SQLite pragmas (default: what `switchyard up` uses). */
+  sqlitePragmas?: readonly string[];
   /** Extra environment for the Switchyard processes. */
   env?: Record<string, string>;
   log: (line: string) => void;
@@ -94,6 +96,7 @@ export async function startBenchStack(opts: BenchStackOptions): Promise<BenchSta
       dbFile: path.join(dir, 'temporal.sqlite'),
       namespace: NAMESPACE,
       logFile: path.join(dir, 'temporal.log'),
+      sqlitePragmas: opts.sqlitePragmas,
       log: opts.log,
     });
     const apiPort = await pickFreePort();

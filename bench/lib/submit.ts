@@ -31,6 +31,7 @@ export function rawSubmitter(
 ): () => Promise<string> {
   const config = loadConfig(stack.env);
   const spec = buildSubmitSchema(config.limits, Object.keys(config.pools)).parse(body);
+  if (spec.type !== 'inference') throw new Error('benchmark jobs are inference jobs');
   const fingerprint = requestFingerprint(body);
   const tenant = opts.tenant ?? OPEN_TENANT;
   return async () => {

@@ -1,29 +1,42 @@
 /** The Express app, built without listening so tests and the server share it. */
 import express from 'express';
+import type { BlobStore } from '../blobs/store';
 import type { Config } from '../config';
-import { buildSubmitSchema } from '../jobs/spec';
+import { buildSubmitSchema, type DocumentJobSpec } from '../jobs/spec';
 import type { Logger } from '../logger';
+import type { ConversationClient } from '../temporal/conversation-client';
 import type { JobClient } from '../temporal/job-client';
 import { PoolClient } from '../temporal/pools';
 import { authenticate, requireOperator, requireTenant } from './auth';
+import { documentSourceOf } from './document-jobs';
+import { DocumentLibrary } from './documents';
 import { type ApiMetrics, createApiMetrics } from './metrics';
 import { buildOpenApi, renderDocsPage } from './openapi';
 import { errorHandler, Problem } from './problems';
+import { conversationsRouter } from './routes/conversations';
+import { documentsRouter } from './routes/documents';
 import { failuresRouter } from './routes/failures';
+import { jobDataRouter } from './routes/job-data';
 import { jobRunsRouter } from './routes/job-runs';
 import { jobsRouter } from './routes/jobs';
 import { poolsRouter } from './routes/pools';
 
 export interface AppDeps {
-  config: Pick<Config, 'api' | 'limits' | 'pools'> & { temporal: Pick<Config['temporal'], 'namespace' | 'taskQueuePrefix'> };
+  config: Pick<Config, 'api' | 'limits' | 'pools' | 'documents' | 'outbound' | 'tenants' | 'webhookSecret'> & {
+    temporal: Pick<Config['temporal'], 'namespace' | 'taskQueuePrefix'>;
+  };
   jobs: JobClient;
+  conversations: ConversationClient;
+  /** Uploaded documents and document jobs' data (results). */
+  blobs: BlobStore;
   log: Logger;
   /** The app's metrics; its own registry when not given (the server passes the one its Temporal client reports to). */
   metrics?: ApiMetrics;
 }
 
-export function createApp({ config, jobs, log, metrics = createApiMetrics() }: AppDeps): express.Express {
+export function createApp({ config, jobs, conversations, blobs, log, metrics = createApiMetrics() }: AppDeps): express.Express {
   const pools = Object.keys(config.pools);
+  const documents = new DocumentLibrary(blobs);
   const submitSchema = buildSubmitSchema(config.limits, pools);
   const openapi = buildOpenApi(submitSchema, pools);
 
@@ -78,12 +91,23 @@ export function createApp({ config, jobs, log, metrics = createApiMetrics() }: A
   // not a parse of what they sent. Tenants own jobs; operators manage the pools all tenants share.
   app.use('/v1', authenticate({ tenants: config.api.keys, operators: config.api.operatorKeys }));
   app.use('/v1/jobs', requireTenant);
+  app.use('/v1/documents', requireTenant);
   app.use('/v1/failures', requireTenant);
+  app.use('/v1/conversations', requireTenant);
   app.use('/v1/pools', requireOperator);
+  // Uploads stream into the blob store as they arrive: before the JSON parser, which would read them whole.
+  app.use('/v1/documents', documentsRouter(documents, config.documents.maxBytes));
   // Not strict: a body that is valid JSON but no object (null, "text", 42) is an invalid request, not malformed JSON.
   app.use('/v1', express.json({ limit: config.api.bodyLimitBytes, strict: false, type: ['application/json', 'application/*+json'] }));
-  app.use('/v1/jobs', jobRunsRouter(jobs, pools), jobsRouter(jobs, submitSchema, pools, metrics.jobSubmitted));
+  const documentSource = (tenant: string, spec: DocumentJobSpec) => documentSourceOf(tenant, spec, { documents, config });
+  app.use(
+    '/v1/jobs',
+    jobRunsRouter(jobs, pools),
+    jobsRouter(jobs, submitSchema, pools, documentSource, metrics.jobSubmitted),
+    jobDataRouter(jobs, blobs),
+  );
   app.use('/v1/failures', failuresRouter(jobs, pools));
+  app.use('/v1/conversations', conversationsRouter(conversations, pools));
   const poolClient = new PoolClient(jobs.temporal, { taskQueuePrefix: config.temporal.taskQueuePrefix, pools: config.pools });
   app.use('/v1/pools', poolsRouter(poolClient));
   app.use((req, _res, next) => next(new Problem('not-found', `No route ${req.method} ${req.path}`)));

@@ -4,8 +4,12 @@ import { bulkRetryResultSchema, jobResourceSchema, jobRunSchema } from '../jobs/
 import type { buildSubmitSchema } from '../jobs/spec';
 import { COUNTED_FAILURE_TYPES } from '../temporal/job-list';
 import { poolResourceSchema } from '../temporal/pools';
+import { documentResourceSchema } from './documents';
+import { conversationOpenApi } from './openapi-conversations';
 import { PROBLEMS, problemType } from './problems';
+import { DOCUMENT_CONTENT_TYPES, uploadQuerySchema } from './routes/documents';
 import { buildFailuresQuerySchema } from './routes/failures';
+import { reviewBodySchema } from './routes/job-data';
 import { buildBulkRetrySchema, retryBodySchema } from './routes/job-runs';
 import { buildListQuerySchema } from './routes/jobs';
 import { pauseBodySchema, resumeBodySchema } from './routes/pools';
@@ -52,6 +56,8 @@ const bodyProblems = {
   '415': problem('The body is not JSON'),
 };
 const jobIdParam = { name: 'id', in: 'path', required: true, schema: { type: 'string', pattern: '^job-[0-9A-Z]{26}$' } };
+const documentIdParam = { name: 'id', in: 'path', required: true, schema: { type: 'string', pattern: '^doc-[0-9a-f]{32}$' } };
+const noContent = (description: string) => ({ description });
 const security = [{ apiKey: [] }];
 /** Responses every /v1 operation can give. */
 const common = {
@@ -72,6 +78,7 @@ export function buildOpenApi(submitSchema: ReturnType<typeof buildSubmitSchema>,
       responses: { '200': json('The pool', ref('Pool')), ...bodyProblems, '404': problem('No such pool'), ...common },
     },
   });
+  const conversations = conversationOpenApi({ jsonSchema, problem, json, ref, queryParamsOf, security, common, bodyProblems });
   return {
     openapi: '3.1.0',
     info: {
@@ -84,16 +91,20 @@ export function buildOpenApi(submitSchema: ReturnType<typeof buildSubmitSchema>,
         apiKey: {
           type: 'http',
           scheme: 'bearer',
-          description: 'A tenant key from SWITCHYARD_API_KEYS (/v1/jobs, /v1/failures) or an operator key from SWITCHYARD_OPERATOR_KEYS (/v1/pools)',
+          description:
+            'A tenant key from SWITCHYARD_API_KEYS (/v1/jobs, /v1/documents, /v1/failures) or an operator key from SWITCHYARD_OPERATOR_KEYS (/v1/pools)',
         },
       },
       schemas: {
         JobRequest: jsonSchema(submitSchema, 'input'),
         Job: jsonSchema(jobResourceSchema, 'output'),
         JobRun: jsonSchema(jobRunSchema, 'output'),
+        ReviewRequest: jsonSchema(reviewBodySchema, 'input'),
+        Document: jsonSchema(documentResourceSchema, 'output'),
         BulkRetryRequest: jsonSchema(buildBulkRetrySchema(pools), 'input'),
         BulkRetryResult: jsonSchema(bulkRetryResultSchema, 'output'),
         Pool: jsonSchema(poolResourceSchema, 'output'),
+        ...conversations.schemas,
         Problem: problemSchema,
       },
     },
@@ -146,10 +157,54 @@ export function buildOpenApi(submitSchema: ReturnType<typeof buildSubmitSchema>,
       '/v1/jobs/{id}': {
         get: {
           operationId: 'getJob',
-          summary: 'Read a job: status, attempts, last failure, result',
+          summary: 'Read a job: status, attempts, last failure, progress, result',
           security,
           parameters: [jobIdParam],
           responses: { '200': job('The job'), '404': problem('No such job for this tenant'), ...common },
+        },
+        delete: {
+          operationId: 'deleteJob',
+          summary: 'Delete a job that has ended: its data (results) and its workflow history, every run',
+          security,
+          parameters: [jobIdParam],
+          responses: {
+            '204': noContent('Deleted: its data at once, its history in the background (it can be read for up to a minute or so)'),
+            '400': problem('Unknown query parameters'),
+            '404': problem('No such job for this tenant'),
+            '409': problem('The job has not ended; cancel it first'),
+            ...common,
+          },
+        },
+      },
+      '/v1/jobs/{id}/result': {
+        get: {
+          operationId: 'getJobResult',
+          summary: "A job's result: a document job's full result JSON (streamed), an inference job's result object",
+          security,
+          parameters: [jobIdParam],
+          responses: {
+            '200': json('The result', {}),
+            '400': problem('Unknown query parameters'),
+            '404': problem('No such job for this tenant'),
+            '409': problem('The job has no result (yet)'),
+            ...common,
+          },
+        },
+      },
+      '/v1/jobs/{id}/review': {
+        post: {
+          operationId: 'reviewJob',
+          summary: 'Approve or reject the result of a document job waiting for its review',
+          security,
+          parameters: [jobIdParam],
+          requestBody: { required: true, content: { 'application/json': { schema: ref('ReviewRequest') } } },
+          responses: {
+            '200': job('The decision was taken; the job as it is now'),
+            ...bodyProblems,
+            '404': problem('No such job for this tenant'),
+            '409': problem('No review is open: not a document job, not waiting for a review, or already decided'),
+            ...common,
+          },
         },
       },
       '/v1/jobs/{id}/cancel': {
@@ -210,6 +265,55 @@ export function buildOpenApi(submitSchema: ReturnType<typeof buildSubmitSchema>,
           },
         },
       },
+      '/v1/documents': {
+        post: {
+          operationId: 'uploadDocument',
+          summary: 'Upload a document (text, Markdown, HTML or PDF) as the raw request body; the same bytes are the same document',
+          security,
+          parameters: [
+            ...queryParamsOf(uploadQuerySchema),
+            { name: 'Content-Disposition', in: 'header', required: false, schema: { type: 'string' }, description: 'attachment; filename="…"' },
+          ],
+          requestBody: {
+            required: true,
+            content: Object.fromEntries(DOCUMENT_CONTENT_TYPES.map((t) => [t, { schema: { type: 'string', format: 'binary' } }])),
+          },
+          responses: {
+            '201': json('Stored', ref('Document')),
+            '200': json('These bytes were uploaded before: that document', ref('Document')),
+            '400': problem('An empty body, or a bad file name'),
+            '413': problem('The document is over SWITCHYARD_MAX_DOCUMENT_BYTES; nothing was stored'),
+            '415': problem('Not a type this API reads; `accepted` lists those it does'),
+            ...common,
+          },
+        },
+      },
+      '/v1/documents/{id}': {
+        get: {
+          operationId: 'getDocument',
+          summary: 'What is known of an uploaded document: type, size, hash, file name',
+          security,
+          parameters: [documentIdParam],
+          responses: {
+            '200': json('The document', ref('Document')),
+            '400': problem('Unknown query parameters'),
+            '404': problem('No such document for this tenant'),
+            ...common,
+          },
+        },
+        delete: {
+          operationId: 'deleteDocument',
+          summary: 'Delete an uploaded document',
+          security,
+          parameters: [documentIdParam],
+          responses: {
+            '204': noContent('Deleted'),
+            '400': problem('Unknown query parameters'),
+            '404': problem('No such document for this tenant'),
+            ...common,
+          },
+        },
+      },
       '/v1/failures': {
         get: {
           operationId: 'countFailures',
@@ -242,6 +346,7 @@ export function buildOpenApi(submitSchema: ReturnType<typeof buildSubmitSchema>,
       },
       '/v1/pools/{name}/pause': poolAction('pausePool', 'Stop dispatching the pool’s queued work; jobs wait (operators)', pauseBodySchema),
       '/v1/pools/{name}/resume': poolAction('resumePool', 'Dispatch the pool’s queued work again (operators)', resumeBodySchema),
+      ...conversations.paths,
       '/healthz': { get: { operationId: 'health', summary: 'Liveness', responses: { '200': { description: 'The process is up' } } } },
       '/readyz': {
         get: {

@@ -12,6 +12,10 @@ export const PROBLEMS = {
   'invalid-request': { status: 400, title: 'The request is not valid' },
   'unknown-field': { status: 400, title: 'The request has fields this API does not know' },
   'invalid-cursor': { status: 400, title: 'The cursor is not one this API issued for this query' },
+  'empty-document': { status: 400, title: 'The document is empty' },
+  'unknown-document': { status: 400, title: 'The job names a document this tenant has not uploaded' },
+  'url-refused': { status: 400, title: 'The URL may not be fetched or called' },
+  'webhook-not-configured': { status: 400, title: 'Webhooks need a signing secret, and none is configured' },
   unauthorized: { status: 401, title: 'A valid API key is required' },
   forbidden: { status: 403, title: 'This API key may not do that' },
   'not-found': { status: 404, title: 'Not found' },
@@ -19,9 +23,16 @@ export const PROBLEMS = {
   'idempotency-conflict': { status: 409, title: 'The Idempotency-Key was used with a different request' },
   'job-not-cancellable': { status: 409, title: 'The job has already ended' },
   'job-not-retryable': { status: 409, title: 'Only a failed, timed-out or cancelled job can be retried' },
+  'job-not-deletable': { status: 409, title: 'Only a job that has ended can be deleted' },
+  'review-not-open': { status: 409, title: 'The job is not waiting for a review' },
+  'result-not-ready': { status: 409, title: 'The job has no result yet' },
+  'conversation-exists': { status: 409, title: 'The conversation exists with a different pipeline or maxPending' },
+  'conversation-ended': { status: 409, title: 'The conversation was deleted' },
   'payload-too-large': { status: 413, title: 'The request body is too large' },
   'unsupported-media-type': { status: 415, title: 'The request body must be application/json' },
+  'unsupported-document-type': { status: 415, title: 'The document is not of a type this API reads' },
   'quota-exceeded': { status: 429, title: 'The tenant has as many open jobs as its quota allows' },
+  'too-many-pending': { status: 429, title: 'The conversation has as many messages waiting as it allows' },
   'headers-too-large': { status: 431, title: 'The request headers are too large' },
   'temporal-unavailable': { status: 503, title: 'Temporal is unavailable; retry later' },
   internal: { status: 500, title: 'Internal error' },
@@ -60,7 +71,7 @@ function problemBody(problem: Problem): Record<string, unknown> {
  * Seconds a client should wait before trying again. A tenant at its quota waits for some of its jobs to
  * finish, which no one can predict; a few seconds keeps its retries from becoming load of their own.
  */
-const RETRY_AFTER_S: Partial<Record<ProblemCode, number>> = { 'temporal-unavailable': 5, 'quota-exceeded': 5 };
+const RETRY_AFTER_S: Partial<Record<ProblemCode, number>> = { 'temporal-unavailable': 5, 'quota-exceeded': 5, 'too-many-pending': 2 };
 
 export function sendProblem(res: Response, problem: Problem): void {
   if (problem.code === 'unauthorized') res.set('WWW-Authenticate', 'Bearer');

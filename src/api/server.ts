@@ -1,10 +1,14 @@
 /** The API process: one lazy Temporal client, the Express app, and a clean stop on SIGTERM. */
 import type { Server } from 'node:http';
 import type { Duplex } from 'node:stream';
-import type { Config } from '../config';
+import { createBlobStore } from '../blobs';
+import { DEFAULT_MAX_PENDING } from '../chat/conversation';
+import { webhookSecretOf, type Config } from '../config';
 import type { Logger } from '../logger';
 import { createClient } from '../temporal/connection';
+import { ConversationClient } from '../temporal/conversation-client';
 import { JobClient } from '../temporal/job-client';
+import { PoolClient } from '../temporal/pools';
 import { createApp } from './app';
 import { isLoopback } from './auth';
 import { createApiMetrics } from './metrics';
@@ -42,7 +46,22 @@ export async function startApi(config: Config, log: Logger): Promise<{ server: S
     heartbeatTimeoutMs: config.limits.heartbeatTimeoutMs,
     tenants: config.tenants,
   });
-  const app = createApp({ config, jobs, log, metrics });
+  const pools = new PoolClient(temporal, { taskQueuePrefix: config.temporal.taskQueuePrefix, pools: config.pools });
+  metrics.observePools(pools, Object.keys(config.pools), log);
+  const blobs = createBlobStore(config.blobs);
+  const conversations = new ConversationClient(temporal, {
+    namespace: config.temporal.namespace,
+    uiUrl: config.temporal.uiUrl,
+    taskQueuePrefix: config.temporal.taskQueuePrefix,
+    heartbeatTimeoutMs: config.limits.heartbeatTimeoutMs,
+    tenants: config.tenants,
+    blobs,
+    defaults: { pipeline: config.chat.pipeline, maxPending: DEFAULT_MAX_PENDING },
+    pools: Object.keys(config.pools),
+    webhookSecretOf: (tenant) => webhookSecretOf(config, tenant),
+    outbound: config.outbound,
+  });
+  const app = createApp({ config, jobs, conversations, blobs, log, metrics });
   const server = await new Promise<Server>((resolve, reject) => {
     const s = app.listen(config.api.port, config.api.host, () => resolve(s));
     s.once('error', reject);

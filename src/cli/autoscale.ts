@@ -1,11 +1,13 @@
 /**
  * `switchyard autoscale`: runs each pool's inference workers as local processes whose number follows
- * the pool's scaling policy (src/scaling/process-actuator.ts). SIGTERM/SIGINT drains them all and exits.
+ * the pool's scaling policy (src/scaling/process-actuator.ts). With SWITCHYARD_WORKER_METRICS_ADDRESS it
+ * serves its own metrics there (src/scaling/autoscaler-metrics.ts). SIGTERM/SIGINT drains the workers and exits.
  */
 import { childEnvironment, type Config } from '../config';
 import type { Logger } from '../logger';
 import { createClient } from '../temporal/connection';
 import { PoolClient } from '../temporal/pools';
+import { autoscalerRegistry, serveMetrics } from '../scaling/autoscaler-metrics';
 import { ProcessActuator } from '../scaling/process-actuator';
 
 export async function autoscale(config: Config, log: Logger): Promise<number> {
@@ -18,8 +20,10 @@ export async function autoscale(config: Config, log: Logger): Promise<number> {
     log,
     print: (line) => console.log(line),
   });
+  const address = config.worker.metricsAddress;
+  const metrics = address ? await serveMetrics(address, autoscalerRegistry(() => actuator.status())) : null;
   actuator.start();
-  log.log('info', 'autoscaler ready', { pools: Object.keys(config.pools) });
+  log.log('info', 'autoscaler ready', { pools: Object.keys(config.pools), metrics: address ? `http://${address}/metrics` : 'off' });
   await new Promise<void>((resolve) => {
     // `on`: a second signal while draining must not kill the autoscaler and orphan its workers.
     process.on('SIGTERM', resolve);
@@ -27,6 +31,8 @@ export async function autoscale(config: Config, log: Logger): Promise<number> {
   });
   log.log('info', 'autoscaler stopping: draining workers', { graceMs: config.worker.shutdownGraceMs });
   await actuator.stop();
+  metrics?.close();
+  metrics?.closeAllConnections();
   await client.connection.close();
   log.log('info', 'autoscaler stopped');
   return 0;

@@ -49,13 +49,21 @@ export async function jobsCommand(config: Config, command: string, args: string[
     let last = '';
     for (;;) {
       const job = await call('GET', `/v1/jobs/${jobId}`);
-      const line = `${job.id}  ${job.status}  attempts ${job.attempts}${job.lastFailure ? `  last failure: ${job.lastFailure.type}` : ''}`;
+      const line = `${job.id}  ${job.status}  attempts ${job.attempts}${progressOf(job)}${job.lastFailure ? `  last failure: ${job.lastFailure.type}` : ''}`;
       if (line !== last) console.error(`${new Date().toISOString().slice(11, 19)}  ${line}`);
       last = line;
       if (TERMINAL.has(job.status)) return print(job);
       await new Promise((r) => setTimeout(r, 500));
     }
   }
+}
+
+/** A document job's stage and chunk counts, e.g. `  analysing 12/40 chunks (1 failed)`. */
+function progressOf(job: JobResource): string {
+  const p = job.progress;
+  if (!p) return '';
+  const chunks = p.chunksTotal === null ? '' : ` ${p.chunksDone}/${p.chunksTotal} chunks${p.chunksFailed ? ` (${p.chunksFailed} failed)` : ''}`;
+  return `  ${p.stage}${chunks}`;
 }
 
 function print(job: JobResource): number {

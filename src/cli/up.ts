@@ -21,7 +21,7 @@ export async function up(config: Config, args: string[]): Promise<number> {
       ? [['autoscale', ['autoscale']] as [string, string[]]]
       : Object.keys(config.pools).map((pool): [string, string[]] => [`pool:${pool}`, ['worker', '--pool', pool]])),
   ];
-  // The autoscaler gives its workers ports from its own address upwards.
+  // The autoscaler serves its own metrics at its address and gives its workers the ports above it.
   const metrics = workerMetricsAddresses(config.worker.metricsAddress, workers.length);
   let server: DevServer | undefined;
   let address = config.temporal.address;
@@ -62,7 +62,7 @@ export async function up(config: Config, args: string[]): Promise<number> {
   const apiUrl = `http://${config.api.host}:${config.api.port}`;
   const allReady = Promise.all(children.map((c) => c.ready)).then(() => waitForReady(apiUrl));
   const ready = await Promise.race([allReady, stopped.then(() => false)]);
-  const workerMetrics = metrics && workers.map(([name], i) => `${name} http://${metrics[i]}/metrics${name === 'autoscale' ? ' and up' : ''}`);
+  const workerMetrics = metrics && workers.map(([name], i) => `${name} http://${metrics[i]}/metrics${name === 'autoscale' ? ' (its workers: the ports above)' : ''}`);
   if (ready) say(banner(config, { address, uiUrl, apiUrl, dbFile: server ? config.devServer.dbFile : null, ms: Date.now() - t0, metrics: workerMetrics }));
 
   const signal = await stopped;

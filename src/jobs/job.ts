@@ -3,10 +3,11 @@
  * Temporal execution's state reads as a job status. Pure code: workflows import it too.
  */
 import type { InferenceRequest, InferenceResult } from '../inference/provider';
+import { DOCUMENT_FAILURES } from './document';
 
 export const JOB_STATUSES = ['queued', 'running', 'waiting', 'succeeded', 'failed', 'cancelled', 'timed_out'] as const;
 export type JobStatus = (typeof JOB_STATUSES)[number];
-export const JOB_TYPES = ['inference'] as const;
+export const JOB_TYPES = ['inference', 'document'] as const;
 export type JobType = (typeof JOB_TYPES)[number];
 
 /** The workflow's argument: everything resolved, nothing left for the workflow to look up. */
@@ -34,7 +35,8 @@ export interface InferenceOutcome extends InferenceResult {
 export const DEADLINE_EXCEEDED = 'JobDeadlineExceeded';
 /** The failure type of a job whose inference waited longer than its `maxQueueMs` for a worker. */
 export const QUEUE_TIMEOUT = 'JobQueueTimeout';
-const TIMED_OUT_TYPES: readonly string[] = [DEADLINE_EXCEEDED, QUEUE_TIMEOUT];
+/** A review no one decided in time, with `onTimeout: fail`, is a timeout too. */
+const TIMED_OUT_TYPES: readonly string[] = [DEADLINE_EXCEEDED, QUEUE_TIMEOUT, DOCUMENT_FAILURES.reviewTimedOut];
 
 /** Non-retryable failure types: retrying cannot change the answer. */
 export const NON_RETRYABLE_ERRORS = ['InvalidInput', 'ProviderRejected'] as const;
@@ -54,8 +56,9 @@ export type ExecutionStatusName =
 
 /**
  * A job's status from Temporal's own state: a running execution is `running` while one of its
- * activities has been picked up by a worker, and `queued` while they all wait for one; a failed one
- * is `timed_out` when its failure says the deadline or the queue time passed.
+ * activities has been picked up by a worker (for a document job: once its pipeline is under way), and
+ * `queued` while they all wait for one; a failed one is `timed_out` when its failure says the deadline,
+ * the queue time or the review time passed.
  */
 export function jobStatusOf(execution: ExecutionStatusName, activityStarted: boolean, failureType?: string): JobStatus {
   if (execution === 'FAILED' && failureType !== undefined && TIMED_OUT_TYPES.includes(failureType)) return 'timed_out';

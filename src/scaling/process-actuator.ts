@@ -2,28 +2,50 @@
  * The `process` actuator: local `switchyard worker --pool <name>` processes that follow each pool's
  * scaling policy. Every tick it reads the pool's load signal the way GET /v1/pools/:name does, lets
  * `decide` (with the stabilization state kept here) say how many workers the pool wants, and starts or
- * stops processes to match. Scale-up starts all missing workers at once; scale-down sends SIGTERM to one
- * process at a time and waits for it to drain and exit, so no running inference is cancelled. A worker
- * that crashes is restarted by its supervisor.
+ * stops processes to match. The busy slots the policy needs come from the workers' own metrics: every
+ * worker serves them on a port of its own, read each tick (./busy-slots.ts). Scale-up starts all missing
+ * workers at once; scale-down sends SIGTERM to one process at a time and waits for it to drain and exit,
+ * so no running inference is cancelled. A worker that crashes is restarted by its supervisor.
  */
 import type { PoolConfig } from '../config';
 import type { Logger } from '../logger';
 import type { PoolClient } from '../temporal/pools';
 import { supervise, type Supervised } from '../cli/supervisor';
+import { pickFreePort } from '../temporal/dev-server';
+import { poolBusySlots } from './busy-slots';
 import { decide, NO_HISTORY, type PolicyState } from './policy';
 import { scalingSettingsOf } from './signal';
 
 export const TICK_MS = 1000;
 
+interface RunningWorker {
+  worker: Supervised;
+  /** Where it serves its metrics (host:port). */
+  metricsAddress: string;
+  /** It has logged that it polls; before that it runs nothing and its endpoint may not be up. */
+  ready: boolean;
+}
+
 interface PoolProcesses {
   name: string;
   pool: PoolConfig;
-  running: { worker: Supervised; metricsPort: number | null }[];
+  running: RunningWorker[];
   state: PolicyState;
   lastDesired: number | null;
   /** A scale-down in progress: the pool is left alone until its worker has drained. */
   draining: Promise<void> | null;
   started: number;
+  /** Whether the last tick could read every worker's busy slots (a change is logged). */
+  slotsKnown: boolean;
+}
+
+/** What the autoscaler's own metrics show for a pool. */
+export interface PoolStatus {
+  pool: string;
+  /** The policy's last answer, stabilization window included; null before the first tick. */
+  desiredWorkers: number | null;
+  /** Worker processes running, a draining one included. */
+  workers: number;
 }
 
 export interface ProcessActuatorOptions {
@@ -31,8 +53,8 @@ export interface ProcessActuatorOptions {
   poolClient: PoolClient;
   env: NodeJS.ProcessEnv;
   /**
-   * With SWITCHYARD_WORKER_METRICS_ADDRESS set, each worker gets its own port from it upwards (processes
-   * on one machine cannot share one); a stopped worker's port is reused by the next one started.
+   * SWITCHYARD_WORKER_METRICS_ADDRESS: the autoscaler's own metrics; its workers take the ports above it
+   * (processes on one machine cannot share one). Unset, each worker gets a free loopback port.
    */
   metricsAddress: string | undefined;
   log: Logger;
@@ -42,7 +64,7 @@ export interface ProcessActuatorOptions {
 
 export class ProcessActuator {
   private readonly pools: PoolProcesses[];
-  private readonly ports: MetricsPorts | null;
+  private readonly addresses: WorkerMetricsAddresses;
   private timer: NodeJS.Timeout | null = null;
   private ticking: Promise<void> = Promise.resolve();
 
@@ -55,8 +77,13 @@ export class ProcessActuator {
       lastDesired: null,
       draining: null,
       started: 0,
+      slotsKnown: true,
     }));
-    this.ports = opts.metricsAddress ? new MetricsPorts(opts.metricsAddress) : null;
+    this.addresses = new WorkerMetricsAddresses(opts.metricsAddress);
+  }
+
+  status(): PoolStatus[] {
+    return this.pools.map((p) => ({ pool: p.name, desiredWorkers: p.lastDesired, workers: p.running.length + (p.draining ? 1 : 0) }));
   }
 
   start(): void {
@@ -93,9 +120,9 @@ export class ProcessActuator {
       return;
     }
     if (!resource || this.timer === null) return;
-    const now = Date.now();
-    // Busy slots stay null: the policy estimates them from the dispatch rate and the polling workers.
-    const decision = decide(resource.scaling.signal, scalingSettingsOf(p.pool), p.state, now);
+    const busySlots = await this.busySlots(p, resource.taskQueue);
+    const signal = { ...resource.scaling.signal, busySlots };
+    const decision = decide(signal, scalingSettingsOf(p.pool), p.state, Date.now());
     p.state = decision.state;
     const desired = decision.desiredWorkers;
     const running = p.running.length;
@@ -105,26 +132,39 @@ export class ProcessActuator {
     p.lastDesired = desired;
     if (p.draining) return;
     if (desired > running) {
-      for (let i = running; i < desired; i++) this.startWorker(p);
+      const addresses = await Promise.all(Array.from({ length: desired - running }, () => this.addresses.take()));
+      // stop() may have come while the ports were picked: it must not miss a worker started after it.
+      for (const address of addresses) {
+        if (this.timer === null) this.addresses.release(address);
+        else this.startWorker(p, address);
+      }
     } else if (desired < running) {
       p.draining = this.stopOneWorker(p).finally(() => (p.draining = null));
     }
   }
 
-  private startWorker(p: PoolProcesses): void {
-    const metricsPort = this.ports?.take() ?? null;
-    const env = { ...this.opts.env };
-    delete env.SWITCHYARD_WORKER_METRICS_ADDRESS;
-    if (metricsPort !== null) env.SWITCHYARD_WORKER_METRICS_ADDRESS = this.ports!.address(metricsPort);
+  /**
+   * The sum of the ready workers' busy slots, or null — the policy then estimates them — when one cannot
+   * be read (it crashed and is restarting, or does not answer within the scrape timeout).
+   */
+  private async busySlots(p: PoolProcesses, taskQueue: string): Promise<number | null> {
+    const read = await poolBusySlots(p.running.filter((r) => r.ready).map((r) => r.metricsAddress), taskQueue);
+    if ((read.busySlots !== null) !== p.slotsKnown) {
+      p.slotsKnown = read.busySlots !== null;
+      if (read.busySlots === null) this.opts.log.log('warn', 'autoscale: cannot read busy slots, estimating them', { pool: p.name, reason: read.reason });
+      else this.opts.log.log('info', 'autoscale: busy slots read again', { pool: p.name });
+    }
+    return read.busySlots;
+  }
+
+  private startWorker(p: PoolProcesses, metricsAddress: string): void {
+    const env = { ...this.opts.env, SWITCHYARD_WORKER_METRICS_ADDRESS: metricsAddress };
     const name = `pool:${p.name}#${++p.started}`;
     const worker = supervise(name, ['worker', '--pool', p.name], env, this.opts.print);
-    p.running.push({ worker, metricsPort });
-    this.opts.log.log('info', 'autoscale: worker started', {
-      pool: p.name,
-      worker: name,
-      workers: p.running.length,
-      ...(metricsPort !== null ? { metrics: `http://${this.ports!.address(metricsPort)}/metrics` } : {}),
-    });
+    const running: RunningWorker = { worker, metricsAddress, ready: false };
+    void worker.ready.then(() => (running.ready = true));
+    p.running.push(running);
+    this.opts.log.log('info', 'autoscale: worker started', { pool: p.name, worker: name, workers: p.running.length, metrics: `http://${metricsAddress}/metrics` });
   }
 
   /** The newest worker is stopped first: SIGTERM, then it finishes its in-flight calls and exits. */
@@ -132,36 +172,42 @@ export class ProcessActuator {
     const last = p.running.pop()!;
     this.opts.log.log('info', 'autoscale: draining worker', { pool: p.name, worker: last.worker.name, workers: p.running.length + 1 });
     await last.worker.stop();
-    if (last.metricsPort !== null) this.ports!.release(last.metricsPort);
+    this.addresses.release(last.metricsAddress);
     this.opts.log.log('info', 'autoscale: worker stopped', { pool: p.name, worker: last.worker.name, workers: p.running.length });
   }
 }
 
-/** Ports from the configured metrics address upwards, lowest free first. */
-class MetricsPorts {
-  private readonly host: string;
-  private readonly base: number;
-  private readonly used = new Set<number>();
+/**
+ * A metrics address per worker. With a configured address (the autoscaler's own) the workers take the
+ * ports above it, lowest free first, so a stopped worker's port goes to the next one started and a scrape
+ * config can list a fixed range. Without one, each gets a free loopback port: the autoscaler still reads
+ * its busy slots, and nothing is served beyond the machine that was not asked for.
+ */
+class WorkerMetricsAddresses {
+  private readonly used = new Set<string>();
+  private readonly base: { host: string; port: number } | null;
 
-  constructor(address: string) {
-    const at = address.lastIndexOf(':');
-    this.host = address.slice(0, at);
-    this.base = Number(address.slice(at + 1));
+  constructor(address: string | undefined) {
+    const at = address?.lastIndexOf(':') ?? -1;
+    this.base = address ? { host: address.slice(0, at), port: Number(address.slice(at + 1)) } : null;
   }
 
-  take(): number {
-    let port = this.base;
-    while (this.used.has(port)) port++;
-    if (port > 65535) throw new Error(`SWITCHYARD_WORKER_METRICS_ADDRESS: no free port from ${this.base} for another worker`);
-    this.used.add(port);
-    return port;
+  async take(): Promise<string> {
+    let address: string;
+    if (this.base) {
+      let port = this.base.port + 1;
+      while (this.used.has(`${this.base.host}:${port}`)) port++;
+      if (port > 65535) throw new Error(`SWITCHYARD_WORKER_METRICS_ADDRESS: no free port above ${this.base.port} for another worker`);
+      address = `${this.base.host}:${port}`;
+    } else {
+      do address = `127.0.0.1:${await pickFreePort()}`;
+      while (this.used.has(address));
+    }
+    this.used.add(address);
+    return address;
   }
 
-  release(port: number): void {
-    this.used.delete(port);
-  }
-
-  address(port: number): string {
-    return `${this.host}:${port}`;
+  release(address: string): void {
+    this.used.delete(address);
   }
 }

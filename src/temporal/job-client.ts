@@ -7,17 +7,19 @@ import {
   type WorkflowExecutionDescription,
   WorkflowExecutionAlreadyStartedError,
   WorkflowNotFoundError,
+  WorkflowUpdateFailedError,
 } from '@temporalio/client';
 import { TypedSearchAttributes } from '@temporalio/common';
+import { optionalTsToMs } from '@temporalio/common/lib/time';
+import type { temporal as proto } from '@temporalio/proto';
 import { tenantPolicy, type Config } from '../config';
-import { jobStatusOf } from '../jobs/job';
+import { DOCUMENT_PROGRESS_QUERY, REVIEW_UPDATE, type DocumentProgress, type ReviewRequest } from '../jobs/document';
+import { JOB_TYPES, jobStatusOf, type JobType } from '../jobs/job';
 import { jobIdForIdempotencyKey, newJobId, workflowIdFor } from '../jobs/ids';
 import { firstRun, jobLinks, type JobLinkBase, type JobResource } from '../jobs/resource';
-import type { InferenceJobSpec } from '../jobs/spec';
-import type { inferenceJob } from '../../workflows';
 import { readClosedJob } from './job-history';
 import type { RetryMemo } from './job-retry';
-import { INFERENCE_WORKFLOW, jobStartOptions, type JobMemo } from './job-start';
+import { DOCUMENT_WORKFLOW, workflowStart, type JobMemo, type JobToStart } from './job-start';
 import { OpenJobs, QuotaExceededError } from './open-jobs';
 import { decodePayload, isoTime, rootFailure } from './proto';
 import { SEARCH_ATTRIBUTES } from '../jobs/search-attributes';
@@ -40,7 +42,24 @@ export class JobNotCancellableError extends Error {
   }
 }
 
+/** A review decision the job cannot take: no review is open (not a document job, not yet at review, decided, ended). */
+export class ReviewNotOpenError extends Error {
+  constructor(
+    readonly job: JobResource,
+    reason: string,
+  ) {
+    super(reason);
+  }
+}
+
 const ACTIVITY_STARTED = 2; // PENDING_ACTIVITY_STATE_STARTED
+/** How long a review decision may wait for the workflow to take it (a workflow worker must be up). */
+const REVIEW_UPDATE_TIMEOUT_MS = 10_000;
+/**
+ * How long the API waits for a document job's progress query. A query needs a workflow worker; with
+ * none polling, the job is described from Temporal's state alone instead of holding the request.
+ */
+const PROGRESS_QUERY_TIMEOUT_MS = 1000;
 
 export class JobClient {
   private readonly openJobs: OpenJobs;
@@ -59,16 +78,17 @@ export class JobClient {
    */
   async submit(
     tenant: string,
-    spec: InferenceJobSpec,
+    job: JobToStart,
     submission: { idempotencyKey?: string; fingerprint: string },
   ): Promise<{ job: JobResource; created: boolean }> {
+    const { spec } = job;
     const key = submission.idempotencyKey;
     const jobId = key === undefined ? newJobId() : jobIdForIdempotencyKey(tenant, key);
     const policy = tenantPolicy(this.opts.tenants, tenant);
-    const { memo, options } = jobStartOptions({
+    const { memo, options, workflowType } = workflowStart({
+      ...job,
       tenant,
       jobId,
-      spec,
       fingerprint: submission.fingerprint,
       taskQueuePrefix: this.opts.taskQueuePrefix,
       heartbeatTimeoutMs: this.opts.heartbeatTimeoutMs,
@@ -80,18 +100,19 @@ export class JobClient {
       type: spec.type,
       tenant,
       pool: spec.pool,
-      task: spec.task,
+      task: memo.task,
       priority: spec.priority,
       status: 'queued',
       attempts: 0,
       lastFailure: null,
+      progress: null,
       result: null,
       createdAt: new Date().toISOString(),
       startedAt: null,
       waitingFor: null,
       finishedAt: null,
       run: firstRun(id),
-      links: jobLinks(this.opts, jobId, workflowId, id),
+      links: jobLinks(this.opts, { id: jobId, type: spec.type }, workflowId, id),
     });
     const answerRepeat = async (description: WorkflowExecutionDescription) => {
       const existing = description.memo as Partial<JobMemo> | undefined;
@@ -102,7 +123,7 @@ export class JobClient {
     const start = async () => {
       let runId: string | undefined;
       try {
-        const handle = await this.temporal.workflow.start<typeof inferenceJob>(INFERENCE_WORKFLOW, options);
+        const handle = await this.temporal.workflow.start(workflowType, options);
         runId = handle.firstExecutionRunId;
       } catch (err) {
         // A job with this idempotency key has already ended: fall through and answer with it.
@@ -144,6 +165,26 @@ export class JobClient {
     return job;
   }
 
+  /**
+   * Sends a review decision to a document job waiting for one; the workflow's validator refuses it
+   * unless the review is open and undecided. Resolves with the job as it is after the decision.
+   */
+  async review(tenant: string, jobId: string, request: ReviewRequest): Promise<JobResource | null> {
+    const job = await this.get(tenant, jobId);
+    if (!job) return null;
+    if (job.type !== 'document') throw new ReviewNotOpenError(job, `job ${jobId} is an ${job.type} job; only document jobs are reviewed`);
+    if (job.finishedAt !== null) throw new ReviewNotOpenError(job, `job ${jobId} has already ended (${job.status})`);
+    const handle = this.temporal.workflow.getHandle(workflowIdFor(tenant, jobId), job.run.id);
+    try {
+      await this.temporal.withDeadline(Date.now() + REVIEW_UPDATE_TIMEOUT_MS, () => handle.executeUpdate(REVIEW_UPDATE, { args: [request] }));
+    } catch (err) {
+      if (err instanceof WorkflowUpdateFailedError) throw new ReviewNotOpenError(job, err.cause?.message ?? err.message);
+      if (err instanceof WorkflowNotFoundError) throw new ReviewNotOpenError(job, `job ${jobId} has already ended`);
+      throw err;
+    }
+    return this.get(tenant, jobId);
+  }
+
   private async describe(tenant: string, jobId: string, runId?: string): Promise<WorkflowExecutionDescription | null> {
     try {
       const description = await this.temporal.workflow.getHandle(workflowIdFor(tenant, jobId), runId).describe();
@@ -158,37 +199,72 @@ export class JobClient {
   async toResource(tenant: string, jobId: string, d: WorkflowExecutionDescription): Promise<JobResource> {
     const attrs: TypedSearchAttributes = d.typedSearchAttributes;
     const memo = d.memo as Partial<JobMemo & RetryMemo> | undefined;
-    const progress = d.status.name === 'RUNNING' ? runningProgress(d) : await this.closedProgress(d);
+    const type = jobTypeOf(d);
+    let state: JobState;
+    if (d.status.name !== 'RUNNING') state = await this.closedState(d, type);
+    else state = type === 'document' ? documentState(d, await this.documentProgress(d)) : inferenceState(d);
     return {
       id: jobId,
-      type: 'inference',
+      type,
       tenant,
       pool: attrs.get(SEARCH_ATTRIBUTES.pool) ?? '',
       task: memo?.task ?? '',
       priority: attrs.get(SEARCH_ATTRIBUTES.priority) ?? 3,
-      status: progress.status,
-      attempts: progress.attempts,
-      lastFailure: progress.lastFailure,
-      result: progress.result,
-      createdAt: d.startTime.toISOString(),
-      startedAt: progress.startedAt,
-      waitingFor: progress.waitingFor ?? null,
+      status: state.status,
+      attempts: state.attempts,
+      lastFailure: state.lastFailure,
+      progress: state.progress,
+      result: state.result,
+      createdAt: acceptedAt(d),
+      startedAt: state.startedAt,
+      waitingFor: state.waitingFor ?? null,
       finishedAt: d.closeTime?.toISOString() ?? null,
       run: { id: d.runId, number: memo?.runNumber ?? 1, retryOf: memo?.retryOf ?? null },
-      links: jobLinks(this.opts, jobId, d.workflowId, d.runId),
+      links: jobLinks(this.opts, { id: jobId, type }, d.workflowId, d.runId),
     };
   }
 
-  private async closedProgress(d: WorkflowExecutionDescription): Promise<Progress> {
-    const closed = await readClosedJob(this.temporal.workflow.getHandle(d.workflowId, d.runId));
+  private async closedState(d: WorkflowExecutionDescription, type: JobType): Promise<JobState> {
+    const closed = await readClosedJob(this.temporal.workflow.getHandle(d.workflowId, d.runId), type);
     return { ...closed, status: jobStatusOf(d.status.name, false, closed.lastFailure?.type) };
+  }
+
+  /** The pipeline's progress from its workflow, or null when no workflow worker answers in time. */
+  private async documentProgress(d: WorkflowExecutionDescription): Promise<DocumentProgress | null> {
+    const handle = this.temporal.workflow.getHandle(d.workflowId, d.runId);
+    try {
+      return await this.temporal.withDeadline(Date.now() + PROGRESS_QUERY_TIMEOUT_MS, () =>
+        handle.query<DocumentProgress>(DOCUMENT_PROGRESS_QUERY),
+      );
+    } catch {
+      return null;
+    }
   }
 }
 
-type Progress = Pick<JobResource, 'status' | 'attempts' | 'lastFailure' | 'result' | 'startedAt'> & { waitingFor?: string | null };
+type JobState = Pick<JobResource, 'status' | 'attempts' | 'lastFailure' | 'progress' | 'result' | 'startedAt'> & { waitingFor?: string | null };
+type PendingActivity = proto.api.workflow.v1.IPendingActivityInfo;
 
-/** A running job's progress from its pending activity: started by a worker, or still waiting for one. */
-function runningProgress(d: WorkflowExecutionDescription): Progress {
+function jobTypeOf(d: WorkflowExecutionDescription): JobType {
+  const type = d.typedSearchAttributes.get(SEARCH_ATTRIBUTES.type);
+  if ((JOB_TYPES as readonly string[]).includes(type ?? '')) return type as JobType;
+  return d.type === DOCUMENT_WORKFLOW ? 'document' : 'inference';
+}
+
+/**
+ * When the job (this run of it) was accepted. A document job that continued as new is described by its
+ * latest run, whose start is not the job's: the execution timeout spans all runs of the chain, so the
+ * chain began that long before it expires.
+ */
+function acceptedAt(d: WorkflowExecutionDescription): string {
+  const expiresMs = optionalTsToMs(d.raw.workflowExtendedInfo?.executionExpirationTime);
+  const timeoutMs = optionalTsToMs(d.raw.executionConfig?.workflowExecutionTimeout);
+  if (expiresMs === undefined || timeoutMs === undefined || timeoutMs === 0) return d.startTime.toISOString();
+  return new Date(Math.min(expiresMs - timeoutMs, d.startTime.getTime())).toISOString();
+}
+
+/** A running inference job from its pending activity: started by a worker, or still waiting for one. */
+function inferenceState(d: WorkflowExecutionDescription): JobState {
   const pending = d.raw.pendingActivities?.[0];
   const started = pending?.state === ACTIVITY_STARTED;
   const attempt = pending?.attempt ?? 1;
@@ -196,9 +272,35 @@ function runningProgress(d: WorkflowExecutionDescription): Progress {
     status: jobStatusOf(d.status.name, started),
     attempts: started ? attempt : attempt - 1,
     lastFailure: rootFailure(pending?.lastFailure),
+    progress: null,
     result: null,
     startedAt: started ? isoTime(pending?.lastStartedTime) : null,
     waitingFor: started ? waitingReason(pending?.heartbeatDetails?.payloads?.[0]) : null,
+  };
+}
+
+/** Stages before any chunk is analysed: a job still in them with no step started waits for a worker. */
+const FIRST_STAGES: readonly string[] = ['fetching', 'extracting'];
+
+/**
+ * A running document job: `waiting` while its review is open, `running` once its pipeline is under way,
+ * `queued` before its first step has a worker. Without progress (no workflow worker answered), its
+ * pending activities alone say whether it runs.
+ */
+function documentState(d: WorkflowExecutionDescription, progress: DocumentProgress | null): JobState {
+  const pending: PendingActivity[] = d.raw.pendingActivities ?? [];
+  const started = pending.filter((a) => a.state === ACTIVITY_STARTED);
+  const underWay = started.length > 0 || (progress !== null && !FIRST_STAGES.includes(progress.stage));
+  const reviewOpen = progress?.stage === 'review' && progress.review?.decidedAt === null;
+  const latestStart = started.map((a) => isoTime(a.lastStartedTime)).reduce<string | null>((a, b) => (b && (!a || b > a) ? b : a), null);
+  return {
+    status: reviewOpen ? 'waiting' : jobStatusOf(d.status.name, underWay),
+    attempts: Math.max(0, ...pending.map((a) => (a.state === ACTIVITY_STARTED ? (a.attempt ?? 1) : (a.attempt ?? 1) - 1))),
+    lastFailure: rootFailure(pending.find((a) => a.lastFailure)?.lastFailure),
+    progress,
+    result: null,
+    startedAt: latestStart,
+    waitingFor: started.map((a) => waitingReason(a.heartbeatDetails?.payloads?.[0])).find((w) => w !== null) ?? null,
   };
 }
 

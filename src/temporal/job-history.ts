@@ -1,17 +1,27 @@
 /** What a finished job's history says: the result or the failure, and the attempts it took. */
 import type { WorkflowHandle } from '@temporalio/client';
-import { DEADLINE_EXCEEDED, type InferenceOutcome } from '../jobs/job';
+import type { DocumentJobOutcome } from '../jobs/document';
+import { DEADLINE_EXCEEDED, type InferenceOutcome, type JobType } from '../jobs/job';
 import type { JobResource } from '../jobs/resource';
 import { decodePayload, isoTime, rootFailure } from './proto';
 
-type ClosedJobFields = Pick<JobResource, 'attempts' | 'lastFailure' | 'result' | 'startedAt'>;
+type ClosedJobFields = Pick<JobResource, 'attempts' | 'lastFailure' | 'result' | 'startedAt' | 'progress'>;
 
-export async function readClosedJob(handle: WorkflowHandle): Promise<ClosedJobFields> {
+/** Most failed chunk indexes the progress lists (as the workflow's own progress does). */
+const FAILED_CHUNKS_SHOWN = 100;
+
+/**
+ * Reads the history of the job's run. A document job that continued as new is read from its last run:
+ * that run's history holds how the job ended.
+ */
+export async function readClosedJob(handle: WorkflowHandle, type: JobType): Promise<ClosedJobFields> {
   const history = await handle.fetchHistory();
-  const fields: ClosedJobFields = { attempts: 0, lastFailure: null, result: null, startedAt: null };
+  const fields: ClosedJobFields = { attempts: 0, lastFailure: null, result: null, startedAt: null, progress: null };
   for (const event of history.events ?? []) {
     if (event.activityTaskStartedEventAttributes) {
-      fields.attempts = event.activityTaskStartedEventAttributes.attempt ?? fields.attempts;
+      const attempt = event.activityTaskStartedEventAttributes.attempt ?? fields.attempts;
+      // A document job runs many activities: it shows the most any of them took.
+      fields.attempts = type === 'document' ? Math.max(fields.attempts, attempt) : attempt;
       fields.startedAt = isoTime(event.eventTime);
     }
     const activityFailure =
@@ -28,13 +38,33 @@ export async function readClosedJob(handle: WorkflowHandle): Promise<ClosedJobFi
       fields.lastFailure = { type: 'Terminated', message: reason || 'terminated by an operator' };
     }
     const completed = event.workflowExecutionCompletedEventAttributes;
-    if (completed) {
+    if (completed && type === 'inference') {
       const outcome = decodePayload<InferenceOutcome>(completed.result?.payloads?.[0]);
       if (outcome) {
         fields.result = { output: outcome.output, model: outcome.model, usage: outcome.usage ?? null };
         fields.attempts = outcome.attempt;
       }
     }
+    if (completed && type === 'document') {
+      const outcome = decodePayload<DocumentJobOutcome>(completed.result?.payloads?.[0]);
+      if (outcome) Object.assign(fields, documentOutcomeFields(outcome));
+    }
   }
   return fields;
+}
+
+/** A finished document job's result in brief, and its final progress. */
+function documentOutcomeFields(outcome: DocumentJobOutcome): Pick<JobResource, 'result' | 'progress'> {
+  const { chunksTotal, chunksDone, failedChunks, review, webhook } = outcome;
+  return {
+    result: { chunksTotal, chunksDone, failedChunks, review, webhook, size: outcome.result.size, sha256: outcome.result.sha256 },
+    progress: {
+      stage: 'done',
+      chunksTotal,
+      chunksDone,
+      chunksFailed: failedChunks.length,
+      failedChunks: failedChunks.slice(0, FAILED_CHUNKS_SHOWN),
+      review,
+    },
+  };
 }

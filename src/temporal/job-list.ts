@@ -4,7 +4,8 @@
  */
 import type { Client } from '@temporalio/client';
 import type { temporal } from '@temporalio/proto';
-import { DEADLINE_EXCEEDED, EXECUTION_STATUS_FOR, NON_RETRYABLE_ERRORS, QUEUE_TIMEOUT, type JobStatus, type JobType } from '../jobs/job';
+import { DOCUMENT_FAILURES } from '../jobs/document';
+import { DEADLINE_EXCEEDED, EXECUTION_STATUS_FOR, NON_RETRYABLE_ERRORS, QUEUE_TIMEOUT, JOB_TYPES, type JobStatus, type JobType } from '../jobs/job';
 import type { JobResource } from '../jobs/resource';
 import type { JobClient } from './job-client';
 
@@ -30,9 +31,11 @@ type ExecutionInfo = temporal.api.workflow.v1.IWorkflowExecutionInfo;
 /** A string literal for a visibility query. */
 export const queryString = (value: string) => `'${value.replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'`;
 
+/** Jobs only: a tenant's conversations are workflows with its JobTenant too, but not jobs. */
+export const JOBS_ONLY = `JobType IN (${JOB_TYPES.map(queryString).join(', ')})`;
+
 export function visibilityQuery(tenant: string, f: JobFilter): string {
-  const clauses = [`JobTenant = ${queryString(tenant)}`];
-  if (f.type) clauses.push(`JobType = ${queryString(f.type)}`);
+  const clauses = [`JobTenant = ${queryString(tenant)}`, f.type ? `JobType = ${queryString(f.type)}` : JOBS_ONLY];
   if (f.pool) clauses.push(`JobPool = ${queryString(f.pool)}`);
   if (f.status) clauses.push(`ExecutionStatus IN (${EXECUTION_STATUS_FOR[f.status].map(queryString).join(', ')})`);
   if (f.errorType) clauses.push(`JobErrorType = ${queryString(f.errorType)}`);
@@ -130,6 +133,13 @@ export const COUNTED_FAILURE_TYPES = [
   QUEUE_TIMEOUT,
   'TimeoutStartToClose',
   'TimeoutHeartbeat',
+  // Document jobs; a failed webhook delivery never fails its job.
+  DOCUMENT_FAILURES.chunkFailed,
+  DOCUMENT_FAILURES.reviewRejected,
+  DOCUMENT_FAILURES.reviewTimedOut,
+  DOCUMENT_FAILURES.urlRefused,
+  DOCUMENT_FAILURES.unsupportedDocument,
+  DOCUMENT_FAILURES.emptyDocument,
 ] as const;
 
 export interface FailureScope {

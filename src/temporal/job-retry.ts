@@ -33,6 +33,7 @@ export class JobNotRetryableError extends Error {
 }
 
 const ALREADY_EXISTS = 6; // gRPC status of a start refused by the workflow-id policies
+const CONTINUED_AS_NEW = temporal.api.enums.v1.WorkflowExecutionStatus.WORKFLOW_EXECUTION_STATUS_CONTINUED_AS_NEW;
 
 /**
  * Starts a new run of the job if its current run failed, timed out or was cancelled; null if the tenant
@@ -57,18 +58,30 @@ async function retryCurrentRun(jobs: JobClient, tenant: string, job: JobResource
   return (await jobs.get(tenant, job.id, runId))!;
 }
 
-/** Starts the run that retries `run`, as a copy of its start; returns the new run id. */
-async function startRetryRun(jobs: JobClient, workflowId: string, run: JobRunRef): Promise<string> {
-  const client = jobs.temporal;
-  const namespace = client.options.namespace;
-  const history = await client.workflowService.getWorkflowExecutionHistory({
-    namespace,
-    execution: { workflowId, runId: run.id },
+/** The first event of a run: how it was started. */
+async function startEventOf(jobs: JobClient, workflowId: string, runId: string) {
+  const history = await jobs.temporal.workflowService.getWorkflowExecutionHistory({
+    namespace: jobs.temporal.options.namespace,
+    execution: { workflowId, runId },
     maximumPageSize: 1,
   });
   const first = history.history?.events?.[0];
-  const started = first?.workflowExecutionStartedEventAttributes;
-  if (!started) throw new Error(`run ${run.id} of ${workflowId} has no start event`);
+  if (!first?.workflowExecutionStartedEventAttributes) throw new Error(`run ${runId} of ${workflowId} has no start event`);
+  return { first, started: first.workflowExecutionStartedEventAttributes };
+}
+
+/**
+ * Starts the run that retries `run`, as a copy of its start; returns the new run id. A document job may
+ * have continued as new: its latest run was started with where the previous one left off, so the copy
+ * is of the start of the first run of that chain — the job as it was submitted.
+ */
+async function startRetryRun(jobs: JobClient, workflowId: string, run: JobRunRef): Promise<string> {
+  const client = jobs.temporal;
+  const namespace = client.options.namespace;
+  let { first, started } = await startEventOf(jobs, workflowId, run.id);
+  if (started.firstExecutionRunId && started.firstExecutionRunId !== run.id) {
+    ({ first, started } = await startEventOf(jobs, workflowId, started.firstExecutionRunId));
+  }
   const retry: RetryMemo = { retryOf: run.id, runNumber: run.number + 1 };
   const memoFields = Object.fromEntries(Object.entries(retry).map(([k, v]) => [k, defaultPayloadConverter.toPayload(v)]));
   const { WorkflowIdReusePolicy, WorkflowIdConflictPolicy } = temporal.api.enums.v1;
@@ -143,8 +156,11 @@ export async function listRuns(jobs: JobClient, tenant: string, jobId: string): 
   if (!current) return null;
   const query = `JobTenant = ${queryString(tenant)} AND WorkflowId = ${queryString(workflowIdFor(tenant, jobId))}`;
   const page = await visibilityPage(jobs.temporal, query, MAX_RUNS_LISTED);
-  // The current run comes from the job itself: visibility may not list a run started a moment ago.
-  const earlier = [...new Set(page.executions.map((e) => e.execution?.runId ?? ''))].filter((id) => id && id !== current.run.id);
+  // The current run comes from the job itself: visibility may not list a run started a moment ago. A
+  // run that continued as new is part of the run after it, not a run of the job of its own.
+  const earlier = [
+    ...new Set(page.executions.filter((e) => e.status !== CONTINUED_AS_NEW).map((e) => e.execution?.runId ?? '')),
+  ].filter((id) => id && id !== current.run.id);
   const runs = [current, ...(await mapBounded(earlier, (runId) => jobs.get(tenant, jobId, runId)))]
     .filter((r): r is JobResource => r !== null)
     .sort((a, b) => b.createdAt.localeCompare(a.createdAt))

@@ -10,6 +10,7 @@
  */
 import type { Client } from '@temporalio/client';
 import { SEARCH_ATTRIBUTES } from '../jobs/search-attributes';
+import { JOBS_ONLY } from './job-list';
 
 /** How far visibility may trail a workflow start; jobs started more recently are counted from the ledger. */
 export const VISIBILITY_LAG_MS = 2000;
@@ -84,7 +85,7 @@ export class OpenJobs {
     if (!state.counted || now - state.counted.countedAt > COUNT_REUSE_MS) {
       const cutoff = now - VISIBILITY_LAG_MS;
       const query =
-        `${SEARCH_ATTRIBUTES.tenant.name} = '${tenant}' AND ExecutionStatus = 'Running' ` +
+        `${SEARCH_ATTRIBUTES.tenant.name} = '${tenant}' AND ${JOBS_ONLY} AND ExecutionStatus = 'Running' ` +
         `AND StartTime < '${new Date(cutoff).toISOString()}'`;
       const { count } = await this.temporal.workflow.count(query);
       state.counted = { open: count, cutoff, countedAt: now };

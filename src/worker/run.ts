@@ -6,7 +6,10 @@
 import { Client } from '@temporalio/client';
 import { DefaultLogger, type LogEntry, type NativeConnection, Runtime, Worker } from '@temporalio/worker';
 import { createActivities } from '../../activities';
-import { type Config, limiterOf } from '../config';
+import { createChatActivities } from '../../activities/chat';
+import { createPipelineActivities } from '../../activities/pipeline';
+import { createBlobStore } from '../blobs';
+import { type Config, limiterOf, webhookSecretOf } from '../config';
 import { LimiterClient } from '../inference/limiter-client';
 import { limiterSettingsOf } from '../inference/limiter-state';
 import { createProvider } from '../inference/providers';
@@ -15,6 +18,7 @@ import { connectWorker } from '../temporal/connection';
 import { workflowBundle } from './workflow-bundle';
 import { limiterWorkflowId, poolTaskQueue, workflowTaskQueue } from '../temporal/task-queues';
 import { inferenceMetrics, prometheusTelemetry } from './metrics';
+import { activitySlotOptions } from './slots';
 
 export interface WorkerRoles {
   workflows: boolean;
@@ -67,12 +71,17 @@ export async function runWorker(config: Config, roles: WorkerRoles, log: Logger)
     };
     const workers: Worker[] = [];
     const limiters = limiterClients(config, connection, log);
+    const blobs = createBlobStore(config.blobs);
+    const stepDeps = { blobs, outbound: config.outbound, webhookSecretOf: (tenant: string) => webhookSecretOf(config, tenant) };
     if (roles.workflows) {
       workers.push(
         await Worker.create({
           ...common,
           taskQueue: workflowTaskQueue(config.temporal.taskQueuePrefix),
           workflowBundle: { code: (await workflowBundle(log)).code },
+          // The workflows' own steps run beside them: the document pipeline's (extraction, splitting,
+          // aggregation, webhooks, cleanup) and the conversations' (message records, deliveries).
+          activities: { ...createPipelineActivities(stepDeps), ...createChatActivities(stepDeps) },
         }),
       );
     }
@@ -85,8 +94,8 @@ export async function runWorker(config: Config, roles: WorkerRoles, log: Logger)
         await Worker.create({
           ...common,
           taskQueue: poolTaskQueue(config.temporal.taskQueuePrefix, pool),
-          activities: createActivities({ provider, limiter: limiters.forPool(pool), metrics }),
-          maxConcurrentActivityTaskExecutions: settings.concurrency,
+          activities: createActivities({ provider, limiter: limiters.forPool(pool), metrics, blobs }),
+          ...activitySlotOptions(settings),
           // Temporal's task-queue rate limit: dispatches per second to all workers of the pool together.
           maxTaskQueueActivitiesPerSecond: settings.rateLimit.requestsPerSecond,
         }),

@@ -25,6 +25,9 @@ const EIGHT_MB = 8 * 1024 * 1024;
 const HELLO = [{ role: 'user', content: 'hi' }];
 const ACME_AUTH = `Authorization: Bearer ${TENANTS.acme.key}`;
 const OPERATOR_KEY = 'operator-key-0123456789abcdef';
+/** A well-formed document id that no document has. */
+const UNKNOWN_DOCUMENT = 'doc-0123456789abcdef0123456789abcdef';
+const MAX_DOCUMENT_BYTES = 4096;
 const AS_OPERATOR = { as: null, headers: { authorization: `Bearer ${OPERATOR_KEY}` } } as const;
 
 let stack: Stack;
@@ -37,6 +40,7 @@ before(async () => {
       SWITCHYARD_MAX_ATTEMPTS: String(MAX_ATTEMPTS),
       SWITCHYARD_MAX_DEADLINE_MS: String(MAX_DEADLINE_MS),
       SWITCHYARD_OPERATOR_KEYS: OPERATOR_KEY,
+      SWITCHYARD_MAX_DOCUMENT_BYTES: String(MAX_DOCUMENT_BYTES),
     },
   });
   // No workers: none of these requests may start a job.
@@ -59,7 +63,7 @@ function assertProblem(answer: Answer, status: number, code: string): any {
 }
 
 /** Asserts a 400 whose `errors` hold one for the field at `path`, saying `message` if given. */
-function assertFieldError(answer: Answer, code: 'invalid-request' | 'unknown-field', path: string, message?: RegExp): void {
+function assertFieldError(answer: Answer, code: string, path: string, message?: RegExp): void {
   const { errors } = assertProblem(answer, 400, code);
   assert.ok(Array.isArray(errors), `no errors array in ${JSON.stringify(answer.body)}`);
   const error = errors.find((e: { path: string }) => e.path === path);
@@ -315,6 +319,15 @@ const EVERY_ENDPOINT: [string, string, unknown?][] = [
   ['GET', '/v1/pools/local'],
   ['POST', '/v1/pools/local/pause'],
   ['POST', '/v1/pools/local/resume'],
+  ['GET', `/v1/jobs/${UNKNOWN_JOB}/result`],
+  ['POST', `/v1/jobs/${UNKNOWN_JOB}/review`, { decision: 'approve', reviewer: 'dana' }],
+  ['DELETE', `/v1/jobs/${UNKNOWN_JOB}`],
+];
+/** The /v1 endpoints that never reach Temporal: uploaded documents live in the blob store. */
+const DOCUMENT_ENDPOINTS: [string, string, unknown?][] = [
+  ['POST', '/v1/documents'],
+  ['GET', `/v1/documents/${UNKNOWN_DOCUMENT}`],
+  ['DELETE', `/v1/documents/${UNKNOWN_DOCUMENT}`],
 ];
 
 describe('authentication', () => {
@@ -326,7 +339,7 @@ describe('authentication', () => {
     ['Bearer with no key', { authorization: 'Bearer' }],
     ['two keys', { authorization: `Bearer ${TENANTS.acme.key} ${TENANTS.globex.key}` }],
   ];
-  for (const [method, url, body] of EVERY_ENDPOINT) {
+  for (const [method, url, body] of [...EVERY_ENDPOINT, ...DOCUMENT_ENDPOINTS]) {
     for (const [name, headers] of credentials) {
       test(`${method} ${url} with ${name} is 401 with WWW-Authenticate: Bearer`, async () => {
         const answer = await stack.call(method, url, { as: null, headers, body });
@@ -340,6 +353,8 @@ describe('authentication', () => {
     assertProblem(await stack.call('POST', '/v1/jobs', { as: null, rawBody: '{not json' }), 401, 'unauthorized');
     const huge = await within(30_000, stack.call('POST', '/v1/jobs', { as: null, body: job(textOf(EIGHT_MB)) }));
     assertProblem(huge, 401, 'unauthorized');
+    const upload = await within(30_000, stack.upload(Buffer.alloc(EIGHT_MB, 'a'), 'text/plain', { as: null }));
+    assertProblem(upload, 401, 'unauthorized');
   });
 
   test('authentication comes before routing under /v1', async () => {
@@ -478,6 +493,9 @@ describe('retries, runs, failures and pools', () => {
     ['POST', '/v1/jobs', AS_OPERATOR, 'an operator key'],
     ['POST', '/v1/jobs/retry', AS_OPERATOR, 'an operator key'],
     ['GET', '/v1/failures', AS_OPERATOR, 'an operator key'],
+    ['POST', '/v1/documents', AS_OPERATOR, 'an operator key'],
+    ['GET', `/v1/documents/${UNKNOWN_DOCUMENT}`, AS_OPERATOR, 'an operator key'],
+    ['POST', `/v1/jobs/${UNKNOWN_JOB}/review`, AS_OPERATOR, 'an operator key'],
   ];
   for (const [method, url, who, name] of wrongRole) {
     test(`${method} ${url} with ${name} is 403 forbidden, before any body is read`, async () => {
@@ -485,6 +503,164 @@ describe('retries, runs, failures and pools', () => {
       assertProblem(await stack.call(method, url, { ...who, ...body }), 403, 'forbidden');
     });
   }
+});
+
+describe('documents and document jobs', () => {
+  let documentId: string;
+  before(async () => {
+    const answer = await stack.upload('A short text to analyse. It has two sentences.', 'text/plain');
+    assert.ok([200, 201].includes(answer.status), JSON.stringify(answer.body));
+    documentId = answer.body.id;
+  });
+  /** A document job on the uploaded document, with some fields replaced; a field set to undefined is left out. */
+  const documentJob = (fields: Record<string, unknown> = {}) => ({ type: 'document', source: { documentId }, tasks: ['keywords'], ...fields });
+  const submitDocument = (fields: Record<string, unknown>) => stack.call('POST', '/v1/jobs', { body: documentJob(fields) });
+
+  const invalid: [string, Record<string, unknown>, string, RegExp?][] = [
+    ['no source', { source: undefined }, 'body.source'],
+    ['a source that is both a document and a URL', { source: { documentId: UNKNOWN_DOCUMENT, url: 'https://example.com/a' } }, 'body.source'],
+    ['a malformed document id', { source: { documentId: 'doc-XYZ' } }, 'body.source.documentId', /doc- and 32 hex digits/],
+    ['a URL that is not http(s)', { source: { url: 'file:///etc/passwd' } }, 'body.source.url'],
+    ['no tasks', { tasks: undefined }, 'body.tasks'],
+    ['an empty task list', { tasks: [] }, 'body.tasks'],
+    ['a task twice', { tasks: ['keywords', 'keywords'] }, 'body.tasks', /each task once/],
+    ['an unknown task', { tasks: ['translate'] }, 'body.tasks.0'],
+    ['the prompt task without a prompt', { tasks: ['prompt'] }, 'body.prompt', /needs a prompt/],
+    ['a prompt without the prompt task', { prompt: 'Summarise.' }, 'body.prompt', /only used by the prompt task/],
+    ['chunks under 200 characters', { chunking: { targetChars: 199 } }, 'body.chunking.targetChars', />=200/],
+    ['chunks over 20,000 characters', { chunking: { targetChars: 20_001 } }, 'body.chunking.targetChars', /<=20000/],
+    ['maxParallel 0', { maxParallel: 0 }, 'body.maxParallel'],
+    ['maxParallel over 100', { maxParallel: 101 }, 'body.maxParallel', /<=100/],
+    ['an unknown failure policy', { failurePolicy: 'ignore' }, 'body.failurePolicy'],
+    ['a review without a timeout', { review: {} }, 'body.review.timeoutMs'],
+    ['a review timeout over 30 days', { review: { timeoutMs: 30 * 86_400_000 + 1 } }, 'body.review.timeoutMs'],
+    ['an unknown review onTimeout', { review: { timeoutMs: 60_000, onTimeout: 'escalate' } }, 'body.review.onTimeout'],
+    ['a webhook URL that is not http(s)', { webhook: { url: 'ftp://example.com/hook' } }, 'body.webhook.url'],
+  ];
+  for (const [name, fields, path, message] of invalid) {
+    test(`a document job with ${name} is 400 invalid-request at ${path}`, async () => {
+      assertFieldError(await submitDocument(fields), 'invalid-request', path, message);
+    });
+  }
+
+  const unknownFields: [string, Record<string, unknown>, string, string][] = [
+    ['in chunking', { chunking: { targetChars: 500, overlap: 50 } }, 'body.chunking', 'overlap'],
+    ['in review', { review: { timeoutMs: 60_000, escalateTo: 'boss' } }, 'body.review', 'escalateTo'],
+    ['in webhook', { webhook: { url: 'https://example.com/hook', secret: 'mine' } }, 'body.webhook', 'secret'],
+    ['in timeouts (maxQueueMs is for inference jobs)', { timeouts: { maxQueueMs: 1000 } }, 'body.timeouts', 'maxQueueMs'],
+    ['at the top level (input is for inference jobs)', { input: { text: 'x' } }, 'body', 'input'],
+  ];
+  for (const [where, fields, path, key] of unknownFields) {
+    test(`a document job with an unknown field ${where} is 400 unknown-field naming it`, async () => {
+      assertFieldError(await submitDocument(fields), 'unknown-field', path, new RegExp(`"${key}"`));
+    });
+  }
+
+  test('a document this tenant has not uploaded is 400 unknown-document, for another tenant’s too', async () => {
+    const answer = await submitDocument({ source: { documentId: UNKNOWN_DOCUMENT } });
+    assertFieldError(answer, 'unknown-document', 'body.source.documentId', /POST \/v1\/documents/);
+    const theirs = await stack.call('POST', '/v1/jobs', { as: 'globex', body: documentJob() });
+    assertProblem(theirs, 400, 'unknown-document');
+  });
+
+  const refusedUrls: [string, RegExp][] = [
+    ['http://127.0.0.1/report.txt', /127\.0\.0\.1 is a loopback address/],
+    ['http://10.1.2.3/report.txt', /10\.1\.2\.3 is a private address/],
+    ['http://192.168.1.20:8080/report.txt', /192\.168\.1\.20 is a private address/],
+    ['http://169.254.169.254/latest/meta-data/', /169\.254\.169\.254 is a link-local address/],
+    ['http://[::1]:8080/report.txt', /::1 is a loopback address/],
+    ['http://[::ffff:10.0.0.1]/report.txt', /is a private address/],
+    ['http://localhost:3000/report.txt', /localhost resolves to .* loopback address/],
+    ['http://0.0.0.0/report.txt', /unspecified/],
+    ['https://user:secret@example.com/report.txt', /user name or password/],
+  ];
+  for (const [url, reason] of refusedUrls) {
+    test(`a document URL ${url} is 400 url-refused, saying why`, async () => {
+      const answer = await submitDocument({ source: { url } });
+      assertFieldError(answer, 'url-refused', 'body.source.url', reason);
+      assert.match(answer.body.detail, reason);
+    });
+  }
+
+  test('a webhook with no signing secret configured is 400 webhook-not-configured, naming where to set one', async () => {
+    const answer = await submitDocument({ webhook: { url: 'https://example.com/hook' } });
+    const { detail } = assertProblem(answer, 400, 'webhook-not-configured');
+    assert.match(detail, /SWITCHYARD_WEBHOOK_SECRET/);
+    assert.match(detail, /webhookSecret/);
+  });
+
+  const uploads: [string, string | Buffer, Record<string, string>, number, string][] = [
+    ['an empty body', '', { 'content-type': 'text/plain' }, 400, 'empty-document'],
+    [`a body over ${MAX_DOCUMENT_BYTES} bytes`, 'x'.repeat(MAX_DOCUMENT_BYTES + 1), { 'content-type': 'text/plain' }, 413, 'payload-too-large'],
+    ['an image', Buffer.from('89504e470d0a1a0a0000000d49484452', 'hex'), { 'content-type': 'image/png' }, 415, 'unsupported-document-type'],
+    ['binary bytes as octets', Buffer.from([0, 1, 2, 3, 255, 254]), { 'content-type': 'application/octet-stream' }, 415, 'unsupported-document-type'],
+    ['text declared as a PDF', 'Not a PDF at all.', { 'content-type': 'application/pdf' }, 415, 'unsupported-document-type'],
+    ['a zip archive', 'PK\u0003\u0004', { 'content-type': 'application/zip' }, 415, 'unsupported-document-type'],
+    ['a gzip content-encoding', 'plain text', { 'content-type': 'text/plain', 'content-encoding': 'gzip' }, 415, 'unsupported-document-type'],
+  ];
+  for (const [name, bytes, headers, status, code] of uploads) {
+    test(`uploading ${name} is ${status} ${code}`, async () => {
+      const answer = await stack.upload(bytes, null, { headers });
+      const body = assertProblem(answer, status, code);
+      if (status === 415 && !headers['content-encoding']) assert.deepEqual(body.accepted.types, ['text', 'markdown', 'html', 'pdf']);
+    });
+  }
+
+  test('an upload with a bad file name or an unknown query parameter is 400, naming it', async () => {
+    assertFieldError(await stack.upload('text', 'text/plain', { query: '?filename=..%2Fetc%2Fpasswd' }), 'invalid-request', 'query.filename');
+    assertFieldError(await stack.upload('text', 'text/plain', { query: '?name=a.txt' }), 'unknown-field', 'query');
+    const disposition = { 'content-disposition': 'attachment; filename="../../etc/passwd"' };
+    assertFieldError(await stack.upload('text', 'text/plain', { headers: disposition }), 'invalid-request', 'headers.content-disposition');
+  });
+
+  const notFound: [string, string][] = [
+    ['GET', `/v1/documents/${UNKNOWN_DOCUMENT}`],
+    ['GET', '/v1/documents/not-a-document-id'],
+    ['GET', `/v1/documents/${UNKNOWN_DOCUMENT.toUpperCase()}`],
+    ['DELETE', `/v1/documents/${UNKNOWN_DOCUMENT}`],
+    ['DELETE', '/v1/documents/not-a-document-id'],
+    ['GET', '/v1/documents'],
+    ['PUT', `/v1/documents/${UNKNOWN_DOCUMENT}`],
+    ['GET', `/v1/jobs/${UNKNOWN_JOB}/result`],
+    ['GET', '/v1/jobs/not-a-job-id/result'],
+    ['DELETE', '/v1/jobs/not-a-job-id'],
+    ['POST', '/v1/jobs/not-a-job-id/review'],
+  ];
+  for (const [method, url] of notFound) {
+    test(`${method} ${url} is 404 not-found`, async () => {
+      const body = url.endsWith('/review') ? { decision: 'approve', reviewer: 'dana' } : undefined;
+      assertProblem(await stack.call(method, url, { body }), 404, 'not-found');
+    });
+  }
+
+  test('reading a document, a result or deleting with unknown query parameters is 400 unknown-field', async () => {
+    assertFieldError(await stack.call('GET', `/v1/documents/${documentId}?verbose=1`), 'unknown-field', 'query');
+    assertFieldError(await stack.call('GET', `/v1/jobs/${UNKNOWN_JOB}/result?format=csv`), 'unknown-field', 'query');
+    assertFieldError(await stack.call('DELETE', `/v1/jobs/${UNKNOWN_JOB}?force=true`), 'unknown-field', 'query');
+  });
+
+  const review = `/v1/jobs/${UNKNOWN_JOB}/review`;
+  const badReviews: [string, unknown, string, 'invalid-request' | 'unknown-field'][] = [
+    ['no decision', { reviewer: 'dana' }, 'body.decision', 'invalid-request'],
+    ['an unknown decision', { decision: 'maybe', reviewer: 'dana' }, 'body.decision', 'invalid-request'],
+    ['no reviewer', { decision: 'approve' }, 'body.reviewer', 'invalid-request'],
+    ['a blank reviewer', { decision: 'approve', reviewer: '   ' }, 'body.reviewer', 'invalid-request'],
+    ['a reviewer over 200 characters', { decision: 'approve', reviewer: 'r'.repeat(201) }, 'body.reviewer', 'invalid-request'],
+    ['a comment that is not a string', { decision: 'approve', reviewer: 'dana', comment: 42 }, 'body.comment', 'invalid-request'],
+    ['an unknown field', { decision: 'approve', reviewer: 'dana', score: 5 }, 'body', 'unknown-field'],
+  ];
+  for (const [name, body, path, code] of badReviews) {
+    test(`a review with ${name} is 400 ${code} at ${path}`, async () => {
+      assertFieldError(await stack.call('POST', review, { body }), code, path);
+    });
+  }
+
+  test('a review that is malformed, oversized or not JSON is 400, 413, 415', async () => {
+    assertProblem(await stack.call('POST', review, { rawBody: '{"decision": ' }), 400, 'malformed-json');
+    assertProblem(await stack.call('POST', review, { body: { decision: 'approve', reviewer: 'a'.repeat(BODY_LIMIT_BYTES) } }), 413, 'payload-too-large');
+    assertProblem(await stack.call('POST', review, { rawBody: '{}', headers: { 'content-type': 'text/plain' } }), 415, 'unsupported-media-type');
+    assertProblem(await stack.call('POST', review), 415, 'unsupported-media-type');
+  });
 });
 
 describe('Temporal unavailable', () => {
@@ -551,6 +727,171 @@ describe('configurations the API refuses to start with', () => {
       assert.doesNotMatch(output, /"api listening"/);
     });
   }
+});
+
+describe('conversations', () => {
+  const CID = 'no-such-conversation';
+  const MID = `msg-${'0'.repeat(32)}`;
+  const handler = { name: 'a', pool: 'local', task: 'sentiment' };
+  const conversation = (fields: Record<string, unknown> = {}) => ({ id: 'c1', stages: [{ handlers: [handler] }], ...fields });
+  const create = (body: unknown, opts: CallOptions = {}) => stack.call('POST', '/v1/conversations', { body, ...opts });
+  const postMessage = (body: unknown, opts: CallOptions = {}) => stack.call('POST', `/v1/conversations/${CID}/messages`, { body, ...opts });
+  const ENDPOINTS: [string, string, unknown?][] = [
+    ['POST', '/v1/conversations', conversation()],
+    ['GET', `/v1/conversations/${CID}`],
+    ['DELETE', `/v1/conversations/${CID}`],
+    ['POST', `/v1/conversations/${CID}/messages`, { text: 'hi' }],
+    ['GET', `/v1/conversations/${CID}/messages/1`],
+    ['GET', `/v1/conversations/${CID}/messages/${MID}/events`],
+  ];
+
+  for (const [url, send] of [
+    ['/v1/conversations', create],
+    [`/v1/conversations/${CID}/messages`, postMessage],
+  ] as const) {
+    test(`POST ${url}: malformed JSON 400, an oversized body 413, a body not JSON 415, not an object 400`, async () => {
+      assertProblem(await stack.call('POST', url, { rawBody: '{"text": ' }), 400, 'malformed-json');
+      assertProblem(await send({ text: 'a'.repeat(BODY_LIMIT_BYTES) }), 413, 'payload-too-large');
+      assertProblem(await stack.call('POST', url, { rawBody: '{}', headers: { 'content-type': 'text/plain' } }), 415, 'unsupported-media-type');
+      assertFieldError(await stack.call('POST', url, { rawBody: '[]' }), 'invalid-request', 'body', /expected object/);
+    });
+  }
+
+  const unknownFields: [string, Record<string, unknown>, string, string][] = [
+    ['at the top level', conversation({ tenant: 'globex' }), 'body', 'tenant'],
+    ['in a stage', conversation({ stages: [{ handlers: [handler], parallel: true }] }), 'body.stages.0', 'parallel'],
+    ['in a handler', conversation({ stages: [{ handlers: [{ ...handler, priority: 1 }] }] }), 'body.stages.0.handlers.0', 'priority'],
+    ['in a handler’s retry', conversation({ stages: [{ handlers: [{ ...handler, retry: { jitter: true } }] }] }), 'body.stages.0.handlers.0.retry', 'jitter'],
+    ['in a target', conversation({ targets: [{ name: 't', url: 'https://example.com/hook', secret: 'x' }] }), 'body.targets.0', 'secret'],
+  ];
+  for (const [where, body, path, key] of unknownFields) {
+    test(`creating with an unknown field ${where} is 400 unknown-field naming it`, async () => {
+      assertFieldError(await create(body), 'unknown-field', path, new RegExp(`"${key}"`));
+    });
+  }
+
+  const invalid: [string, Record<string, unknown>, string][] = [
+    ['no id', conversation({ id: undefined }), 'body.id'],
+    ['an id with a slash', conversation({ id: 'a/b' }), 'body.id'],
+    ['an id of 65 characters', conversation({ id: 'c'.repeat(65) }), 'body.id'],
+    ['no stages', conversation({ stages: [] }), 'body.stages'],
+    ['a stage without handlers', conversation({ stages: [{ handlers: [] }] }), 'body.stages.0.handlers'],
+    ['six stages', conversation({ stages: Array.from({ length: 6 }, (_, i) => ({ handlers: [{ ...handler, name: `h${i}` }] })) }), 'body.stages'],
+    ['an unknown pool', conversation({ stages: [{ handlers: [{ ...handler, pool: 'gpu' }] }] }), 'body.stages.0.handlers.0.pool'],
+    ['an unknown task', conversation({ stages: [{ handlers: [{ ...handler, task: 'translate' }] }] }), 'body.stages.0.handlers.0.task'],
+    ['a prompt on a sentiment handler', conversation({ stages: [{ handlers: [{ ...handler, prompt: 'be nice' }] }] }), 'body.stages.0.handlers.0.prompt'],
+    ['two handlers of one name', conversation({ stages: [{ handlers: [handler] }, { handlers: [handler] }] }), 'body.stages.1.handlers.0.name'],
+    ['a quorum above the handlers', conversation({ stages: [{ handlers: [handler], fanIn: { quorum: 2 } }] }), 'body.stages.0.fanIn.quorum'],
+    ['an unknown fan-in', conversation({ stages: [{ handlers: [handler], fanIn: 'any' }] }), 'body.stages.0.fanIn'],
+    ['maxPending 0', conversation({ maxPending: 0 }), 'body.maxPending'],
+    ['maxPending above 1000', conversation({ maxPending: 1001 }), 'body.maxPending'],
+    ['a target URL that is not http(s)', conversation({ targets: [{ name: 't', url: 'ftp://example.com/hook' }] }), 'body.targets.0.url'],
+    ['two targets of one name', conversation({ targets: [{ name: 't', url: 'https://example.com/a' }, { name: 't', url: 'https://example.com/b' }] }), 'body.targets.1.name'],
+  ];
+  for (const [name, body, path] of invalid) {
+    test(`creating with ${name} is 400 invalid-request at ${path}`, async () => {
+      assertFieldError(await create(body), 'invalid-request', path);
+    });
+  }
+
+  test('a target at a link-local address is 400 url-refused naming the target, before anything starts', async () => {
+    const answer = await create(conversation({ targets: [{ name: 'meta', url: 'http://169.254.169.254/latest/meta-data' }] }));
+    const problem = assertProblem(answer, 400, 'url-refused');
+    assert.equal(problem.errors[0].path, 'body.targets.0.url');
+    assert.match(problem.detail, /meta.*169\.254\.169\.254/);
+  });
+
+  test('targets while no webhook secret is configured are 400 webhook-not-configured', async () => {
+    // A public address (a documentation range): the URL passes, with no DNS needed.
+    const answer = await create(conversation({ targets: [{ name: 't', url: 'https://203.0.113.10/hook' }] }));
+    assert.match(assertProblem(answer, 400, 'webhook-not-configured').detail, /SWITCHYARD_WEBHOOK_SECRET/);
+  });
+
+  const badMessages: [string, unknown, 'invalid-request' | 'unknown-field', string][] = [
+    ['no text', {}, 'invalid-request', 'body.text'],
+    ['empty text', { text: '' }, 'invalid-request', 'body.text'],
+    ['text over 32,000 characters', { text: 'a'.repeat(32_001) }, 'invalid-request', 'body.text'],
+    ['text that is not a string', { text: 42 }, 'invalid-request', 'body.text'],
+    ['an author over 200 characters', { text: 'hi', author: 'a'.repeat(201) }, 'invalid-request', 'body.author'],
+    ['metadata that is not an object', { text: 'hi', metadata: 'x' }, 'invalid-request', 'body.metadata'],
+    ['metadata over 4,000 characters as JSON', { text: 'hi', metadata: { note: 'n'.repeat(4000) } }, 'invalid-request', 'body.metadata'],
+    ['an unknown field', { text: 'hi', role: 'user' }, 'unknown-field', 'body'],
+  ];
+  for (const [name, body, code, path] of badMessages) {
+    test(`a message with ${name} is 400 ${code} at ${path}`, async () => {
+      assertFieldError(await postMessage(body), code, path);
+    });
+  }
+
+  test('a message with a bad Idempotency-Key is 400 invalid-request', async () => {
+    const answer = await postMessage({ text: 'hi' }, { headers: { 'idempotency-key': 'has space' } });
+    assert.match(assertProblem(answer, 400, 'invalid-request').detail, /Idempotency-Key/);
+  });
+
+  const notFound: [string, string][] = [
+    ['GET', `/v1/conversations/${CID}`],
+    ['GET', '/v1/conversations/bad%2Fid'],
+    ['GET', `/v1/conversations/${'c'.repeat(65)}`],
+    ['DELETE', `/v1/conversations/${CID}`],
+    ['GET', `/v1/conversations/${CID}/messages/1`],
+    ['GET', `/v1/conversations/${CID}/messages/${MID}`],
+    ['GET', `/v1/conversations/${CID}/messages/0`],
+    ['GET', `/v1/conversations/${CID}/messages/msg-xyz`],
+    ['GET', `/v1/conversations/${CID}/messages/1/events`],
+    ['POST', '/v1/conversations/bad.id/messages'],
+    ['GET', '/v1/conversations'],
+    ['PUT', `/v1/conversations/${CID}`],
+    ['GET', `/v1/conversations/${CID}/messages`],
+  ];
+  for (const [method, url] of notFound) {
+    test(`${method} ${url} is 404 not-found`, async () => {
+      assertProblem(await stack.call(method, url, method === 'POST' ? { body: { text: 'hi' } } : {}), 404, 'not-found');
+    });
+  }
+
+  const badQueries: [string, 'invalid-request' | 'unknown-field', string][] = [
+    [`/v1/conversations/${CID}?verbose=1`, 'unknown-field', 'query'],
+    [`/v1/conversations/${CID}/messages/1?verbose=1`, 'unknown-field', 'query'],
+    [`/v1/conversations/${CID}/messages/1/events?from=3`, 'unknown-field', 'query'],
+    [`/v1/conversations/${CID}/messages/1/events?lastEventId=-1`, 'invalid-request', 'query.lastEventId'],
+    [`/v1/conversations/${CID}/messages/1/events?lastEventId=abc`, 'invalid-request', 'query.lastEventId'],
+  ];
+  for (const [url, code, path] of badQueries) {
+    test(`GET ${url} is 400 ${code} at ${path}`, async () => {
+      assertFieldError(await stack.call('GET', url), code, path);
+    });
+  }
+
+  test('a Last-Event-ID that is not an event id is 400 invalid-request', async () => {
+    const answer = await stack.call('GET', `/v1/conversations/${CID}/messages/1/events`, { headers: { 'last-event-id': 'abc' } });
+    assert.match(assertProblem(answer, 400, 'invalid-request').detail, /Last-Event-ID/);
+  });
+
+  for (const [method, url, body] of ENDPOINTS) {
+    test(`${method} ${url} without a key is 401, with an operator key 403`, async () => {
+      assertProblem(await stack.call(method, url, { as: null, body }), 401, 'unauthorized');
+      const wrongKey = await stack.call(method, url, { as: null, headers: { authorization: 'Bearer wrong-key-0123456789abcdef' }, body });
+      assertProblem(wrongKey, 401, 'unauthorized');
+      assertProblem(await stack.call(method, url, { ...AS_OPERATOR, body }), 403, 'forbidden');
+    });
+  }
+
+  describe('with Temporal unreachable', () => {
+    let down: Stack;
+    before(async () => {
+      down = new Stack({ env: { TEMPORAL_ADDRESS: `127.0.0.1:${await pickFreePort()}` } });
+      await down.startApi();
+    });
+    after(() => down?.stop());
+
+    for (const [method, url, body] of ENDPOINTS) {
+      test(`${method} ${url} is 503 temporal-unavailable with Retry-After, within 15 s`, async () => {
+        const answer = await within(15_000, down.call(method, url, { body }));
+        assertProblem(answer, 503, 'temporal-unavailable');
+        assert.match(answer.headers.get('retry-after') ?? '', /^[1-9]\d*$/);
+      });
+    }
+  });
 });
 
 test('no request to the API ended in a 5xx or an unhandled error', () => {

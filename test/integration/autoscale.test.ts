@@ -2,10 +2,12 @@
  * The process actuator end to end: `switchyard autoscale` on the run's dev server with a slow synthetic
  * pool (min 1, max 4 workers). A burst of 200 jobs grows the pool to at least 3 worker processes; every
  * job succeeds on its first attempt (a scale-down never cancelled a running call); once the backlog has
- * drained and the stabilization window passed, the pool is back to 1 worker.
+ * drained and the stabilization window passed, the pool is back to 1 worker. The policy decides on the
+ * busy slots read from the workers' metrics, and the autoscaler serves its own.
  */
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
+import { pickFreePort } from '../../src/temporal/dev-server';
 import { Stack, type ProcessHandle } from '../fixtures/stack';
 import { eventually } from '../fixtures/wait';
 
@@ -21,11 +23,14 @@ const JOBS = 200;
 
 let stack: Stack;
 let autoscaler: ProcessHandle;
+/** The autoscaler's metrics port; its workers serve theirs on the ports above. */
+let metricsPort: number;
 
 before(async () => {
   stack = new Stack({ pools: POOLS });
+  metricsPort = await pickFreePort();
   await Promise.all([stack.worker(['--workflows']), stack.startApi()]);
-  autoscaler = await stack.spawn(['autoscale'], /"autoscaler ready"/);
+  autoscaler = await stack.spawn(['autoscale'], /"autoscaler ready"/, { SWITCHYARD_WORKER_METRICS_ADDRESS: `127.0.0.1:${metricsPort}` });
 });
 after(async () => {
   await stack?.stop();
@@ -65,6 +70,15 @@ test('a burst scales the pool out to at least 3 workers and back to 1, with ever
   );
 
   await eventually('the pool back to 1 worker', () => (workers() === 1 ? true : undefined), 90_000);
-  const decisions = autoscaler.lines.filter((l) => l.includes('"autoscale decision"'));
-  assert.ok(decisions.every((l) => typeof JSON.parse(l).reason === 'string'), 'every decision is logged with its reason');
+  const decisions = autoscaler.lines.filter((l) => l.includes('"autoscale decision"')).map((l) => JSON.parse(l).reason as string);
+  assert.ok(decisions.every((reason) => typeof reason === 'string'), 'every decision is logged with its reason');
+  // Read, not estimated: an estimate says "busy slots unknown" or "idle".
+  assert.ok(decisions.every((reason) => /^\d+ busy slots want/.test(reason)), `busy slots read from the workers:\n${decisions.join('\n')}`);
+  assert.deepEqual(autoscaler.lines.filter((l) => l.includes('cannot read busy slots')), []);
+
+  const metrics = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
+  assert.match(metrics, /^switchyard_autoscaler_workers\{pool="slow"\} 1$/m);
+  assert.match(metrics, /^switchyard_autoscaler_desired_workers\{pool="slow"\} 1$/m);
+  const first = await (await fetch(`http://127.0.0.1:${metricsPort + 1}/metrics`)).text();
+  assert.match(first, new RegExp(`^temporal_worker_task_slots_used\\{.*task_queue="${stack.prefix}-pool-slow".*\\} 0$`, 'm'), 'the first worker serves its slots on the next port');
 });

@@ -115,3 +115,54 @@ test('limits --quick: provider calls/s and tokens/min against the configured lim
   for (const name of ['achievedCallsPerSec', 'achievedTokensPerMinute', 'busiestMinuteTokens']) assert.ok(name in result.metrics, name);
   assert.ok(result.metrics.busiestMinuteTokens! <= result.metrics.configuredTokensPerMinute!, 'no 60 s held more tokens than the limit');
 });
+
+test('embedded-sqlite --quick: jobs/s under three SQLite settings', { timeout: 180_000 }, async () => {
+  const result = await runQuick('embedded-sqlite');
+  assert.deepEqual(result.columns, ['SQLite setting', 'jobs/s per round', 'median jobs/s', 'vs default']);
+  for (const name of ['defaultJobsPerSec', 'walFullJobsPerSec', 'walNormalJobsPerSec', 'walFullRatio']) assert.ok(name in result.metrics, name);
+});
+
+test('autoscale --quick: a burst drained by the process autoscaler vs one fixed worker', { timeout: 180_000 }, async () => {
+  const result = await runQuick('autoscale');
+  assert.deepEqual(result.columns, [
+    'side',
+    'jobs',
+    'drain s',
+    'jobs/s',
+    'peak workers',
+    'first scale-up decision s',
+    'first added worker polling s',
+    'back at min s after drain',
+    'worker-s until drained',
+    'worker-s until back at min',
+    'most attempts',
+  ]);
+  for (const name of ['firstWorkerPollingS', 'autoDrainS', 'fixedDrainS', 'drainRatio', 'backToMinS', 'autoWorkerSecondsToMin', 'fixedWorkerSecondsDrained']) {
+    assert.ok(name in result.metrics, name);
+  }
+  assert.equal(result.metrics.maxAttempts, 1, 'no job needed a second attempt');
+  assert.ok(result.metrics.peakWorkers! >= 2, `the burst added workers (peak ${result.metrics.peakWorkers})`);
+});
+
+test('chat --quick: conversations’ messages/s and latency at 1 and 2 inference workers', { timeout: 180_000 }, async () => {
+  const result = await runQuick('chat');
+  assert.deepEqual(result.columns, [
+    'inference workers × slots',
+    'conversations × messages',
+    'messages/s',
+    'vs 1 worker',
+    'ideal messages/s',
+    'latency p50 ms',
+    'latency p99 ms',
+    'CPU (share of one core)',
+  ]);
+  for (const workers of [1, 2]) {
+    for (const name of ['MessagesPerSec', 'LatencyP50Ms', 'LatencyP99Ms']) assert.ok(`workers${workers}${name}` in result.metrics, `workers${workers}${name}`);
+  }
+});
+
+test('document --quick: a document through the pipeline, chunks/s and its history', { timeout: 180_000 }, async () => {
+  const result = await runQuick('document');
+  assert.deepEqual(result.columns, ['maxParallel', 'inference workers', 'chunks', 'seconds', 'chunks/s', 'runs (continue-as-new)', 'history events', 'history KB']);
+  for (const name of ['chunks', 'historyEvents', 'historyBytes', 'parallel8Workers1ChunksPerSec']) assert.ok(name in result.metrics, name);
+});

@@ -61,6 +61,8 @@ test('the dev server starts with the namespace and search attributes, and surviv
   const first = await start();
   assert.equal(first.uiUrl, null);
   assert.ok(fs.existsSync(dbFile), 'SQLite file created');
+  // The header's read/write versions are 2 in write-ahead-log mode (1 with a rollback journal).
+  assert.deepEqual([...fs.readFileSync(dbFile).subarray(18, 20)], [2, 2], 'the SQLite file is in WAL mode');
   await withConnection(first.address, async (c) => {
     const ns = await c.workflowService.describeNamespace({ namespace: NAMESPACE });
     assert.equal(ns.namespaceInfo?.name, NAMESPACE);

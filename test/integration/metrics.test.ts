@@ -1,7 +1,8 @@
 /**
  * Metrics end to end: real API and worker processes (the workers with their Prometheus endpoint on), an
  * OpenAI-compatible pool with batching, real traffic — embed jobs that batch, a chat job that uses
- * tokens, a poisoned job that fails — then both endpoints must report exactly that traffic.
+ * tokens, a poisoned job that fails — then both endpoints must report exactly that traffic. The API also
+ * reports each pool's scaling signal: a pool without workers whose jobs wait wants workers.
  */
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
@@ -11,9 +12,13 @@ import { after, before, test } from 'node:test';
 import { pickFreePort } from '../../src/temporal/dev-server';
 import { POISON, startFakeOpenAI, type FakeOpenAI } from '../fixtures/fake-openai';
 import { Stack } from '../fixtures/stack';
+import { eventually } from '../fixtures/wait';
 
 const POOL = 'remote';
 const EMBED_JOBS = 4;
+/** No worker polls it: its jobs wait, and the policy wants workers for them. */
+const WAITING_POOL = 'waiting';
+const WAITING_JOBS = 3;
 
 let openai: FakeOpenAI;
 let stack: Stack;
@@ -25,6 +30,7 @@ before(async () => {
   stack = new Stack({
     pools: {
       [POOL]: { provider: 'openai', baseUrl: openai.url, model: 'fake-model', concurrency: 8, batch: { maxSize: 8, maxWaitMs: 300 }, breaker: { enabled: false } },
+      [WAITING_POOL]: { provider: 'synthetic', concurrency: 2, scaling: { minWorkers: 0, maxWorkers: 3, targetBacklogPerWorker: 2 } },
     },
   });
   const [poolPort, workflowPort] = [await pickFreePort(), await pickFreePort()];
@@ -126,6 +132,25 @@ test('the API and the workers serve metrics that match the traffic', { timeout: 
     total(api, 'switchyard_temporal_client_errors_total', { operation: 'DescribeWorkflowExecution', code: 'NOT_FOUND' }) >= 1,
     'the unknown job was a NOT_FOUND from Temporal',
   );
+
+  // Each pool's scaling signal, read when scraped: the quiet pool with its one worker wants 1 (minWorkers);
+  // a backlog of 3 on a pool without workers at 2 per worker wants 2 (3 if the lookahead adds a call).
+  const byReason = (samples: Sample[], pool: string) =>
+    samples.filter((s) => s.name === 'switchyard_pool_held_back' && s.labels.pool === pool).map((s) => `${s.labels.reason}=${s.value}`).sort();
+  assert.equal(total(api, 'switchyard_pool_desired_workers', { pool: POOL }), 1);
+  assert.equal(total(api, 'switchyard_pool_workers_polling', { pool: POOL }), 1);
+  assert.equal(total(api, 'switchyard_pool_backlog', { pool: POOL }), 0);
+  assert.ok(has(api, 'switchyard_pool_backlog_age_seconds'));
+  assert.deepEqual(byReason(api, POOL), ['breaker=0', 'paused=0', 'rate-limit=0', 'token-limit=0']);
+  for (let i = 0; i < WAITING_JOBS; i++) await submit({ type: 'inference', task: 'sentiment', pool: WAITING_POOL, input: { text: `waiting ${i} of ${tag}` } });
+  const waiting = await eventually(`a backlog of ${WAITING_JOBS} on ${WAITING_POOL}`, async () => {
+    const samples = await scrape(`${stack.apiUrl}/metrics`);
+    return total(samples, 'switchyard_pool_backlog', { pool: WAITING_POOL }) === WAITING_JOBS ? samples : undefined;
+  });
+  const desired = total(waiting, 'switchyard_pool_desired_workers', { pool: WAITING_POOL });
+  assert.ok(desired >= 2 && desired <= 3, `${WAITING_POOL} wants ${desired} workers`);
+  assert.equal(total(waiting, 'switchyard_pool_workers_polling', { pool: WAITING_POOL }), 0);
+  assert.deepEqual(byReason(waiting, WAITING_POOL), ['breaker=0', 'paused=0', 'rate-limit=0', 'token-limit=0']);
 
   const pool = await scrape(poolMetricsUrl);
   const calls = (labels: Record<string, string>) => total(pool, 'switchyard_inference_latency_seconds_count', { pool: POOL, ...labels });

@@ -7,12 +7,16 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { Validator } from '@seriousme/openapi-schema-validator';
 import { createApp } from '../../src/api/app';
+import type { BlobStore } from '../../src/blobs/store';
 import { PROBLEMS } from '../../src/api/problems';
 import { loadConfig } from '../../src/config';
 import { INFERENCE_TASKS } from '../../src/inference/provider';
+import { DOCUMENT_TASKS } from '../../src/jobs/document';
 import { createLogger } from '../../src/logger';
+import type { ConversationClient } from '../../src/temporal/conversation-client';
 import type { JobClient } from '../../src/temporal/job-client';
 import { sentimentJob, Stack } from '../fixtures/stack';
+import { eventually } from '../fixtures/wait';
 
 /** A tenant of this file's own, so the job it submits shows up in no other file's lists. */
 const TENANT = { tenant: 'openapi-doc', key: 'openapi-doc-key-0123456789abcdef' };
@@ -98,8 +102,8 @@ describe('the document', () => {
 
   test('lists exactly the routes the Express app serves', () => {
     const config = loadConfig({ SWITCHYARD_POOLS: JSON.stringify(POOL_CONFIG) });
-    // The handlers never run here, so the app needs no Temporal client.
-    const app = createApp({ config, jobs: {} as JobClient, log: createLogger('error') });
+    // The handlers never run here, so the app needs no Temporal client and no blob store.
+    const app = createApp({ config, jobs: {} as JobClient, conversations: {} as ConversationClient, blobs: {} as BlobStore, log: createLogger('error') });
     const served = appOperations((app.router as unknown as { stack: Layer[] }).stack).map(key);
     assert.ok(served.length >= 8, `too few routes found: ${served.join(', ')}`);
     assert.deepEqual(new Set(documentedOperations().map(key)), new Set(served));
@@ -109,13 +113,41 @@ describe('the document', () => {
     const submitted = await call('POST', '/v1/jobs', sentimentJob('The docs are complete.'));
     const id = submitted.body.id;
     assert.match(id, /^job-[0-9A-Z]{26}$/, JSON.stringify(submitted.body));
+    const uploaded = await stack.call('POST', '/v1/documents', {
+      as: null,
+      headers: { authorization: `Bearer ${TENANT.key}`, 'content-type': 'text/plain' },
+      rawBody: 'A document for the docs. It has two sentences.',
+    });
+    assert.equal(uploaded.status, 201, JSON.stringify(uploaded.body));
+    // Deleted in its turn, so a job of its own: the others must still find theirs.
+    const doomed = (await call('POST', '/v1/jobs', sentimentJob('This one is deleted.'))).body.id;
+    await eventually('the job to delete to end', async () => ((await call('GET', `/v1/jobs/${doomed}`)).body.finishedAt ? true : undefined), 30_000);
+    // A conversation to read and post to, and one to delete.
+    assert.equal((await call('POST', '/v1/conversations', { id: 'openapi-doc-deleted' })).status, 201);
+    let messageId = '';
     const requests: Record<string, () => ReturnType<Stack['call']>> = {
       'POST /v1/jobs': async () => submitted,
       'GET /v1/jobs': () => call('GET', '/v1/jobs?limit=1'),
       'GET /v1/jobs/{id}': () => call('GET', `/v1/jobs/${id}`),
+      'DELETE /v1/jobs/{id}': () => call('DELETE', `/v1/jobs/${doomed}`),
+      'GET /v1/jobs/{id}/result': () => call('GET', `/v1/jobs/${id}/result`),
+      'POST /v1/jobs/{id}/review': () => call('POST', `/v1/jobs/${id}/review`, { decision: 'approve', reviewer: 'docs' }),
       'POST /v1/jobs/{id}/cancel': () => call('POST', `/v1/jobs/${id}/cancel`),
       'POST /v1/jobs/{id}/retry': () => call('POST', `/v1/jobs/${id}/retry`),
       'GET /v1/jobs/{id}/runs': () => call('GET', `/v1/jobs/${id}/runs`),
+      'POST /v1/documents': async () => uploaded,
+      'GET /v1/documents/{id}': () => call('GET', `/v1/documents/${uploaded.body.id}`),
+      'DELETE /v1/documents/{id}': () => call('DELETE', `/v1/documents/${uploaded.body.id}`),
+      'POST /v1/conversations': () => call('POST', '/v1/conversations', { id: 'openapi-doc' }),
+      'GET /v1/conversations/{cid}': () => call('GET', '/v1/conversations/openapi-doc'),
+      'DELETE /v1/conversations/{cid}': () => call('DELETE', '/v1/conversations/openapi-doc-deleted'),
+      'POST /v1/conversations/{cid}/messages': async () => {
+        const accepted = await call('POST', '/v1/conversations/openapi-doc/messages', { text: 'The docs are complete.' });
+        messageId = accepted.body.id;
+        return accepted;
+      },
+      'GET /v1/conversations/{cid}/messages/{mid}': () => call('GET', `/v1/conversations/openapi-doc/messages/${messageId}`),
+      'GET /v1/conversations/{cid}/messages/{mid}/events': () => call('GET', `/v1/conversations/openapi-doc/messages/${messageId}/events`),
     };
     for (const op of documentedOperations()) {
       const answer = await (requests[key(op)] ?? (() => call(op.method.toUpperCase(), op.path)))();
@@ -152,18 +184,28 @@ describe('the JobRequest schema', () => {
 
   test('rejects unknown properties at every level (additionalProperties: false)', () => {
     const objects = objectSchemas(jobRequest());
-    // the job, retry, timeouts, both input shapes and a chat message
-    assert.ok(objects.length >= 6, `only ${objects.length} object schemas`);
+    // per job type the job, retry and timeouts; inference: both input shapes and a chat message; document: both sources, chunking, review, webhook
+    assert.ok(objects.length >= 14, `only ${objects.length} object schemas`);
     for (const { at, schema } of objects) assert.equal(schema.additionalProperties, false, `${at} allows unknown properties`);
   });
 
   test('lists the tasks and the configured pools, and requires type, task and input', () => {
     const [inference, ...others] = jobRequest().oneOf;
-    assert.deepEqual(others, [], 'one job type today');
+    assert.equal(others.length, 1, 'two job types: inference and document');
     assert.deepEqual(inference.properties.type.const, 'inference');
     assert.deepEqual(inference.properties.task.enum, [...INFERENCE_TASKS]);
     assert.deepEqual(inference.properties.pool.enum, POOLS);
     assert.deepEqual([...inference.required].sort(), ['input', 'task', 'type']);
+  });
+
+  test('has the document job: its tasks, pools and both kinds of source, requiring type, source and tasks', () => {
+    const document = jobRequest().oneOf[1];
+    assert.equal(document.properties.type.const, 'document');
+    assert.deepEqual(document.properties.tasks.items.enum, [...DOCUMENT_TASKS]);
+    assert.deepEqual(document.properties.pool.enum, POOLS);
+    const sources = document.properties.source.anyOf.map((s: Json) => Object.keys(s.properties));
+    assert.deepEqual(sources, [['documentId'], ['url']]);
+    assert.deepEqual([...document.required].sort(), ['source', 'tasks', 'type']);
   });
 });
 

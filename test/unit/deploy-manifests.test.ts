@@ -53,6 +53,14 @@ test('a broken manifest is reported', async () => {
   trigger.taskQueue = 'switchyard-local';
   delete trigger.queueTypes;
   find(wrong, 'HorizontalPodAutoscaler', 'switchyard-api').spec.scaleTargetRef.name = 'api';
+  const scaledObject = find(wrong, 'ScaledObject', 'switchyard-pool-local').spec;
+  const desired = scaledObject.triggers.find((t: any) => t.type === 'prometheus');
+  desired.metadata.query = desired.metadata.query.replace('local', 'gpu');
+  const valueTyped = structuredClone(desired);
+  valueTyped.metadata.query = 'max(switchyard_pool_desired_workers{pool="local"})';
+  valueTyped.metricType = 'Value';
+  scaledObject.triggers.push(valueTyped);
+  scaledObject.maxReplicaCount = 12;
   const problems = referenceProblems(wrong, K8S).join('\n');
   for (const expected of [
     /Service\/switchyard-api: its selector matches no Deployment/,
@@ -60,6 +68,9 @@ test('a broken manifest is reported', async () => {
     /taskQueue switchyard-local is not the target's pool queue \(switchyard-pool-local\)/,
     /queueTypes must be "activity"/,
     /HorizontalPodAutoscaler\/switchyard-api: scaleTargetRef names no Deployment api/,
+    /the query's pool gpu is not the target's \(local\)/,
+    /desired workers need metricType AverageValue and threshold "1", not Value and 1/,
+    /replicas 1–12 are not the pool's scaling bounds 1–10/,
   ]) {
     assert.match(problems, expected);
   }

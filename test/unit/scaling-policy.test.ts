@@ -31,6 +31,8 @@ describe('one decision without history', () => {
     ['rates: backlog growing 4/s adds 20 within the 5 s lookahead', signal({ busySlots: 8, queue: { backlog: 4, addRate: 6, dispatchRate: 2 } }), 3, /\+20 expected/],
     ['rates: a shrinking backlog counts as it is', signal({ busySlots: 8, queue: { backlog: 16, addRate: 1, dispatchRate: 5 } }), 2],
     ['age: an old call wants one more worker than are polling', signal({ workersPolling: 2, busySlots: 16, queue: { backlog: 2, backlogAgeMs: 45_000, dispatchRate: 0.1 } }), 3, /waited 45 s/],
+    ['busy slots read: long calls with nothing dispatched for 30 s keep their workers', signal({ workersPolling: 3, busySlots: 24 }), 3, /24 busy slots want 3/],
+    ['busy slots read: idle slots let the pool shrink to what the running calls need', signal({ workersPolling: 3, busySlots: 5, queue: { dispatchRate: 2 } }), 1, /5 busy slots want 1/],
     ['busy slots unknown with a backlog: all slots assumed busy', signal({ workersPolling: 2, busySlots: null, queue: { backlog: 20, dispatchRate: 4 } }), 3, /assuming all 16 busy/],
     ['busy slots unknown, calls dispatched lately: keeps the workers', signal({ workersPolling: 3, busySlots: null, queue: { dispatchRate: 1 } }), 3],
     ['busy slots unknown, nothing dispatched for 30 s: idle', signal({ workersPolling: 3, busySlots: null }), 1, /idle/],

@@ -2,9 +2,11 @@
 import { Router } from 'express';
 import { z } from 'zod';
 import { isJobId, requestFingerprint } from '../../jobs/ids';
+import type { DocumentSource } from '../../jobs/document';
 import { JOB_STATUSES, JOB_TYPES } from '../../jobs/job';
-import type { buildSubmitSchema, SubmitRequest } from '../../jobs/spec';
+import type { buildSubmitSchema, DocumentJobSpec, SubmitRequest } from '../../jobs/spec';
 import { IdempotencyConflictError, JobNotCancellableError, type JobClient } from '../../temporal/job-client';
+import type { JobToStart } from '../../temporal/job-start';
 import { InvalidCursorError, listJobs } from '../../temporal/job-list';
 import { QuotaExceededError } from '../../temporal/open-jobs';
 import { tenantOf } from '../auth';
@@ -31,6 +33,8 @@ export function jobsRouter(
   jobs: JobClient,
   submitSchema: ReturnType<typeof buildSubmitSchema>,
   pools: readonly string[],
+  /** A document job's source, checked; throws a Problem when the job cannot be started as asked. */
+  documentSource: (tenant: string, spec: DocumentJobSpec) => Promise<DocumentSource>,
   /** Told of every job created (not of idempotent repeats). */
   onCreated: (tenant: string, spec: SubmitRequest) => void = () => {},
 ) {
@@ -45,8 +49,10 @@ export function jobsRouter(
     }
     const parsed = submitSchema.safeParse(req.body);
     if (!parsed.success) throw Problem.fromZod(parsed.error, 'body');
+    const spec = parsed.data;
+    const toStart: JobToStart = spec.type === 'document' ? { spec, source: await documentSource(tenantOf(req), spec) } : { spec };
     try {
-      const { job, created } = await jobs.submit(tenantOf(req), parsed.data, {
+      const { job, created } = await jobs.submit(tenantOf(req), toStart, {
         idempotencyKey: key,
         fingerprint: requestFingerprint(req.body),
       });

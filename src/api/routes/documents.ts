@@ -1,0 +1,136 @@
+/**
+ * /v1/documents: upload a document, read what is known of it, delete it. An upload is streamed into
+ * the blob store as it arrives — hashed on the way, never held whole — so this router is mounted
+ * before the JSON body parser, which must not read it.
+ */
+import { Router, type Request } from 'express';
+import { z } from 'zod';
+import { BlobTooLargeError } from '../../blobs/store';
+import { detectDocumentType, SNIFF_BYTES, UnsupportedDocumentError } from '../../documents/detect';
+import { DOCUMENT_TYPES, type DocumentType } from '../../jobs/document';
+import { DOCUMENT_ID } from '../../jobs/spec';
+import { tenantOf } from '../auth';
+import { queryOf } from '../body';
+import type { DocumentLibrary } from '../documents';
+import { Problem } from '../problems';
+
+/** A file name as given at upload: shown back, never used as a path. */
+const filename = z
+  .string()
+  .min(1)
+  .max(255)
+  .regex(/^[^\x00-\x1f\x7f/\\]+$/, 'a file name without path separators or control characters');
+export const uploadQuerySchema = z.strictObject({ filename: filename.optional().describe('The file name, if not in Content-Disposition') });
+const noQuery = z.strictObject({});
+
+/**
+ * The Content-Types an upload may declare (any other text/* reads as plain text). With octet-stream or
+ * none, the type is told from the bytes and the file name; the bytes must agree with a declared type.
+ */
+export const DOCUMENT_CONTENT_TYPES = ['text/plain', 'text/markdown', 'text/html', 'application/pdf', 'application/octet-stream'];
+
+export function documentsRouter(library: DocumentLibrary, maxBytes: number) {
+  const router = Router();
+  const notFound = (id: string) => new Problem('not-found', `No document ${id}`);
+
+  router.post('/', async (req, res) => {
+    const name = filenameOf(req);
+    // Refused before a byte is read: Node reads and drops an unread body once the answer is sent.
+    const encoding = req.get('content-encoding');
+    if (encoding !== undefined && encoding.toLowerCase() !== 'identity') {
+      throw new Problem('unsupported-document-type', 'Send the document as it is, without a Content-Encoding', accepted());
+    }
+    if (Number(req.get('content-length') ?? 0) > maxBytes) throw tooLarge(maxBytes);
+
+    const body = req.iterator({ destroyOnReturn: false });
+    try {
+      const head = await readHead(body, SNIFF_BYTES);
+      if (head.length === 0) throw new Problem('empty-document', 'The request body is empty: send the document as the body');
+      const type = typeOf(head, req.get('content-type'), name);
+      const { document, created } = await library.add(tenantOf(req), withHead(head, body), { type, filename: name, maxBytes });
+      res.status(created ? 201 : 200).location(document.links.self).json(document);
+    } catch (err) {
+      // The rest of a refused body is read and dropped, so the client gets the answer rather than a reset
+      // while it is still sending. The iterator is ended first: while it listens for `readable`, the
+      // stream does not flow.
+      await body.return?.();
+      req.resume();
+      if (err instanceof BlobTooLargeError) throw tooLarge(maxBytes);
+      if ((err as NodeJS.ErrnoException).code === 'ECONNRESET') throw new Problem('invalid-request', 'The upload was cut off before its end; nothing was stored');
+      throw err;
+    }
+  });
+
+  router.get('/:id', async (req, res) => {
+    queryOf(req, noQuery);
+    const document = DOCUMENT_ID.test(req.params.id) ? await library.get(tenantOf(req), req.params.id) : null;
+    if (!document) throw notFound(req.params.id);
+    res.json(document);
+  });
+
+  router.delete('/:id', async (req, res) => {
+    queryOf(req, noQuery);
+    const deleted = DOCUMENT_ID.test(req.params.id) && (await library.delete(tenantOf(req), req.params.id));
+    if (!deleted) throw notFound(req.params.id);
+    res.status(204).end();
+  });
+
+  return router;
+}
+
+function typeOf(head: Buffer, contentType: string | undefined, filename: string | null): DocumentType {
+  try {
+    return detectDocumentType(head, { contentType, filename: filename ?? undefined });
+  } catch (err) {
+    if (err instanceof UnsupportedDocumentError) throw new Problem('unsupported-document-type', err.reason, accepted());
+    throw err;
+  }
+}
+
+const accepted = () => ({ accepted: { types: [...DOCUMENT_TYPES], contentTypes: DOCUMENT_CONTENT_TYPES } });
+
+const tooLarge = (maxBytes: number) =>
+  new Problem('payload-too-large', `The document is over the limit of ${maxBytes} bytes (SWITCHYARD_MAX_DOCUMENT_BYTES); nothing was stored`, {
+    maxBytes,
+  });
+
+/** The upload's file name: `?filename=`, else Content-Disposition's `filename*` or `filename`; null if neither. */
+function filenameOf(req: Request): string | null {
+  const fromQuery = queryOf(req, uploadQuerySchema).filename;
+  if (fromQuery !== undefined) return fromQuery;
+  const disposition = req.get('content-disposition');
+  if (disposition === undefined) return null;
+  const extended = /filename\*\s*=\s*UTF-8''([^;\s]+)/i.exec(disposition)?.[1];
+  const plain = /filename\s*=\s*(?:"([^"]*)"|([^;\s]+))/i.exec(disposition);
+  let raw: string | undefined;
+  try {
+    raw = extended !== undefined ? decodeURIComponent(extended) : (plain?.[1] ?? plain?.[2]);
+  } catch {
+    raw = undefined; // a broken %-escape: reported below like any other bad name
+  }
+  if (raw === undefined && !/filename/i.test(disposition)) return null;
+  const parsed = filename.safeParse(raw);
+  if (!parsed.success) {
+    const message = `Content-Disposition: the filename must be ${parsed.error.issues[0]?.message ?? 'a file name'}`;
+    throw new Problem('invalid-request', message, { errors: [{ path: 'headers.content-disposition', message }] });
+  }
+  return parsed.data;
+}
+
+/** Reads chunks until at least `bytes` have arrived or the body ends; what was read, as one buffer. */
+async function readHead(body: AsyncIterator<Buffer>, bytes: number): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  let length = 0;
+  while (length < bytes) {
+    const next = await body.next();
+    if (next.done) break;
+    chunks.push(next.value);
+    length += next.value.length;
+  }
+  return Buffer.concat(chunks);
+}
+
+async function* withHead(head: Buffer, rest: AsyncIterator<Buffer>): AsyncIterable<Uint8Array> {
+  yield head;
+  for (let next = await rest.next(); !next.done; next = await rest.next()) yield next.value;
+}
