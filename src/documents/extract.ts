@@ -4,7 +4,7 @@
  * the worker process as it is. HTML through html-to-text, without scripts, styles, navigation and
  * images. Markdown and text as they are. Newlines are \n, and a UTF-8 BOM is dropped.
  */
-import { extractText as extractPdfPages, getDocumentProxy } from 'unpdf';
+import type { PDFDocumentProxy } from 'unpdf/pdfjs';
 import { convert as htmlToText, type HtmlToTextOptions } from 'html-to-text';
 import type { DocumentType } from '../jobs/document';
 import { UnsupportedDocumentError } from './detect';
@@ -25,7 +25,9 @@ const normalizeNewlines = (text: string) => text.replace(/\r\n?/g, '\n');
 
 /** Pages in order, separated by a blank line, so a page break is a paragraph break for the splitter. */
 async function pdfText(bytes: Uint8Array): Promise<string> {
-  let pdf: Awaited<ReturnType<typeof getDocumentProxy>>;
+  // Loaded on first use: pdf.js is large, and most processes (pool workers, the API) never read a PDF.
+  const { extractText: extractPdfPages, getDocumentProxy } = await import('unpdf');
+  let pdf: PDFDocumentProxy;
   try {
     // A copy: pdf.js may take over the buffer it is given.
     pdf = await getDocumentProxy(new Uint8Array(bytes));
