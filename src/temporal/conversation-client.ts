@@ -4,6 +4,7 @@
  * API says about either is read back through the workflow's queries — or, for a message the workflow
  * no longer holds, from the record it stored in the blob store. Nothing is kept elsewhere.
  */
+import { status as GrpcStatus } from '@grpc/grpc-js';
 import { createHash, randomBytes } from 'node:crypto';
 import {
   type Client,
@@ -53,7 +54,7 @@ import {
   type DeliveryAttempts,
   type MessageResource,
 } from './conversation-resource';
-import { rootFailure } from './proto';
+import { attemptsBegun, rootFailure } from './proto';
 import { workflowTaskQueue } from './task-queues';
 
 /** A message is named by its id (`msg-` and 32 hex digits) or its seq. */
@@ -74,14 +75,12 @@ export function messageIdForIdempotencyKey(tenant: string, conversationId: strin
  */
 const SUBMIT_TIMEOUT_MS = 60_000;
 const READ_TIMEOUT_MS = 10_000;
-const ACTIVITY_STARTED = 2; // PENDING_ACTIVITY_STATE_STARTED
 /**
  * Temporal takes at most 10 updates in flight per workflow execution (history.maxInFlightUpdates) and
  * refuses more with RESOURCE_EXHAUSTED: this process sends one conversation fewer, and retries refusals
  * (other API processes send it updates too).
  */
 const UPDATES_IN_FLIGHT = 8;
-const RESOURCE_EXHAUSTED = 8;
 
 export interface ConversationSpec {
   pipeline: ChatPipeline;
@@ -443,7 +442,7 @@ async function whileBusy<T>(deadline: number, call: () => Promise<T>): Promise<T
 }
 
 function isResourceExhausted(err: unknown): boolean {
-  for (let e: unknown = err; e; e = (e as { cause?: unknown }).cause) if ((e as { code?: unknown }).code === RESOURCE_EXHAUSTED) return true;
+  for (let e: unknown = err; e; e = (e as { cause?: unknown }).cause) if ((e as { code?: unknown }).code === GrpcStatus.RESOURCE_EXHAUSTED) return true;
   return false;
 }
 
@@ -469,9 +468,7 @@ function deliveriesRetrying(d: WorkflowExecutionDescription, targetOf: (activity
     const target = targetOf(activity.activityId);
     if (target === undefined) continue;
     if (retrying.get(target)?.lastError) continue; // a failing delivery says more about the target than one that has not failed yet
-    const attempt = activity.attempt ?? 1;
-    const attempts = activity.state === ACTIVITY_STARTED ? attempt : attempt - 1;
-    retrying.set(target, { attempts, lastError: rootFailure(activity.lastFailure)?.message ?? null });
+    retrying.set(target, { attempts: attemptsBegun(activity), lastError: rootFailure(activity.lastFailure)?.message ?? null });
   }
   return retrying;
 }

@@ -21,7 +21,7 @@ import { readClosedJob } from './job-history';
 import type { RetryMemo } from './job-retry';
 import { DOCUMENT_WORKFLOW, workflowStart, type JobMemo, type JobToStart } from './job-start';
 import { OpenJobs, QuotaExceededError } from './open-jobs';
-import { decodePayload, isoTime, rootFailure } from './proto';
+import { attemptsBegun, decodePayload, isoTime, isStarted, rootFailure } from './proto';
 import { SEARCH_ATTRIBUTES } from '../jobs/search-attributes';
 
 export interface JobClientOptions extends JobLinkBase {
@@ -52,7 +52,6 @@ export class ReviewNotOpenError extends Error {
   }
 }
 
-const ACTIVITY_STARTED = 2; // PENDING_ACTIVITY_STATE_STARTED
 /** How long a review decision may wait for the workflow to take it (a workflow worker must be up). */
 const REVIEW_UPDATE_TIMEOUT_MS = 10_000;
 /**
@@ -266,11 +265,10 @@ function acceptedAt(d: WorkflowExecutionDescription): string {
 /** A running inference job from its pending activity: started by a worker, or still waiting for one. */
 function inferenceState(d: WorkflowExecutionDescription): JobState {
   const pending = d.raw.pendingActivities?.[0];
-  const started = pending?.state === ACTIVITY_STARTED;
-  const attempt = pending?.attempt ?? 1;
+  const started = isStarted(pending);
   return {
     status: jobStatusOf(d.status.name, started),
-    attempts: started ? attempt : attempt - 1,
+    attempts: attemptsBegun(pending),
     lastFailure: rootFailure(pending?.lastFailure),
     progress: null,
     result: null,
@@ -289,13 +287,13 @@ const FIRST_STAGES: readonly string[] = ['fetching', 'extracting'];
  */
 function documentState(d: WorkflowExecutionDescription, progress: DocumentProgress | null): JobState {
   const pending: PendingActivity[] = d.raw.pendingActivities ?? [];
-  const started = pending.filter((a) => a.state === ACTIVITY_STARTED);
+  const started = pending.filter(isStarted);
   const underWay = started.length > 0 || (progress !== null && !FIRST_STAGES.includes(progress.stage));
   const reviewOpen = progress?.stage === 'review' && progress.review?.decidedAt === null;
   const latestStart = started.map((a) => isoTime(a.lastStartedTime)).reduce<string | null>((a, b) => (b && (!a || b > a) ? b : a), null);
   return {
     status: reviewOpen ? 'waiting' : jobStatusOf(d.status.name, underWay),
-    attempts: Math.max(0, ...pending.map((a) => (a.state === ACTIVITY_STARTED ? (a.attempt ?? 1) : (a.attempt ?? 1) - 1))),
+    attempts: Math.max(0, ...pending.map(attemptsBegun)),
     lastFailure: rootFailure(pending.find((a) => a.lastFailure)?.lastFailure),
     progress,
     result: null,

@@ -1,12 +1,21 @@
 /** Small readers for raw Temporal protos: payloads, timestamps, failures. */
 import { defaultPayloadConverter } from '@temporalio/common';
 import { optionalTsToMs } from '@temporalio/common/lib/time';
-import type { temporal } from '@temporalio/proto';
+import { temporal } from '@temporalio/proto';
 import type { JobFailure } from '../jobs/resource';
 
 type Timestamp = Parameters<typeof optionalTsToMs>[0];
 type Payload = temporal.api.common.v1.IPayload;
 type Failure = temporal.api.failure.v1.IFailure;
+type PendingActivity = temporal.api.workflow.v1.IPendingActivityInfo;
+
+const ACTIVITY_STARTED = temporal.api.enums.v1.PendingActivityState.PENDING_ACTIVITY_STATE_STARTED;
+
+/** Whether a worker is running the pending activity now, rather than it waiting (for a worker or a retry). */
+export const isStarted = (activity: PendingActivity | undefined): boolean => activity?.state === ACTIVITY_STARTED;
+
+/** Attempts begun so far: the current one counts once a worker has started it. */
+export const attemptsBegun = (activity: PendingActivity | undefined): number => (activity?.attempt ?? 1) - (isStarted(activity) ? 0 : 1);
 
 export function isoTime(ts: Timestamp): string | null {
   const ms = optionalTsToMs(ts);
