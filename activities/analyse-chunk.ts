@@ -4,7 +4,7 @@ import { addUsage, type ChunkResult } from '../src/documents/aggregate';
 import { chunkKey, chunkResultKey, summaryKey } from '../src/documents/job-keys';
 import type { TokenUsage, InferenceRequest } from '../src/inference/provider';
 import { INFERENCE_TASK_OF, type DocumentTask } from '../src/jobs/document';
-import type { Infer } from '.';
+import type { Infer } from './';
 
 export interface AnalyseChunkRequest {
   scope: string;

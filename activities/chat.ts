@@ -7,7 +7,7 @@ import {
   type DeliveryResult,
   type MessageRecord,
   type RecordDeliveriesRequest,
-} from '../src/chat/conversation';
+} from '../src/conversations/conversation';
 import { createPipelineActivities, type PipelineActivityDeps } from './pipeline';
 
 /**

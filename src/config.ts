@@ -4,7 +4,7 @@
  */
 import path from 'node:path';
 import { z } from 'zod';
-import { DEFAULT_CHAT_PIPELINE, pipelineSchema, unknownPools } from './chat/pipeline';
+import { DEFAULT_CHAT_PIPELINE, pipelineSchema, unknownPools } from './conversations/pipeline';
 import { parseCidr } from './net/addresses';
 import { POOL_NAME, poolSchema, invertedSlotBounds, sharedLimiterConflicts, unfillableBatches } from './pool-config';
 

@@ -7,8 +7,8 @@ import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { loadConfig } from '../src/config';
-import { resolveTemporalBinary } from '../src/temporal/binaries';
-import { pickFreePort, startDevServer } from '../src/temporal/dev-server';
+import { resolveTemporalBinary } from '../src/local/binaries';
+import { pickFreePort, startDevServer } from '../src/local/dev-server';
 
 const ROOT = path.resolve(__dirname, '..');
 const SUITES = ['unit', 'workflows', 'integration'];

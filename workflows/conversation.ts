@@ -46,9 +46,9 @@ import {
   type SubmitMessageRequest,
   type SubmittedMessage,
   type TargetHealth,
-} from '../src/chat/conversation';
-import { decideFanIn } from '../src/chat/fan-in';
-import type { ChatHandler, ChatStage, ChatTarget } from '../src/chat/pipeline';
+} from '../src/conversations/conversation';
+import { decideFanIn } from '../src/conversations/fan-in';
+import type { ChatHandler, ChatStage, ChatTarget } from '../src/conversations/pipeline';
 import type { ChatMessage, InferenceRequest } from '../src/inference/provider';
 import { type InferenceOutcome, NON_RETRYABLE_ERRORS } from '../src/jobs/job';
 import { poolTaskQueue } from '../src/temporal/task-queues';

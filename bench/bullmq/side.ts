@@ -9,7 +9,7 @@ import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { Queue, QueueEvents } from 'bullmq';
 import type { InferenceRequest } from '../../src/inference/provider';
-import { killOnExit, onInterrupt } from '../lib/processes';
+import { killOnExit, onInterrupt } from '../../src/local/processes';
 import { JOB_OPTIONS, producerConnection, STREAMS, workerConnection } from './settings';
 
 const WORKER = path.join(__dirname, 'worker.ts');

@@ -3,7 +3,7 @@ import { execFileSync } from 'node:child_process';
 import os from 'node:os';
 import path from 'node:path';
 import { loadConfig } from '../../src/config';
-import { resolveTemporalBinary } from '../../src/temporal/binaries';
+import { resolveTemporalBinary } from '../../src/local/binaries';
 
 const ROOT = path.resolve(__dirname, '../..');
 

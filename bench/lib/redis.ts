@@ -8,8 +8,8 @@ import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { pickFreePort } from '../../src/temporal/dev-server';
-import { terminate } from '../../src/child-process';
+import { pickFreePort } from '../../src/local/dev-server';
+import { terminate } from '../../src/local/child-process';
 
 const HOST = '127.0.0.1';
 const READY_TIMEOUT_MS = 15_000;

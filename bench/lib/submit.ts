@@ -8,8 +8,8 @@ import { OPEN_TENANT } from '../../src/api/auth';
 import { loadConfig, tenantPolicy, type PoolSettings } from '../../src/config';
 import { newJobId, requestFingerprint, workflowIdFor } from '../../src/jobs/ids';
 import { buildSubmitSchema } from '../../src/jobs/spec';
-import { INFERENCE_WORKFLOW, jobStartOptions } from '../../src/temporal/job-start';
-import type { BenchStack } from './stack';
+import { INFERENCE_WORKFLOW, jobStartOptions } from '../../src/clients/jobs/start';
+import type { BenchStack } from '../../testkit/bench-stack';
 
 /** A synthetic pool (see src/inference/synthetic.ts) of `slots` per process and a fixed latency. */
 export function syntheticPool(slots: number, latencyMs: number): PoolSettings {

@@ -5,14 +5,14 @@
  * back at its minimum, the worker-seconds each side spends, and that no job needed a second attempt.
  */
 import type { InferenceOutcome } from '../../src/jobs/job';
-import { completedJobs, jobsQuery, waitForCompleted } from '../lib/jobs';
+import { completedJobs, jobsQuery, waitForCompleted } from '../../testkit/jobs';
 import { assertNoErrors, closedLoop } from '../lib/load';
-import { onInterrupt, spawnSwitchyard, type Child } from '../lib/processes';
+import { onInterrupt, spawnSwitchyard, type Child } from '../../src/local/processes';
 import type { Scenario, ScenarioTarget } from '../lib/scenario';
-import { startBenchStack, type BenchStack } from '../lib/stack';
+import { startBenchStack, type BenchStack } from '../../testkit/bench-stack';
 import { round, summarize } from '../lib/stats';
 import { jobBody, rawSubmitter, syntheticPool } from '../lib/submit';
-import { eventually } from '../../test/fixtures/wait';
+import { eventually } from '../../testkit/wait';
 
 const LATENCY_MS = 500;
 const SLOTS = 8;

@@ -7,7 +7,7 @@
 import { cpuUsed, sampleCpu } from '../lib/cpu';
 import { assertNoErrors, closedLoop, type LoadResult } from '../lib/load';
 import type { Scenario, ScenarioResult } from '../lib/scenario';
-import { startBenchStack } from '../lib/stack';
+import { startBenchStack } from '../../testkit/bench-stack';
 import { round, summarize, throughput } from '../lib/stats';
 import { jobBody, rawSubmitter } from '../lib/submit';
 import type { PoolSettings } from '../../src/config';

@@ -11,14 +11,14 @@
  */
 import { createBlobStore } from '../../src/blobs';
 import { OPEN_TENANT } from '../../src/api/auth';
-import { type MessageRecord } from '../../src/chat/conversation';
-import { DEFAULT_CHAT_PIPELINE } from '../../src/chat/pipeline';
+import { type MessageRecord } from '../../src/conversations/conversation';
+import { DEFAULT_CHAT_PIPELINE } from '../../src/conversations/pipeline';
 import { loadConfig } from '../../src/config';
-import { eventually } from '../../test/fixtures/wait';
+import { eventually } from '../../testkit/wait';
 import { cpuUsed, sampleCpu } from '../lib/cpu';
 import { assertNoErrors, closedLoop } from '../lib/load';
 import type { Scenario, ScenarioTarget } from '../lib/scenario';
-import { startBenchStack, type BenchStack } from '../lib/stack';
+import { startBenchStack, type BenchStack } from '../../testkit/bench-stack';
 import { round, summarize } from '../lib/stats';
 import { syntheticPool } from '../lib/submit';
 

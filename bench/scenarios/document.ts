@@ -8,7 +8,7 @@ import type { Client } from '@temporalio/client';
 import { workflowIdFor } from '../../src/jobs/ids';
 import { OPEN_TENANT } from '../../src/api/auth';
 import type { Scenario } from '../lib/scenario';
-import { startBenchStack, type BenchStack } from '../lib/stack';
+import { startBenchStack, type BenchStack } from '../../testkit/bench-stack';
 import { round } from '../lib/stats';
 
 const POOL = 'local';

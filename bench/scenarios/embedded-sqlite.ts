@@ -5,13 +5,13 @@
  * cut). Each round starts a fresh server and stack and pushes 0-ms jobs through it in a closed loop, so
  * the server's persistence is what limits the rate. Rounds alternate the settings.
  */
-import { completedJobs, jobsQuery, waitForCompleted } from '../lib/jobs';
+import { completedJobs, jobsQuery, waitForCompleted } from '../../testkit/jobs';
 import { assertNoErrors, closedLoop } from '../lib/load';
 import type { Scenario, ScenarioTarget } from '../lib/scenario';
-import { startBenchStack } from '../lib/stack';
+import { startBenchStack } from '../../testkit/bench-stack';
 import { round, steadyRate, summarize } from '../lib/stats';
 import { jobBody, rawSubmitter, syntheticPool } from '../lib/submit';
-import { SQLITE_PRAGMAS } from '../../src/temporal/dev-server';
+import { SQLITE_PRAGMAS } from '../../src/local/dev-server';
 
 const SUBMIT_CONCURRENCY = 32;
 const POOL = 'zero';

@@ -5,11 +5,11 @@
  * after the other on identical pools of one server. Waits are the server's own timestamps: job accepted
  * (WorkflowExecutionStarted) → inference started (ActivityTaskStarted), from each job's history.
  */
-import { dispatchTimes, type DispatchTimes } from '../../test/fixtures/dispatch';
-import { jobsQuery, waitForCompleted } from '../lib/jobs';
+import { dispatchTimes, type DispatchTimes } from '../../testkit/dispatch';
+import { jobsQuery, waitForCompleted } from '../../testkit/jobs';
 import { assertNoErrors, closedLoop, openLoop } from '../lib/load';
 import type { Scenario, ScenarioResult } from '../lib/scenario';
-import { startBenchStack, type BenchStack } from '../lib/stack';
+import { startBenchStack, type BenchStack } from '../../testkit/bench-stack';
 import { round, summarize, type Summary } from '../lib/stats';
 import { jobBody, rawSubmitter, syntheticPool } from '../lib/submit';
 

@@ -5,13 +5,13 @@
  * is the fake OpenAI server; its request log, with the usage it reported, is the measure.
  */
 import { estimateTokens } from '../../src/inference/limiter-call';
-import { startFakeOpenAI, type RecordedRequest } from '../../test/fixtures/fake-openai';
+import { startFakeOpenAI, type RecordedRequest } from '../../testkit/fake-openai';
 import { assertNoErrors, openLoop } from '../lib/load';
 import type { Scenario, ScenarioTarget } from '../lib/scenario';
-import { startBenchStack, type BenchStack } from '../lib/stack';
+import { startBenchStack, type BenchStack } from '../../testkit/bench-stack';
 import { round, steadyRate } from '../lib/stats';
 import { jobBody, rawSubmitter } from '../lib/submit';
-import { eventually } from '../../test/fixtures/wait';
+import { eventually } from '../../testkit/wait';
 
 const WORKERS = 2;
 const SLOTS = 8;

@@ -4,10 +4,10 @@
  * with 0-ms synthetic inference so only orchestration is measured.
  */
 import { cpuUsed, sampleCpu } from '../lib/cpu';
-import { completedJobs, historyEventTypes, jobsQuery, waitForCompleted, type ClosedJob } from '../lib/jobs';
+import { completedJobs, historyEventTypes, jobsQuery, waitForCompleted, type ClosedJob } from '../../testkit/jobs';
 import { assertNoErrors, closedLoop, openLoop, type LoadResult } from '../lib/load';
 import type { Scenario, ScenarioResult } from '../lib/scenario';
-import { startBenchStack, type BenchStack } from '../lib/stack';
+import { startBenchStack, type BenchStack } from '../../testkit/bench-stack';
 import { apiSubmitter, jobBody, rawSubmitter, syntheticPool } from '../lib/submit';
 import { round, summarize, throughput } from '../lib/stats';
 

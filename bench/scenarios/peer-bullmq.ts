@@ -17,7 +17,7 @@ import { assertNoErrors, closedLoop, openLoop, type LoadResult } from '../lib/lo
 import { startRedis, type RedisServer } from '../lib/redis';
 import type { Scenario } from '../lib/scenario';
 import { steadyRate } from '../lib/stats';
-import { startBenchStack, type BenchStack } from '../lib/stack';
+import { startBenchStack, type BenchStack } from '../../testkit/bench-stack';
 import { jobBody } from '../lib/submit';
 import { diskWriteBytes } from '../lib/syscalls';
 import { gapEvidence, type Evidence } from './peer-bullmq-evidence';

@@ -4,13 +4,13 @@
  * Temporal client (the API is not in the way), so the rate is what the workers and server sustain.
  */
 import { sampleCpu, cpuUsed, type CpuSample } from '../lib/cpu';
-import { activityBacklog, completedJobs, jobsQuery, waitForCompleted } from '../lib/jobs';
+import { activityBacklog, completedJobs, jobsQuery, waitForCompleted } from '../../testkit/jobs';
 import { assertNoErrors, closedLoop } from '../lib/load';
 import type { Scenario, ScenarioTarget } from '../lib/scenario';
-import { startBenchStack, type BenchStack } from '../lib/stack';
+import { startBenchStack, type BenchStack } from '../../testkit/bench-stack';
 import { round, steadyRate } from '../lib/stats';
 import { jobBody, rawSubmitter, syntheticPool } from '../lib/submit';
-import { eventually } from '../../test/fixtures/wait';
+import { eventually } from '../../testkit/wait';
 
 const LATENCY_MS = 100;
 const LEVELS = [1, 2, 4];

@@ -8,7 +8,7 @@ import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom
 import type { SubmitRequest } from '../jobs/spec';
 import type { Logger } from '../logger';
 import { heldBackSchema } from '../scaling/signal';
-import type { PoolResource } from '../temporal/pools';
+import type { PoolResource } from '../clients/pools';
 
 /** Requests no route matched (unknown paths, and requests refused by authentication before routing). */
 const UNMATCHED = 'unmatched';

@@ -1,8 +1,8 @@
 /** The conversation operations of the OpenAPI document, from the same zod schemas that validate them. */
 import { z } from 'zod';
-import { CONVERSATION_ID } from '../chat/conversation';
-import { MESSAGE_REF } from '../temporal/conversation-client';
-import { acceptedMessageSchema, conversationResourceSchema, messageResourceSchema } from '../temporal/conversation-resource';
+import { CONVERSATION_ID } from '../conversations/conversation';
+import { MESSAGE_REF } from '../clients/conversations/client';
+import { acceptedMessageSchema, conversationResourceSchema, messageResourceSchema } from '../clients/conversations/resource';
 import { buildConversationRequestSchema, messageRequestSchema } from './routes/conversations';
 import { IDEMPOTENCY_KEY } from './routes/jobs';
 import { resumeQuerySchema } from './sse';

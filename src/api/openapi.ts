@@ -2,8 +2,8 @@
 import { z } from 'zod';
 import { bulkRetryResultSchema, jobResourceSchema, jobRunSchema } from '../jobs/resource';
 import type { buildSubmitSchema } from '../jobs/spec';
-import { COUNTED_FAILURE_TYPES } from '../temporal/job-list';
-import { poolResourceSchema } from '../temporal/pools';
+import { COUNTED_FAILURE_TYPES } from '../clients/jobs/list';
+import { poolResourceSchema } from '../clients/pools';
 import { documentResourceSchema } from './documents';
 import { conversationOpenApi } from './openapi-conversations';
 import { PROBLEMS, problemType } from './problems';

@@ -5,7 +5,7 @@
 import { STATUS_CODES } from 'node:http';
 import type { ErrorRequestHandler, Response } from 'express';
 import type { z } from 'zod';
-import type { QuotaExceededError } from '../temporal/open-jobs';
+import type { QuotaExceededError } from '../clients/jobs/open-jobs';
 
 export const PROBLEMS = {
   'malformed-json': { status: 400, title: 'The request body is not valid JSON' },

@@ -2,13 +2,13 @@
 import type { Server } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { createBlobStore } from '../blobs';
-import { DEFAULT_MAX_PENDING } from '../chat/conversation';
+import { DEFAULT_MAX_PENDING } from '../conversations/conversation';
 import { webhookSecretOf, type Config } from '../config';
 import type { Logger } from '../logger';
 import { createClient } from '../temporal/connection';
-import { ConversationClient } from '../temporal/conversation-client';
-import { JobClient } from '../temporal/job-client';
-import { PoolClient } from '../temporal/pools';
+import { ConversationClient } from '../clients/conversations/client';
+import { JobClient } from '../clients/jobs/client';
+import { PoolClient } from '../clients/pools';
 import { createApp } from './app';
 import { isLoopback } from './auth';
 import { createApiMetrics } from './metrics';

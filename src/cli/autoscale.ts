@@ -6,7 +6,7 @@
 import { childEnvironment, type Config } from '../config';
 import type { Logger } from '../logger';
 import { createClient } from '../temporal/connection';
-import { PoolClient } from '../temporal/pools';
+import { PoolClient } from '../clients/pools';
 import { autoscalerRegistry, serveMetrics } from '../scaling/autoscaler-metrics';
 import { ProcessActuator } from '../scaling/process-actuator';
 

@@ -6,10 +6,10 @@
  */
 import path from 'node:path';
 import { childEnvironment, type Config } from '../config';
-import { resolveTemporalBinary } from '../temporal/binaries';
-import { startDevServer, type DevServer } from '../temporal/dev-server';
+import { resolveTemporalBinary } from '../local/binaries';
+import { startDevServer, type DevServer } from '../local/dev-server';
 import { setup } from './setup';
-import { supervise, type Supervised } from './supervisor';
+import { supervise, type Supervised } from '../local/supervisor';
 
 export async function up(config: Config, args: string[]): Promise<number> {
   const t0 = Date.now();

@@ -9,9 +9,9 @@
  */
 import type { PoolConfig } from '../config';
 import type { Logger } from '../logger';
-import type { PoolClient } from '../temporal/pools';
-import { supervise, type Supervised } from '../cli/supervisor';
-import { pickFreePort } from '../temporal/dev-server';
+import type { PoolClient } from '../clients/pools';
+import { supervise, type Supervised } from '../local/supervisor';
+import { pickFreePort } from '../local/dev-server';
 import { poolBusySlots } from './busy-slots';
 import { decide, NO_HISTORY, type PolicyState } from './policy';
 import { scalingSettingsOf } from './signal';

@@ -11,8 +11,8 @@ import net from 'node:net';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { MAX_TEXT_CHARS } from '../../src/jobs/spec';
-import { pickFreePort } from '../../src/temporal/dev-server';
-import { sentimentJob, Stack, TENANTS, type ProcessHandle } from '../fixtures/stack';
+import { pickFreePort } from '../../src/local/dev-server';
+import { sentimentJob, Stack, TENANTS, type ProcessHandle } from '../../testkit/stack';
 
 const BIN = path.resolve(__dirname, '../../bin/switchyard');
 /** Over 200,000 characters of text must fit under the body limit, so it is 256 KiB rather than 64 KiB. */

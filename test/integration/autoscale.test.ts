@@ -7,9 +7,9 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { pickFreePort } from '../../src/temporal/dev-server';
-import { Stack, type ProcessHandle } from '../fixtures/stack';
-import { eventually } from '../fixtures/wait';
+import { pickFreePort } from '../../src/local/dev-server';
+import { Stack, type ProcessHandle } from '../../testkit/stack';
+import { eventually } from '../../testkit/wait';
 
 const POOLS = {
   slow: {

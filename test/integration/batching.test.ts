@@ -6,8 +6,8 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { after, before, test } from 'node:test';
-import { fakeVector, POISON, startFakeOpenAI, type FakeOpenAI } from '../fixtures/fake-openai';
-import { Stack } from '../fixtures/stack';
+import { fakeVector, POISON, startFakeOpenAI, type FakeOpenAI } from '../../testkit/fake-openai';
+import { Stack } from '../../testkit/stack';
 
 const JOBS = 50;
 const BATCH = { maxSize: 16, maxWaitMs: 500 };

@@ -8,7 +8,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, test } from 'node:test';
-import { sleep } from '../fixtures/wait';
+import { sleep } from '../../testkit/wait';
 
 const ROOT = path.resolve(__dirname, '../..');
 const resultsDir = fs.mkdtempSync(path.join(os.tmpdir(), 'switchyard-bench-results-'));

@@ -6,9 +6,9 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { after, before, test } from 'node:test';
-import { startFakeOpenAI, type FakeOpenAI } from '../fixtures/fake-openai';
-import { Stack } from '../fixtures/stack';
-import { eventually, sleep } from '../fixtures/wait';
+import { startFakeOpenAI, type FakeOpenAI } from '../../testkit/fake-openai';
+import { Stack } from '../../testkit/stack';
+import { eventually, sleep } from '../../testkit/wait';
 import { LEASE_MS, type LimiterState } from '../../src/inference/limiter-state';
 import { limiterWorkflowId } from '../../src/temporal/task-queues';
 import { limiterStateQuery } from '../../workflows';

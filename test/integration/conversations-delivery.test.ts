@@ -8,11 +8,11 @@ import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
 import { verifyWebhook } from '../../src/net/webhook';
-import { startFakeOpenAI, type FakeOpenAI } from '../fixtures/fake-openai';
-import { openSse } from '../fixtures/sse-client';
-import { Stack, TENANTS } from '../fixtures/stack';
-import { eventually } from '../fixtures/wait';
-import { startWebhookReceiver, type WebhookReceiver } from '../fixtures/webhook-receiver';
+import { startFakeOpenAI, type FakeOpenAI } from '../../testkit/fake-openai';
+import { openSse } from '../../testkit/sse-client';
+import { Stack, TENANTS } from '../../testkit/stack';
+import { eventually } from '../../testkit/wait';
+import { startWebhookReceiver, type WebhookReceiver } from '../../testkit/webhook-receiver';
 
 const SECRET = 'whsec-conversations-0123456789';
 

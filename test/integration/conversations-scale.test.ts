@@ -7,10 +7,10 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { after, before, test } from 'node:test';
-import { delayMarker, startFakeOpenAI, type FakeOpenAI } from '../fixtures/fake-openai';
-import { openSse } from '../fixtures/sse-client';
-import { Stack, TENANTS, type ProcessHandle } from '../fixtures/stack';
-import { eventually } from '../fixtures/wait';
+import { delayMarker, startFakeOpenAI, type FakeOpenAI } from '../../testkit/fake-openai';
+import { openSse } from '../../testkit/sse-client';
+import { Stack, TENANTS, type ProcessHandle } from '../../testkit/stack';
+import { eventually } from '../../testkit/wait';
 
 let openai: FakeOpenAI;
 let stack: Stack;

@@ -8,12 +8,12 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
-import { DEFAULT_CHAT_PIPELINE, pipelineSchema } from '../../src/chat/pipeline';
-import { conversationStartOptions } from '../../src/temporal/conversation-client';
-import { delayMarker, POISON, startFakeOpenAI, type FakeOpenAI } from '../fixtures/fake-openai';
-import { openSse } from '../fixtures/sse-client';
-import { Stack, TENANTS } from '../fixtures/stack';
-import { eventually } from '../fixtures/wait';
+import { DEFAULT_CHAT_PIPELINE, pipelineSchema } from '../../src/conversations/pipeline';
+import { conversationStartOptions } from '../../src/clients/conversations/client';
+import { delayMarker, POISON, startFakeOpenAI, type FakeOpenAI } from '../../testkit/fake-openai';
+import { openSse } from '../../testkit/sse-client';
+import { Stack, TENANTS } from '../../testkit/stack';
+import { eventually } from '../../testkit/wait';
 
 let openai: FakeOpenAI;
 let stack: Stack;

@@ -7,9 +7,9 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { after, before, beforeEach, describe, test } from 'node:test';
-import { startFakeOpenAI, type FakeOpenAI } from '../fixtures/fake-openai';
-import { Stack } from '../fixtures/stack';
-import { eventually } from '../fixtures/wait';
+import { startFakeOpenAI, type FakeOpenAI } from '../../testkit/fake-openai';
+import { Stack } from '../../testkit/stack';
+import { eventually } from '../../testkit/wait';
 
 let openai: FakeOpenAI;
 let stack: Stack;

@@ -5,8 +5,8 @@ import path from 'node:path';
 import { after, before, test } from 'node:test';
 import { Connection } from '@temporalio/client';
 import { loadConfig } from '../../src/config';
-import { resolveTemporalBinary } from '../../src/temporal/binaries';
-import { pickFreePort, startDevServer, type DevServer } from '../../src/temporal/dev-server';
+import { resolveTemporalBinary } from '../../src/local/binaries';
+import { pickFreePort, startDevServer, type DevServer } from '../../src/local/dev-server';
 import { ensureSearchAttributes, SEARCH_ATTRIBUTES } from '../../src/temporal/search-attributes';
 
 const NAMESPACE = 'switchyard-it';

@@ -8,8 +8,8 @@ import { createHash } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
 import { PDFDocument, StandardFonts } from 'pdf-lib';
 import { documentScope, jobScope } from '../../src/blobs/store';
-import { Stack } from '../fixtures/stack';
-import { eventually } from '../fixtures/wait';
+import { Stack } from '../../testkit/stack';
+import { eventually } from '../../testkit/wait';
 
 const MAX_DOCUMENT_BYTES = 64 * 1024;
 

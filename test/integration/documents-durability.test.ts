@@ -10,9 +10,9 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
 import { defaultPayloadConverter } from '@temporalio/common';
-import { pickFreePort, startDevServer, type DevServer, type DevServerOptions } from '../../src/temporal/dev-server';
-import { Stack, type ProcessHandle } from '../fixtures/stack';
-import { eventually } from '../fixtures/wait';
+import { pickFreePort, startDevServer, type DevServer, type DevServerOptions } from '../../src/local/dev-server';
+import { Stack, type ProcessHandle } from '../../testkit/stack';
+import { eventually } from '../../testkit/wait';
 
 /** Chunks of the long document: past the dev server's continue-as-new suggestion (about 4K events, ~1,000 chunks). */
 const SECTIONS = 3000;

@@ -11,9 +11,9 @@ import type { AddressInfo } from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import { jobScope } from '../../src/blobs/store';
 import { verifyWebhook } from '../../src/net/webhook';
-import { POISON, startFakeOpenAI, type FakeOpenAI } from '../fixtures/fake-openai';
-import { Stack } from '../fixtures/stack';
-import { eventually } from '../fixtures/wait';
+import { POISON, startFakeOpenAI, type FakeOpenAI } from '../../testkit/fake-openai';
+import { Stack } from '../../testkit/stack';
+import { eventually } from '../../testkit/wait';
 
 const WEBHOOK_SECRET = 'webhook-secret-0123456789abcdef';
 

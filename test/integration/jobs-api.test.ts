@@ -1,8 +1,8 @@
 /** The job API end to end on the real dev server, real worker processes and a real API process. */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { startFakeOpenAI, type FakeOpenAI } from '../fixtures/fake-openai';
-import { sentimentJob, Stack } from '../fixtures/stack';
+import { startFakeOpenAI, type FakeOpenAI } from '../../testkit/fake-openai';
+import { sentimentJob, Stack } from '../../testkit/stack';
 
 let stack: Stack;
 let openai: FakeOpenAI;

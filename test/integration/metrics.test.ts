@@ -9,10 +9,10 @@ import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
-import { pickFreePort } from '../../src/temporal/dev-server';
-import { POISON, startFakeOpenAI, type FakeOpenAI } from '../fixtures/fake-openai';
-import { Stack } from '../fixtures/stack';
-import { eventually } from '../fixtures/wait';
+import { pickFreePort } from '../../src/local/dev-server';
+import { POISON, startFakeOpenAI, type FakeOpenAI } from '../../testkit/fake-openai';
+import { Stack } from '../../testkit/stack';
+import { eventually } from '../../testkit/wait';
 
 const POOL = 'remote';
 const EMBED_JOBS = 4;

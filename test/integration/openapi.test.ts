@@ -13,10 +13,10 @@ import { loadConfig } from '../../src/config';
 import { INFERENCE_TASKS } from '../../src/inference/provider';
 import { DOCUMENT_TASKS } from '../../src/jobs/document';
 import { createLogger } from '../../src/logger';
-import type { ConversationClient } from '../../src/temporal/conversation-client';
-import type { JobClient } from '../../src/temporal/job-client';
-import { sentimentJob, Stack } from '../fixtures/stack';
-import { eventually } from '../fixtures/wait';
+import type { ConversationClient } from '../../src/clients/conversations/client';
+import type { JobClient } from '../../src/clients/jobs/client';
+import { sentimentJob, Stack } from '../../testkit/stack';
+import { eventually } from '../../testkit/wait';
 
 /** A tenant of this file's own, so the job it submits shows up in no other file's lists. */
 const TENANT = { tenant: 'openapi-doc', key: 'openapi-doc-key-0123456789abcdef' };

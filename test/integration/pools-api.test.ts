@@ -5,9 +5,9 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { pickFreePort } from '../../src/temporal/dev-server';
-import { sentimentJob, spawnSwitchyard, Stack, type ProcessHandle } from '../fixtures/stack';
-import { eventually, sleep } from '../fixtures/wait';
+import { pickFreePort } from '../../src/local/dev-server';
+import { sentimentJob, spawnSwitchyard, Stack, type ProcessHandle } from '../../testkit/stack';
+import { eventually, sleep } from '../../testkit/wait';
 
 const OPERATOR_KEY = 'operator-key-0123456789abcdef';
 const SECRET = 'sk-never-shown-0123456789';

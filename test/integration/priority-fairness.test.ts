@@ -7,10 +7,10 @@ import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { workflowIdFor } from '../../src/jobs/ids';
 import { poolTaskQueue, workflowTaskQueue } from '../../src/temporal/task-queues';
-import { activityBacklog, waitForCompleted } from '../../bench/lib/jobs';
-import { dispatchTimes, pauseQueue, resumeQueue, type DispatchTimes } from '../fixtures/dispatch';
-import { Stack } from '../fixtures/stack';
-import { eventually } from '../fixtures/wait';
+import { activityBacklog, waitForCompleted } from '../../testkit/jobs';
+import { dispatchTimes, pauseQueue, resumeQueue, type DispatchTimes } from '../../testkit/dispatch';
+import { Stack } from '../../testkit/stack';
+import { eventually } from '../../testkit/wait';
 
 const WEIGHTED_KEY = 'weighted-key-0123456789abcdef';
 const WEIGHT = 3;

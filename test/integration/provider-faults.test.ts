@@ -10,9 +10,9 @@ import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import net from 'node:net';
 import { after, before, beforeEach, describe, test } from 'node:test';
-import { startFakeOpenAI, type FakeOpenAI, type Fault } from '../fixtures/fake-openai';
-import { Stack } from '../fixtures/stack';
-import { eventually, sleep } from '../fixtures/wait';
+import { startFakeOpenAI, type FakeOpenAI, type Fault } from '../../testkit/fake-openai';
+import { Stack } from '../../testkit/stack';
+import { eventually, sleep } from '../../testkit/wait';
 
 const RETRY = { initialIntervalMs: 100, maxIntervalMs: 1000, maxAttempts: 5 };
 

@@ -6,8 +6,8 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { poolTaskQueue } from '../../src/temporal/task-queues';
-import { pauseQueue, resumeQueue } from '../fixtures/dispatch';
-import { sentimentJob, Stack } from '../fixtures/stack';
+import { pauseQueue, resumeQueue } from '../../testkit/dispatch';
+import { sentimentJob, Stack } from '../../testkit/stack';
 
 let stack: Stack;
 let queue: string;

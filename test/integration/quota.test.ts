@@ -5,11 +5,11 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { jobIdForIdempotencyKey } from '../../src/jobs/ids';
-import { VISIBILITY_LAG_MS } from '../../src/temporal/open-jobs';
+import { VISIBILITY_LAG_MS } from '../../src/clients/jobs/open-jobs';
 import { poolTaskQueue } from '../../src/temporal/task-queues';
-import { pauseQueue, resumeQueue } from '../fixtures/dispatch';
-import { sentimentJob, Stack, TENANTS } from '../fixtures/stack';
-import { eventually, sleep } from '../fixtures/wait';
+import { pauseQueue, resumeQueue } from '../../testkit/dispatch';
+import { sentimentJob, Stack, TENANTS } from '../../testkit/stack';
+import { eventually, sleep } from '../../testkit/wait';
 
 const MAX_OPEN = 3;
 let stack: Stack;

@@ -7,9 +7,9 @@ import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
 import { temporal as temporalProto } from '@temporalio/proto';
-import { startFakeOpenAI, type FakeOpenAI, type RecordedRequest } from '../fixtures/fake-openai';
-import { Stack } from '../fixtures/stack';
-import { eventually } from '../fixtures/wait';
+import { startFakeOpenAI, type FakeOpenAI, type RecordedRequest } from '../../testkit/fake-openai';
+import { Stack } from '../../testkit/stack';
+import { eventually } from '../../testkit/wait';
 import { limiterWorkflowId, poolTaskQueue } from '../../src/temporal/task-queues';
 import { limiterStateQuery } from '../../workflows';
 

@@ -9,9 +9,9 @@
 import assert from 'node:assert/strict';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
-import { startFakeOpenAI, type FakeOpenAI, type Fault } from '../fixtures/fake-openai';
-import { sentimentJob, Stack, type ProcessHandle } from '../fixtures/stack';
-import { eventually, sleep } from '../fixtures/wait';
+import { startFakeOpenAI, type FakeOpenAI, type Fault } from '../../testkit/fake-openai';
+import { sentimentJob, Stack, type ProcessHandle } from '../../testkit/stack';
+import { eventually, sleep } from '../../testkit/wait';
 
 const suffix = randomBytes(3).toString('hex');
 const REMOTE = `remote-${suffix}`;

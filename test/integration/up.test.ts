@@ -15,10 +15,10 @@ import net from 'node:net';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { PoolSettings } from '../../src/config';
-import { pickFreePort } from '../../src/temporal/dev-server';
-import { startFakeOpenAI, type FakeOpenAI } from '../fixtures/fake-openai';
-import { sentimentJob, spawnSwitchyard, Stack, type ProcessHandle } from '../fixtures/stack';
-import { eventually } from '../fixtures/wait';
+import { pickFreePort } from '../../src/local/dev-server';
+import { startFakeOpenAI, type FakeOpenAI } from '../../testkit/fake-openai';
+import { sentimentJob, spawnSwitchyard, Stack, type ProcessHandle } from '../../testkit/stack';
+import { eventually } from '../../testkit/wait';
 
 const WAIT_MS = 60_000;
 const RETRY = { maxAttempts: 10, initialIntervalMs: 200, maxIntervalMs: 1000 };

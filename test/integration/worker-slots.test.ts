@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { Stack } from '../fixtures/stack';
+import { Stack } from '../../testkit/stack';
 
 const CONCURRENCY = 3;
 let stack: Stack;

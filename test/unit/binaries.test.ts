@@ -5,7 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, test } from 'node:test';
 import { loadConfig } from '../../src/config';
-import { resolveTemporalBinary, TEMPORAL_BINARIES } from '../../src/temporal/binaries';
+import { resolveTemporalBinary, TEMPORAL_BINARIES } from '../../src/local/binaries';
 
 const config = loadConfig();
 const tmpRoot = fs.mkdtempSync(path.join(os.tmpdir(), 'switchyard-binaries-'));

@@ -8,7 +8,7 @@ import { text } from 'node:stream/consumers';
 import { after, before, describe, it } from 'node:test';
 import { ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
 import { BlobNotFoundError, BlobTooLargeError, createBlobStore, InvalidBlobKeyError, type BlobStore } from '../../src/blobs';
-import { startMoto, type Moto } from '../fixtures/moto';
+import { startMoto, type Moto } from '../../testkit/moto';
 
 const ROOT = path.resolve(__dirname, '../..');
 const sha = (bytes: Uint8Array | string) => createHash('sha256').update(bytes).digest('hex');

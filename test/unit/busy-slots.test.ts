@@ -9,7 +9,7 @@ import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { after, describe, test } from 'node:test';
 import { activitySlotsUsed, metricsUrl, poolBusySlots } from '../../src/scaling/busy-slots';
-import { pickFreePort } from '../../src/temporal/dev-server';
+import { pickFreePort } from '../../src/local/dev-server';
 
 const SAMPLE = readFileSync(path.resolve(__dirname, '../fixtures/pool-worker-metrics.txt'), 'utf8');
 const QUEUE = 'bench06d90a-pool-slow';

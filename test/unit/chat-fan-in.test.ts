@@ -1,9 +1,9 @@
 /** The fan-in decision as a table: handler outcomes so far → the stage's result and the handlers to cancel. */
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import type { HandlerStatus } from '../../src/chat/conversation';
-import { decideFanIn, type FanInDecision } from '../../src/chat/fan-in';
-import type { FanIn } from '../../src/chat/pipeline';
+import type { HandlerStatus } from '../../src/conversations/conversation';
+import { decideFanIn, type FanInDecision } from '../../src/conversations/fan-in';
+import type { FanIn } from '../../src/conversations/pipeline';
 
 const cases: [string, FanIn, HandlerStatus[], FanInDecision][] = [
   // all: every handler settles; one failure fails the stage, but only once the others are done.

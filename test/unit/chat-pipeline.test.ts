@@ -1,7 +1,7 @@
 /** The pipeline schema: defaults, the limits (stages, handlers, targets, quorum) and the errors that name the field. */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { DEFAULT_CHAT_PIPELINE, pipelineSchema, pipelineSchemaFor } from '../../src/chat/pipeline';
+import { DEFAULT_CHAT_PIPELINE, pipelineSchema, pipelineSchemaFor } from '../../src/conversations/pipeline';
 
 const handler = (name: string, over: Record<string, unknown> = {}) => ({ name, pool: 'local', task: 'sentiment', ...over });
 const stage = (handlers: unknown[], fanIn?: unknown) => ({ handlers, ...(fanIn === undefined ? {} : { fanIn }) });

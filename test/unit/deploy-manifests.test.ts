@@ -11,7 +11,7 @@ import { promisify } from 'node:util';
 import { test } from 'node:test';
 import { parse } from 'yaml';
 import { loadConfig } from '../../src/config';
-import { DYNAMIC_CONFIG } from '../../src/temporal/dev-server';
+import { DYNAMIC_CONFIG } from '../../src/local/dev-server';
 import { type Manifest, readManifests, referenceProblems, schemaProblems } from '../fixtures/k8s-manifests';
 
 const ROOT = path.resolve(__dirname, '../..');

@@ -4,7 +4,7 @@ import { after, before, beforeEach, describe, test } from 'node:test';
 import { createOpenAIProvider, type OpenAIPool, parseRetryAfter } from '../../src/inference/openai';
 import { type CallContext, type InferenceRequest, type InferenceResult, ProviderError } from '../../src/inference/provider';
 import { providerTasks } from '../../src/inference/providers';
-import { type FakeOpenAI, fakeVector, POISON, startFakeOpenAI } from '../fixtures/fake-openai';
+import { type FakeOpenAI, fakeVector, POISON, startFakeOpenAI } from '../../testkit/fake-openai';
 
 let fake: FakeOpenAI;
 before(async () => {

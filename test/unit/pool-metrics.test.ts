@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { createApiMetrics, type PoolReader } from '../../src/api/metrics';
 import { createLogger } from '../../src/logger';
-import type { PoolResource } from '../../src/temporal/pools';
+import type { PoolResource } from '../../src/clients/pools';
 
 /** The parts of a pool resource the gauges read. */
 const pool = (name: string, desiredWorkers: number, heldBack: PoolResource['scaling']['signal']['heldBack'], queue: PoolResource['queue']) =>

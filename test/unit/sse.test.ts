@@ -9,8 +9,8 @@ import { after, before, test } from 'node:test';
 import express from 'express';
 import { errorHandler } from '../../src/api/problems';
 import { resumeAfter, streamEvents, type EventPage, type StreamedEvent } from '../../src/api/sse';
-import { openSse } from '../fixtures/sse-client';
-import { eventually, sleep } from '../fixtures/wait';
+import { openSse } from '../../testkit/sse-client';
+import { eventually, sleep } from '../../testkit/wait';
 
 type Event = StreamedEvent & { n: number };
 const event = (id: number): Event => ({ id, type: id % 2 ? 'odd' : 'even', n: id * 10 });

@@ -27,15 +27,15 @@ import {
   type ConversationInput,
   type DeliveryRequest,
   type MessageRecord,
-} from '../../src/chat/conversation';
-import { pipelineSchema } from '../../src/chat/pipeline';
+} from '../../src/conversations/conversation';
+import { pipelineSchema } from '../../src/conversations/pipeline';
 import type { InferenceRequest } from '../../src/inference/provider';
 import { poolTaskQueue } from '../../src/temporal/task-queues';
 import { conversation, conversationStateQuery, messageEventsQuery, messageRecordQuery, submitMessageUpdate } from '../../workflows';
 import { verifyWebhook } from '../../src/net/webhook';
-import { startTimeSkipping } from '../fixtures/time-skipping';
-import { startWebhookReceiver } from '../fixtures/webhook-receiver';
-import { eventually } from '../fixtures/wait';
+import { startTimeSkipping } from '../../testkit/time-skipping';
+import { startWebhookReceiver } from '../../testkit/webhook-receiver';
+import { eventually } from '../../testkit/wait';
 
 const WORKFLOWS_PATH = require.resolve('../../workflows');
 const PREFIX = `chat-${randomUUID().slice(0, 8)}`;

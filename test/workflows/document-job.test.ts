@@ -35,8 +35,8 @@ import {
 import { DEADLINE_EXCEEDED } from '../../src/jobs/job';
 import { verifyWebhook } from '../../src/net/webhook';
 import { documentJob, documentProgressQuery, reviewUpdate } from '../../workflows';
-import { startTimeSkipping } from '../fixtures/time-skipping';
-import { eventually } from '../fixtures/wait';
+import { startTimeSkipping } from '../../testkit/time-skipping';
+import { eventually } from '../../testkit/wait';
 
 const PREFIX = `doc-${randomUUID().slice(0, 8)}`;
 const QUEUES = { workflows: `${PREFIX}-workflows`, stubPipeline: `${PREFIX}-stub-pipeline`, stubPool: `${PREFIX}-stub-pool`, pool: `${PREFIX}-local` };

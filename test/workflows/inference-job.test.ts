@@ -14,7 +14,7 @@ import type { InferenceActivities } from '../../activities';
 import { DEADLINE_EXCEEDED, type InferenceJobInput } from '../../src/jobs/job';
 import type { InferenceRequest } from '../../src/inference/provider';
 import { inferenceJob } from '../../workflows';
-import { startTimeSkipping } from '../fixtures/time-skipping';
+import { startTimeSkipping } from '../../testkit/time-skipping';
 
 const WORKFLOWS_PATH = require.resolve('../../workflows');
 let env: TestWorkflowEnvironment;

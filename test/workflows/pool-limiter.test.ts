@@ -14,7 +14,7 @@ import { type LimiterBatch, type LimiterSettings, limiterSettingsOf } from '../.
 import { GRANT_SLACK_MS, WINDOW_MS } from '../../src/inference/token-window';
 import { createLogger } from '../../src/logger';
 import { limiterExchangeUpdate, limiterStateQuery, poolLimiter, type PoolLimiterInput } from '../../workflows';
-import { startTimeSkipping } from '../fixtures/time-skipping';
+import { startTimeSkipping } from '../../testkit/time-skipping';
 
 const WORKFLOWS_PATH = require.resolve('../../workflows');
 let env: TestWorkflowEnvironment;

@@ -4,8 +4,8 @@
  */
 import { Router, type Request } from 'express';
 import { z } from 'zod';
-import { CONVERSATION_ID, DEFAULT_MAX_PENDING, MAX_PENDING, MESSAGE_LIMITS, type ChatEvent } from '../../chat/conversation';
-import { CHAT_LIMITS, pipelineSchemaFor, stageSchema, targetSchema } from '../../chat/pipeline';
+import { CONVERSATION_ID, DEFAULT_MAX_PENDING, MAX_PENDING, MESSAGE_LIMITS, type ChatEvent } from '../../conversations/conversation';
+import { CHAT_LIMITS, pipelineSchemaFor, stageSchema, targetSchema } from '../../conversations/pipeline';
 import {
   ConversationEndedError,
   ConversationExistsError,
@@ -15,7 +15,7 @@ import {
   TooManyPendingError,
   WebhookSecretMissingError,
   type ConversationClient,
-} from '../../temporal/conversation-client';
+} from '../../clients/conversations/client';
 import { tenantOf } from '../auth';
 import { queryOf } from '../body';
 import { Problem } from '../problems';

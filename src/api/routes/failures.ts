@@ -1,8 +1,8 @@
 /** /v1/failures: the caller's failed jobs counted by failure type, for dashboards and metrics. */
 import { Router } from 'express';
 import { z } from 'zod';
-import { countFailures } from '../../temporal/job-list';
-import type { JobClient } from '../../temporal/job-client';
+import { countFailures } from '../../clients/jobs/list';
+import type { JobClient } from '../../clients/jobs/client';
 import { tenantOf } from '../auth';
 import { queryOf } from '../body';
 

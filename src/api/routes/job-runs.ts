@@ -5,10 +5,10 @@
 import { Router } from 'express';
 import { z } from 'zod';
 import { isJobId } from '../../jobs/ids';
-import type { JobClient } from '../../temporal/job-client';
-import { InvalidCursorError } from '../../temporal/job-list';
-import { JobNotRetryableError, listRuns, RETRYABLE_STATUSES, retryJob, retryJobs } from '../../temporal/job-retry';
-import { QuotaExceededError } from '../../temporal/open-jobs';
+import type { JobClient } from '../../clients/jobs/client';
+import { InvalidCursorError } from '../../clients/jobs/list';
+import { JobNotRetryableError, listRuns, RETRYABLE_STATUSES, retryJob, retryJobs } from '../../clients/jobs/retry';
+import { QuotaExceededError } from '../../clients/jobs/open-jobs';
 import { optionalJsonBody, queryOf } from '../body';
 import { tenantOf } from '../auth';
 import { Problem, quotaExceeded } from '../problems';

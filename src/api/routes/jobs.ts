@@ -5,10 +5,10 @@ import { isJobId, requestFingerprint } from '../../jobs/ids';
 import type { DocumentSource } from '../../jobs/document';
 import { JOB_STATUSES, JOB_TYPES } from '../../jobs/job';
 import type { buildSubmitSchema, DocumentJobSpec, SubmitRequest } from '../../jobs/spec';
-import { IdempotencyConflictError, JobNotCancellableError, type JobClient } from '../../temporal/job-client';
-import type { JobToStart } from '../../temporal/job-start';
-import { InvalidCursorError, listJobs } from '../../temporal/job-list';
-import { QuotaExceededError } from '../../temporal/open-jobs';
+import { IdempotencyConflictError, JobNotCancellableError, type JobClient } from '../../clients/jobs/client';
+import type { JobToStart } from '../../clients/jobs/start';
+import { InvalidCursorError, listJobs } from '../../clients/jobs/list';
+import { QuotaExceededError } from '../../clients/jobs/open-jobs';
 import { tenantOf } from '../auth';
 import { Problem, quotaExceeded } from '../problems';
 

@@ -1,7 +1,7 @@
 /** /v1/pools: what each pool is doing, and pausing and resuming it. Operators only (see auth.ts). */
 import { Router } from 'express';
 import { z } from 'zod';
-import type { PoolClient } from '../../temporal/pools';
+import type { PoolClient } from '../../clients/pools';
 import { optionalJsonBody, queryOf } from '../body';
 import { Problem } from '../problems';
 

@@ -6,11 +6,11 @@
  * until the namespace's retention expires it. Temporal deletes histories in the background: until it
  * has (up to a minute or so), the job can still be read, and deleting it again is harmless.
  */
-import { jobScope, type BlobStore } from '../blobs/store';
-import { workflowIdFor } from '../jobs/ids';
-import type { JobResource } from '../jobs/resource';
-import type { JobClient } from './job-client';
-import { queryString, visibilityPage } from './job-list';
+import { jobScope, type BlobStore } from '../../blobs/store';
+import { workflowIdFor } from '../../jobs/ids';
+import type { JobResource } from '../../jobs/resource';
+import type { JobClient } from './client';
+import { queryString, visibilityPage } from './list';
 
 export class JobNotDeletableError extends Error {
   constructor(readonly job: JobResource) {

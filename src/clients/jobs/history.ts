@@ -1,9 +1,9 @@
 /** What a finished job's history says: the result or the failure, and the attempts it took. */
 import type { WorkflowHandle } from '@temporalio/client';
-import type { DocumentJobOutcome } from '../jobs/document';
-import { DEADLINE_EXCEEDED, type InferenceOutcome, type JobType } from '../jobs/job';
-import type { JobResource } from '../jobs/resource';
-import { decodePayload, isoTime, rootFailure } from './proto';
+import type { DocumentJobOutcome } from '../../jobs/document';
+import { DEADLINE_EXCEEDED, type InferenceOutcome, type JobType } from '../../jobs/job';
+import type { JobResource } from '../../jobs/resource';
+import { decodePayload, isoTime, rootFailure } from '../../temporal/proto';
 
 type ClosedJobFields = Pick<JobResource, 'attempts' | 'lastFailure' | 'result' | 'startedAt' | 'progress'>;
 

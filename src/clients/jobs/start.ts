@@ -4,13 +4,13 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { Workflow, WorkflowStartOptions } from '@temporalio/client';
-import type { DocumentJobInput, DocumentJobOutcome, DocumentSource } from '../jobs/document';
-import type { InferenceJobInput } from '../jobs/job';
-import { workflowIdFor } from '../jobs/ids';
-import type { DocumentJobSpec, InferenceJobSpec } from '../jobs/spec';
-import type { inferenceJob } from '../../workflows';
-import { SEARCH_ATTRIBUTES } from '../jobs/search-attributes';
-import { poolTaskQueue, workflowTaskQueue } from './task-queues';
+import type { DocumentJobInput, DocumentJobOutcome, DocumentSource } from '../../jobs/document';
+import type { InferenceJobInput } from '../../jobs/job';
+import { workflowIdFor } from '../../jobs/ids';
+import type { DocumentJobSpec, InferenceJobSpec } from '../../jobs/spec';
+import type { inferenceJob } from '../../../workflows';
+import { SEARCH_ATTRIBUTES } from '../../jobs/search-attributes';
+import { poolTaskQueue, workflowTaskQueue } from '../../temporal/task-queues';
 
 export const INFERENCE_WORKFLOW = 'inferenceJob';
 export const DOCUMENT_WORKFLOW = 'documentJob';

@@ -17,8 +17,8 @@ import {
   WorkflowUpdateFailedError,
 } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
-import type { BlobStore } from '../blobs/store';
-import { tenantPolicy, type Config } from '../config';
+import type { BlobStore } from '../../blobs/store';
+import { tenantPolicy, type Config } from '../../config';
 import {
   CHAT_FAILURES,
   CONVERSATION_STATE_QUERY,
@@ -36,14 +36,14 @@ import {
   type MessageStatus,
   type SubmitMessageRequest,
   type SubmittedMessage,
-} from '../chat/conversation';
-import { unknownPools, type ChatPipeline } from '../chat/pipeline';
-import { requestFingerprint } from '../jobs/ids';
-import type { JobLinkBase } from '../jobs/resource';
-import { checkUrl, UrlRefusedError, type OutboundPolicy } from '../net/outbound';
-import { JOB_PRIORITIES } from '../jobs/spec';
-import { SEARCH_ATTRIBUTES } from '../jobs/search-attributes';
-import type { conversation } from '../../workflows';
+} from '../../conversations/conversation';
+import { unknownPools, type ChatPipeline } from '../../conversations/pipeline';
+import { requestFingerprint } from '../../jobs/ids';
+import type { JobLinkBase } from '../../jobs/resource';
+import { checkUrl, UrlRefusedError, type OutboundPolicy } from '../../net/outbound';
+import { JOB_PRIORITIES } from '../../jobs/spec';
+import { SEARCH_ATTRIBUTES } from '../../jobs/search-attributes';
+import type { conversation } from '../../../workflows';
 import {
   conversationResource,
   messageLinks,
@@ -53,9 +53,9 @@ import {
   type ConversationResource,
   type DeliveryAttempts,
   type MessageResource,
-} from './conversation-resource';
-import { attemptsBegun, rootFailure } from './proto';
-import { workflowTaskQueue } from './task-queues';
+} from './resource';
+import { attemptsBegun, rootFailure } from '../../temporal/proto';
+import { workflowTaskQueue } from '../../temporal/task-queues';
 
 /** A message is named by its id (`msg-` and 32 hex digits) or its seq. */
 export const MESSAGE_REF = /^(msg-[0-9a-f]{32}|[1-9][0-9]{0,14})$/;

@@ -9,8 +9,8 @@
  * tenant can overshoot by what the others started in that window (see README, "Quotas").
  */
 import type { Client } from '@temporalio/client';
-import { SEARCH_ATTRIBUTES } from '../jobs/search-attributes';
-import { JOBS_ONLY } from './job-list';
+import { SEARCH_ATTRIBUTES } from '../../jobs/search-attributes';
+import { JOBS_ONLY } from './list';
 
 /** How far visibility may trail a workflow start; jobs started more recently are counted from the ledger. */
 export const VISIBILITY_LAG_MS = 2000;

@@ -6,7 +6,7 @@ import { execFile } from 'node:child_process';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { exeName, findOnPath, installWheels, isExecutable, wheelVersionIn } from '../pip-install';
+import { exeName, findOnPath, installWheels, isExecutable, wheelVersionIn } from './pip-install';
 
 const run = promisify(execFile);
 

@@ -12,9 +12,9 @@ import {
   type DeliveryState,
   type MessageRecord,
   type TargetHealth,
-} from '../chat/conversation';
-import { fanInSchema, pipelineSchema, type ChatPipeline } from '../chat/pipeline';
-import { temporalUiLink, type JobLinkBase } from '../jobs/resource';
+} from '../../conversations/conversation';
+import { fanInSchema, pipelineSchema, type ChatPipeline } from '../../conversations/pipeline';
+import { temporalUiLink, type JobLinkBase } from '../../jobs/resource';
 
 const time = z.iso.datetime();
 const failureSchema = z.object({ type: z.string().describe('Stable failure type, e.g. ProviderRejected'), message: z.string() });

@@ -14,8 +14,8 @@ import { limiterSettingsOf, neverUsedLimiter, type LimiterState } from '../infer
 import { decide, NO_HISTORY } from '../scaling/policy';
 import { loadSignal, loadSignalSchema, scalingSettingsOf } from '../scaling/signal';
 import { limiterStateQuery } from '../../workflows';
-import { isoTime } from './proto';
-import { limiterWorkflowId, poolTaskQueue } from './task-queues';
+import { isoTime } from '../temporal/proto';
+import { limiterWorkflowId, poolTaskQueue } from '../temporal/task-queues';
 
 const tokensSchema = z.object({ perMinute: z.number(), reservedInWindow: z.number(), available: z.number() });
 const breakerSchema = z.object({

@@ -12,17 +12,17 @@ import {
 import { TypedSearchAttributes } from '@temporalio/common';
 import { optionalTsToMs } from '@temporalio/common/lib/time';
 import type { temporal as proto } from '@temporalio/proto';
-import { tenantPolicy, type Config } from '../config';
-import { DOCUMENT_PROGRESS_QUERY, REVIEW_UPDATE, type DocumentProgress, type ReviewRequest } from '../jobs/document';
-import { JOB_TYPES, jobStatusOf, type JobType } from '../jobs/job';
-import { jobIdForIdempotencyKey, newJobId, workflowIdFor } from '../jobs/ids';
-import { firstRun, jobLinks, type JobLinkBase, type JobResource } from '../jobs/resource';
-import { readClosedJob } from './job-history';
-import type { RetryMemo } from './job-retry';
-import { DOCUMENT_WORKFLOW, workflowStart, type JobMemo, type JobToStart } from './job-start';
+import { tenantPolicy, type Config } from '../../config';
+import { DOCUMENT_PROGRESS_QUERY, REVIEW_UPDATE, type DocumentProgress, type ReviewRequest } from '../../jobs/document';
+import { JOB_TYPES, jobStatusOf, type JobType } from '../../jobs/job';
+import { jobIdForIdempotencyKey, newJobId, workflowIdFor } from '../../jobs/ids';
+import { firstRun, jobLinks, type JobLinkBase, type JobResource } from '../../jobs/resource';
+import { readClosedJob } from './history';
+import type { RetryMemo } from './retry';
+import { DOCUMENT_WORKFLOW, workflowStart, type JobMemo, type JobToStart } from './start';
 import { OpenJobs, QuotaExceededError } from './open-jobs';
-import { attemptsBegun, decodePayload, isoTime, isStarted, rootFailure } from './proto';
-import { SEARCH_ATTRIBUTES } from '../jobs/search-attributes';
+import { attemptsBegun, decodePayload, isoTime, isStarted, rootFailure } from '../../temporal/proto';
+import { SEARCH_ATTRIBUTES } from '../../jobs/search-attributes';
 
 export interface JobClientOptions extends JobLinkBase {
   taskQueuePrefix: string;

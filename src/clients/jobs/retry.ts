@@ -8,12 +8,12 @@ import { randomUUID } from 'node:crypto';
 import { isGrpcServiceError } from '@temporalio/client';
 import { defaultPayloadConverter } from '@temporalio/common';
 import { temporal } from '@temporalio/proto';
-import { workflowIdFor } from '../jobs/ids';
-import type { JobStatus } from '../jobs/job';
-import type { BulkRetryResult, JobResource, JobRun, JobRunRef } from '../jobs/resource';
-import type { JobClient } from './job-client';
+import { workflowIdFor } from '../../jobs/ids';
+import type { JobStatus } from '../../jobs/job';
+import type { BulkRetryResult, JobResource, JobRun, JobRunRef } from '../../jobs/resource';
+import type { JobClient } from './client';
 import { QuotaExceededError } from './open-jobs';
-import { jobsOfPage, mapBounded, queryString, visibilityPage, visibilityQuery, type JobFilter } from './job-list';
+import { jobsOfPage, mapBounded, queryString, visibilityPage, visibilityQuery, type JobFilter } from './list';
 
 /** What a retry adds to the memo of the run it starts. */
 export interface RetryMemo {

@@ -8,12 +8,12 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { Client, Connection } from '@temporalio/client';
-import { loadConfig, type PoolSettings } from '../../src/config';
-import { resolveTemporalBinary } from '../../src/temporal/binaries';
-import { pickFreePort, startDevServer, type DevServer } from '../../src/temporal/dev-server';
-import { poolTaskQueue, workflowTaskQueue } from '../../src/temporal/task-queues';
-import { eventually } from '../../test/fixtures/wait';
-import { onInterrupt, spawnSwitchyard, type Child } from './processes';
+import { loadConfig, type PoolSettings } from '../src/config';
+import { resolveTemporalBinary } from '../src/local/binaries';
+import { pickFreePort, startDevServer, type DevServer } from '../src/local/dev-server';
+import { poolTaskQueue, workflowTaskQueue } from '../src/temporal/task-queues';
+import { eventually } from './wait';
+import { onInterrupt, spawnSwitchyard, type Child } from '../src/local/processes';
 
 const NAMESPACE = 'default';
 const READY_TIMEOUT_MS = 90_000;

@@ -3,7 +3,7 @@
  * every few hundred ms, not a call per job), their start/close times, and a history's event types.
  */
 import type { Client } from '@temporalio/client';
-import { INFERENCE_WORKFLOW } from '../../src/temporal/job-start';
+import { INFERENCE_WORKFLOW } from '../src/clients/jobs/start';
 
 const POLL_MS = 250;
 

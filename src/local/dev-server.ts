@@ -7,8 +7,8 @@ import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { Connection } from '@temporalio/client';
-import { terminate } from '../child-process';
-import { searchAttributeFlags } from './search-attributes';
+import { terminate } from './child-process';
+import { searchAttributeFlags } from '../temporal/search-attributes';
 
 export interface DevServerOptions {
   cliPath: string;
