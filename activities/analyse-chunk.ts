@@ -3,7 +3,7 @@ import type { BlobRef, BlobStore } from '../src/blobs/store';
 import { addUsage, type ChunkResult } from '../src/documents/aggregate';
 import { chunkKey, chunkResultKey, summaryKey } from '../src/documents/job-keys';
 import type { TokenUsage, InferenceRequest } from '../src/inference/provider';
-import { INFERENCE_TASK_OF, type DocumentTask } from '../src/jobs/document';
+import { INFERENCE_TASK_OF, type DocumentTask } from '../src/documents/contract';
 import type { Infer } from './';
 
 export interface AnalyseChunkRequest {

@@ -7,7 +7,7 @@ import {
   type DeliveryResult,
   type MessageRecord,
   type RecordDeliveriesRequest,
-} from '../src/conversations/conversation';
+} from '../src/conversations/contract';
 import { createPipelineActivities, type PipelineActivityDeps } from './pipeline';
 
 /**

@@ -1,6 +1,6 @@
 import { ApplicationFailure, Context } from '@temporalio/activity';
 import type { BlobStore } from '../src/blobs/store';
-import type { InferenceOutcome } from '../src/jobs/job';
+import type { InferenceOutcome } from '../src/jobs/inference-contract';
 import { callThroughLimiter } from '../src/inference/limiter-call';
 import type { LimiterClient } from '../src/inference/limiter-client';
 import { ProviderError, type InferenceProvider, type InferenceRequest, type InferenceResult } from '../src/inference/provider';

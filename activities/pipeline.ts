@@ -19,7 +19,7 @@ import { chunkText } from '../src/documents/chunk';
 import { detectDocumentType, SNIFF_BYTES, UnsupportedDocumentError } from '../src/documents/detect';
 import { extractText } from '../src/documents/extract';
 import { safeHeartbeat } from '../src/inference/provider';
-import { DOCUMENT_FAILURES, type DocumentTask, type DocumentType } from '../src/jobs/document';
+import { DOCUMENT_FAILURES, type DocumentTask, type DocumentType } from '../src/documents/contract';
 import { fetchOutbound, OutboundTooLargeError, UrlRefusedError } from '../src/net/outbound';
 import { deliverWebhook, WebhookFailedError } from '../src/net/webhook';
 

@@ -3,13 +3,13 @@
  * every few hundred ms, not a call per job), their start/close times, and a history's event types.
  */
 import type { Client } from '@temporalio/client';
-import { INFERENCE_WORKFLOW } from '../src/clients/jobs/start';
+import { INFERENCE_JOB_WORKFLOW } from '../src/jobs/inference-contract';
 
 const POLL_MS = 250;
 
 /** The visibility query for the Switchyard jobs on one workflow task queue. */
 export function jobsQuery(workflowTaskQueue: string): string {
-  return `WorkflowType = '${INFERENCE_WORKFLOW}' AND TaskQueue = '${workflowTaskQueue}'`;
+  return `WorkflowType = '${INFERENCE_JOB_WORKFLOW}' AND TaskQueue = '${workflowTaskQueue}'`;
 }
 
 /** Resolves once `expected` executions matching `query` have completed; fails at once if any ended otherwise. */

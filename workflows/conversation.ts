@@ -7,8 +7,6 @@ import {
   ChildWorkflowCancellationType,
   condition,
   continueAsNew,
-  defineQuery,
-  defineUpdate,
   executeChild,
   isCancellation,
   ParentClosePolicy,
@@ -23,11 +21,11 @@ import type { InferenceActivities } from '../activities';
 import type { ChatActivities } from '../activities/chat';
 import {
   CHAT_FAILURES,
-  CONVERSATION_STATE_QUERY,
+  conversationStateQuery,
   DELIVERY_POLICY,
-  MESSAGE_EVENTS_QUERY,
-  MESSAGE_RECORD_QUERY,
-  SUBMIT_MESSAGE_UPDATE,
+  messageEventsQuery,
+  messageRecordQuery,
+  submitMessageUpdate,
   applyDeliveries,
   messageRecordKey,
   webhookIdOf,
@@ -46,19 +44,15 @@ import {
   type SubmitMessageRequest,
   type SubmittedMessage,
   type TargetHealth,
-} from '../src/conversations/conversation';
+} from '../src/conversations/contract';
 import { decideFanIn } from '../src/conversations/fan-in';
 import type { ChatHandler, ChatStage, ChatTarget } from '../src/conversations/pipeline';
 import type { ChatMessage, InferenceRequest } from '../src/inference/provider';
-import { type InferenceOutcome, NON_RETRYABLE_ERRORS } from '../src/jobs/job';
+import { NON_RETRYABLE_ERRORS } from '../src/jobs/job';
+import type { InferenceOutcome } from '../src/jobs/inference-contract';
 import { poolTaskQueue } from '../src/temporal/task-queues';
 import { inferenceJob } from './inference-job';
 
-export const submitMessageUpdate = defineUpdate<SubmittedMessage, [SubmitMessageRequest]>(SUBMIT_MESSAGE_UPDATE);
-export const conversationStateQuery = defineQuery<ConversationState>(CONVERSATION_STATE_QUERY);
-/** The argument is a message id, or a seq (a number, or its decimal string as it comes from a URL). */
-export const messageRecordQuery = defineQuery<MessageRecordAnswer, [string | number]>(MESSAGE_RECORD_QUERY);
-export const messageEventsQuery = defineQuery<MessageEventsAnswer, [string | number, number]>(MESSAGE_EVENTS_QUERY);
 
 /** Submissions a run accepts before it continues as new (Temporal takes at most 2000 updates per run). */
 const MESSAGES_PER_RUN = 200;

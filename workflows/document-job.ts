@@ -6,8 +6,6 @@ import {
   condition,
   ContinueAsNew,
   continueAsNew,
-  defineQuery,
-  defineUpdate,
   isCancellation,
   proxyActivities,
   setHandler,
@@ -19,10 +17,10 @@ import type { BlobRef } from '../src/blobs/store';
 import { jobScope } from '../src/blobs/store';
 import {
   DOCUMENT_FAILURES,
-  DOCUMENT_PROGRESS_QUERY,
+  documentProgressQuery,
   REVIEW_DECISIONS,
   REVIEW_NOT_OPEN,
-  REVIEW_UPDATE,
+  reviewUpdate,
   type DocumentCursor,
   type DocumentJobInput,
   type DocumentJobOutcome,
@@ -31,12 +29,10 @@ import {
   type PipelineStage,
   type ReviewRequest,
   type ReviewState,
-} from '../src/jobs/document';
+} from '../src/documents/contract';
 import { NON_RETRYABLE_ERRORS } from '../src/jobs/job';
 import { deadlineFailure, failureMessage, recordFailureType } from './job-failure';
 
-export const documentProgressQuery = defineQuery<DocumentProgress>(DOCUMENT_PROGRESS_QUERY);
-export const reviewUpdate = defineUpdate<ReviewState, [ReviewRequest]>(REVIEW_UPDATE);
 
 /** Failed chunk indexes kept in the workflow's state (and the outcome); further failures are only counted. */
 const FAILED_INDEXES_KEPT = 1000;

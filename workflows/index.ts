@@ -1,5 +1,5 @@
-/** The workflow bundle's entry: every workflow type Switchyard runs. */
+/** The workflow bundle's entry: every workflow type Switchyard runs, exported under its contract's name. */
 export { inferenceJob } from './inference-job';
-export { documentJob, documentProgressQuery, reviewUpdate } from './document-job';
-export { limiterExchangeUpdate, limiterStateQuery, poolLimiter, type PoolLimiterInput } from './pool-limiter';
-export { conversation, conversationStateQuery, messageEventsQuery, messageRecordQuery, submitMessageUpdate } from './conversation';
+export { documentJob } from './document-job';
+export { poolLimiter } from './pool-limiter';
+export { conversation } from './conversation';

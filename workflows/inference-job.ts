@@ -1,6 +1,6 @@
 import { ActivityFailure, ApplicationFailure, CancellationScope, isCancellation, proxyActivities, TimeoutFailure, workflowInfo } from '@temporalio/workflow';
 import { TimeoutType } from '@temporalio/common';
-import type { InferenceJobInput, InferenceOutcome } from '../src/jobs/job';
+import type { InferenceJobInput, InferenceOutcome } from '../src/jobs/inference-contract';
 import { NON_RETRYABLE_ERRORS, QUEUE_TIMEOUT } from '../src/jobs/job';
 import type { InferenceActivities } from '../activities';
 import { deadlineFailure, recordFailureType } from './job-failure';

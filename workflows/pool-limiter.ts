@@ -1,12 +1,4 @@
-import {
-  allHandlersFinished,
-  condition,
-  continueAsNew,
-  defineQuery,
-  defineUpdate,
-  setHandler,
-  workflowInfo,
-} from '@temporalio/workflow';
+import { allHandlersFinished, condition, continueAsNew, setHandler, workflowInfo } from '@temporalio/workflow';
 import {
   type Admission,
   advance,
@@ -19,19 +11,7 @@ import {
   newLimiter,
   nextChanges,
 } from '../src/inference/limiter-state';
-
-export interface PoolLimiterInput {
-  limiter: string;
-  settings: LimiterSettings;
-  /** The state of the previous run, after continue-as-new. */
-  carried?: LimiterData;
-  /** Updates per run before it continues as new (Temporal accepts at most 2000 per run). */
-  maxUpdatesPerRun?: number;
-}
-
-/** Settle outcomes of finished calls and admit new ones, in one round trip. */
-export const limiterExchangeUpdate = defineUpdate<Admission[], [LimiterBatch]>('limiterExchange');
-export const limiterStateQuery = defineQuery<LimiterState>('limiterState');
+import { limiterExchangeUpdate, limiterStateQuery, type PoolLimiterInput, type PoolLimiterWorkflow } from '../src/inference/limiter-contract';
 
 const MAX_UPDATES_PER_RUN = 1000;
 const MAX_HISTORY_EVENTS = 10_000;
@@ -44,7 +24,7 @@ const WINDOW_REFRESH_MS = 5_000;
  * as long as it is used, continuing as new to keep its history short, and answers from memory: no
  * activities, time is workflow time.
  */
-export async function poolLimiter(input: PoolLimiterInput): Promise<never> {
+export async function poolLimiter(input: PoolLimiterInput): ReturnType<PoolLimiterWorkflow> {
   const data = input.carried ?? newLimiter(input.limiter);
   let settings = input.settings;
   let updates = 0;

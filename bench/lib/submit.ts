@@ -8,7 +8,8 @@ import { OPEN_TENANT } from '../../src/api/auth';
 import { loadConfig, tenantPolicy, type PoolSettings } from '../../src/config';
 import { newJobId, requestFingerprint, workflowIdFor } from '../../src/jobs/ids';
 import { buildSubmitSchema } from '../../src/jobs/spec';
-import { INFERENCE_WORKFLOW, jobStartOptions } from '../../src/clients/jobs/start';
+import { jobStartOptions } from '../../src/clients/jobs/start';
+import { INFERENCE_JOB_WORKFLOW } from '../../src/jobs/inference-contract';
 import type { BenchStack } from '../../testkit/bench-stack';
 
 /** A synthetic pool (see src/inference/synthetic.ts) of `slots` per process and a fixed latency. */
@@ -45,7 +46,7 @@ export function rawSubmitter(
       tenantWeight: tenantPolicy(config.tenants, tenant).weight,
     });
     if (opts.fair === false) options.priority = { priorityKey: options.priority?.priorityKey };
-    await stack.client.workflow.start(INFERENCE_WORKFLOW, options);
+    await stack.client.workflow.start(INFERENCE_JOB_WORKFLOW, options);
     return options.workflowId;
   };
 }

@@ -4,7 +4,7 @@
  * measures how soon the first added worker polls, how much sooner the burst drains, how soon the pool is
  * back at its minimum, the worker-seconds each side spends, and that no job needed a second attempt.
  */
-import type { InferenceOutcome } from '../../src/jobs/job';
+import type { InferenceOutcome } from '../../src/jobs/inference-contract';
 import { completedJobs, jobsQuery, waitForCompleted } from '../../testkit/jobs';
 import { assertNoErrors, closedLoop } from '../lib/load';
 import { onInterrupt, spawnSwitchyard, type Child } from '../../src/local/processes';

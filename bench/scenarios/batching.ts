@@ -11,7 +11,7 @@ import { startBenchStack } from '../../testkit/bench-stack';
 import { round, summarize, throughput } from '../lib/stats';
 import { jobBody, rawSubmitter } from '../lib/submit';
 import type { PoolSettings } from '../../src/config';
-import type { InferenceOutcome } from '../../src/jobs/job';
+import type { InferenceOutcome } from '../../src/jobs/inference-contract';
 
 const IN_FLIGHT = 64;
 /**

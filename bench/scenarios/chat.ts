@@ -11,7 +11,7 @@
  */
 import { createBlobStore } from '../../src/blobs';
 import { OPEN_TENANT } from '../../src/api/auth';
-import { type MessageRecord } from '../../src/conversations/conversation';
+import { type MessageRecord } from '../../src/conversations/contract';
 import { DEFAULT_CHAT_PIPELINE } from '../../src/conversations/pipeline';
 import { loadConfig } from '../../src/config';
 import { eventually } from '../../testkit/wait';

@@ -4,7 +4,7 @@
  * are ones the outbound guard allows, and a webhook can be signed.
  */
 import { type Config, webhookSecretOf } from '../config';
-import type { DocumentSource } from '../jobs/document';
+import type { DocumentSource } from '../documents/contract';
 import type { DocumentJobSpec } from '../jobs/spec';
 import { checkUrl, UrlRefusedError } from '../net/outbound';
 import type { DocumentLibrary } from './documents';

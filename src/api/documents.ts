@@ -5,7 +5,7 @@
  */
 import { z } from 'zod';
 import { BlobNotFoundError, documentScope, type BlobRef, type BlobStore } from '../blobs/store';
-import { DOCUMENT_TYPES, type DocumentSource, type DocumentType } from '../jobs/document';
+import { DOCUMENT_TYPES, type DocumentSource, type DocumentType } from '../documents/contract';
 
 export const documentResourceSchema = z.object({
   id: z.string().describe('doc- and the first 32 hex digits of the SHA-256: the same bytes are the same document'),

@@ -1,6 +1,6 @@
 /** The conversation operations of the OpenAPI document, from the same zod schemas that validate them. */
 import { z } from 'zod';
-import { CONVERSATION_ID } from '../conversations/conversation';
+import { CONVERSATION_ID } from '../conversations/contract';
 import { MESSAGE_REF } from '../clients/conversations/client';
 import { acceptedMessageSchema, conversationResourceSchema, messageResourceSchema } from '../clients/conversations/resource';
 import { buildConversationRequestSchema, messageRequestSchema } from './routes/conversations';

@@ -2,7 +2,7 @@
 import type { Server } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { createBlobStore } from '../blobs';
-import { DEFAULT_MAX_PENDING } from '../conversations/conversation';
+import { DEFAULT_MAX_PENDING } from '../conversations/contract';
 import { webhookSecretOf, type Config } from '../config';
 import type { Logger } from '../logger';
 import { createClient } from '../temporal/connection';

@@ -13,7 +13,7 @@ import { limiterOf, type PoolConfig } from '../config';
 import { limiterSettingsOf, neverUsedLimiter, type LimiterState } from '../inference/limiter-state';
 import { decide, NO_HISTORY } from '../scaling/policy';
 import { loadSignal, loadSignalSchema, scalingSettingsOf } from '../scaling/signal';
-import { limiterStateQuery } from '../../workflows';
+import { limiterStateQuery } from '../inference/limiter-contract';
 import { isoTime } from '../temporal/proto';
 import { limiterWorkflowId, poolTaskQueue } from '../temporal/task-queues';
 

@@ -3,7 +3,7 @@
  * undecided, succeeded or failed, and which handlers still running are no longer needed. Pure: the
  * conversation workflow asks it after every handler outcome.
  */
-import type { HandlerStatus } from './conversation';
+import type { HandlerStatus } from './contract';
 import type { FanIn } from './pipeline';
 
 export interface FanInDecision {

@@ -4,7 +4,7 @@
  * themselves, so ten thousand chunks roll up in little memory. Pure code; the aggregation activity does
  * the reading and writing.
  */
-import type { DocumentTask } from '../jobs/document';
+import type { DocumentTask } from './contract';
 import type { TokenUsage } from '../inference/provider';
 
 /** What the chunk activity stores for one chunk: each task's output as the provider gave it. */

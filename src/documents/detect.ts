@@ -4,7 +4,7 @@
  * everything else must be text (valid UTF-8 without NUL bytes); images, archives and other binaries are
  * refused, which the API answers with 415.
  */
-import type { DocumentType } from '../jobs/document';
+import type { DocumentType } from './contract';
 
 /** How many leading bytes detection looks at. */
 export const SNIFF_BYTES = 4096;

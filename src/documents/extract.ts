@@ -6,7 +6,7 @@
  */
 import type { PDFDocumentProxy } from 'unpdf/pdfjs';
 import { convert as htmlToText, type HtmlToTextOptions } from 'html-to-text';
-import type { DocumentType } from '../jobs/document';
+import type { DocumentType } from './contract';
 import { UnsupportedDocumentError } from './detect';
 
 const HTML_OPTIONS: HtmlToTextOptions = {

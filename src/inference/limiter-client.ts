@@ -10,7 +10,7 @@ import { randomUUID } from 'node:crypto';
 import { ApplicationFailure } from '@temporalio/common';
 import { type Client, WithStartWorkflowOperation, WorkflowUpdateFailedError } from '@temporalio/client';
 import type { Logger } from '../logger';
-import { limiterExchangeUpdate, poolLimiter } from '../../workflows/pool-limiter';
+import { limiterExchangeUpdate, POOL_LIMITER_WORKFLOW, type PoolLimiterWorkflow } from './limiter-contract';
 import type { Admission, AdmitRequest, LimiterBatch, LimiterSettings, Outcome, Settlement } from './limiter-state';
 import { GRANT_SLACK_MS } from './token-window';
 
@@ -234,7 +234,7 @@ export class LimiterClient {
     return this.opts.client.workflow.executeUpdateWithStart(limiterExchangeUpdate, {
       args: [batch],
       updateId,
-      startWorkflowOperation: new WithStartWorkflowOperation(poolLimiter, {
+      startWorkflowOperation: new WithStartWorkflowOperation<PoolLimiterWorkflow>(POOL_LIMITER_WORKFLOW, {
         workflowId: this.opts.workflowId,
         taskQueue: this.opts.taskQueue,
         args: [{ limiter: this.opts.limiter, settings: this.opts.settings }],

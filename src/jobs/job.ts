@@ -2,34 +2,12 @@
  * The job as both sides see it: what the API hands a workflow, what the workflow returns, and how a
  * Temporal execution's state reads as a job status. Pure code: workflows import it too.
  */
-import type { InferenceRequest, InferenceResult } from '../inference/provider';
-import { DOCUMENT_FAILURES } from './document';
+import { DOCUMENT_FAILURES } from '../documents/contract';
 
 export const JOB_STATUSES = ['queued', 'running', 'waiting', 'succeeded', 'failed', 'cancelled', 'timed_out'] as const;
 export type JobStatus = (typeof JOB_STATUSES)[number];
 export const JOB_TYPES = ['inference', 'document'] as const;
 export type JobType = (typeof JOB_TYPES)[number];
-
-/** The workflow's argument: everything resolved, nothing left for the workflow to look up. */
-export interface InferenceJobInput {
-  jobId: string;
-  tenant: string;
-  pool: string;
-  taskQueue: string;
-  request: InferenceRequest;
-  retry: { maxAttempts: number; initialIntervalMs: number; backoffCoefficient: number; maxIntervalMs: number };
-  attemptTimeoutMs: number;
-  heartbeatTimeoutMs: number;
-  /** The whole job's limit, from acceptance; the execution timeout is a backstop a little later. */
-  deadlineMs: number;
-  /** How long an attempt may wait in the pool's queue for a worker before the job ends `timed_out`. */
-  maxQueueMs?: number;
-}
-
-/** What the inference activity returns: the provider's result and which attempt produced it. */
-export interface InferenceOutcome extends InferenceResult {
-  attempt: number;
-}
 
 /** The failure type of a job that ran out of time; such a job's status is `timed_out`. */
 export const DEADLINE_EXCEEDED = 'JobDeadlineExceeded';

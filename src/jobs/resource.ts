@@ -1,6 +1,6 @@
 /** The job resource the API returns: one shape for POST, GET, cancel and list items, for every job type. */
 import { z } from 'zod';
-import { PIPELINE_STAGES, REVIEW_DECISIONS } from './document';
+import { PIPELINE_STAGES, REVIEW_DECISIONS } from '../documents/contract';
 import { JOB_STATUSES, JOB_TYPES } from './job';
 
 export const jobFailureSchema = z.object({

@@ -5,7 +5,7 @@
  */
 import { z } from 'zod';
 import { INFERENCE_TASKS } from '../inference/provider';
-import { DOCUMENT_TASKS, REVIEW_TIMEOUT_ACTIONS } from './document';
+import { DOCUMENT_TASKS, REVIEW_TIMEOUT_ACTIONS } from '../documents/contract';
 
 export const JOB_PRIORITIES = { highest: 1, default: 3, lowest: 5 } as const;
 export const MAX_TEXT_CHARS = 200_000;

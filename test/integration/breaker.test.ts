@@ -11,7 +11,7 @@ import { Stack } from '../../testkit/stack';
 import { eventually, sleep } from '../../testkit/wait';
 import { LEASE_MS, type LimiterState } from '../../src/inference/limiter-state';
 import { limiterWorkflowId } from '../../src/temporal/task-queues';
-import { limiterStateQuery } from '../../workflows';
+import { limiterStateQuery } from '../../src/inference/limiter-contract';
 
 const SLOTS = 4;
 const OUTAGE_MS = 8000;

@@ -11,7 +11,7 @@ import type { BlobStore } from '../../src/blobs/store';
 import { PROBLEMS } from '../../src/api/problems';
 import { loadConfig } from '../../src/config';
 import { INFERENCE_TASKS } from '../../src/inference/provider';
-import { DOCUMENT_TASKS } from '../../src/jobs/document';
+import { DOCUMENT_TASKS } from '../../src/documents/contract';
 import { createLogger } from '../../src/logger';
 import type { ConversationClient } from '../../src/clients/conversations/client';
 import type { JobClient } from '../../src/clients/jobs/client';

@@ -11,7 +11,7 @@ import { startFakeOpenAI, type FakeOpenAI, type RecordedRequest } from '../../te
 import { Stack } from '../../testkit/stack';
 import { eventually } from '../../testkit/wait';
 import { limiterWorkflowId, poolTaskQueue } from '../../src/temporal/task-queues';
-import { limiterStateQuery } from '../../workflows';
+import { limiterStateQuery } from '../../src/inference/limiter-contract';
 
 const RPS = 4;
 const TOKENS_PER_MINUTE = 1200;

@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { addUsage, DocumentRollUp, embeddingLine, summaryOf, TOP_ENTITIES, type ChunkResult } from '../../src/documents/aggregate';
-import type { DocumentTask } from '../../src/jobs/document';
+import type { DocumentTask } from '../../src/documents/contract';
 
 const chunk = (index: number, outputs: Partial<Record<DocumentTask, unknown>>, usage: ChunkResult['usage'] = null): ChunkResult => ({
   index,

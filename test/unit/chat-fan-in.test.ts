@@ -1,7 +1,7 @@
 /** The fan-in decision as a table: handler outcomes so far → the stage's result and the handlers to cancel. */
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import type { HandlerStatus } from '../../src/conversations/conversation';
+import type { HandlerStatus } from '../../src/conversations/contract';
 import { decideFanIn, type FanInDecision } from '../../src/conversations/fan-in';
 import type { FanIn } from '../../src/conversations/pipeline';
 

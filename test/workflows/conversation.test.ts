@@ -22,16 +22,20 @@ import type { InferenceActivities } from '../../activities';
 import { BlobNotFoundError, createBlobStore } from '../../src/blobs';
 import {
   CHAT_FAILURES,
+  conversationStateQuery,
   conversationWorkflowId,
+  messageEventsQuery,
   messageRecordKey,
+  messageRecordQuery,
+  submitMessageUpdate,
   type ConversationInput,
   type DeliveryRequest,
   type MessageRecord,
-} from '../../src/conversations/conversation';
+} from '../../src/conversations/contract';
 import { pipelineSchema } from '../../src/conversations/pipeline';
 import type { InferenceRequest } from '../../src/inference/provider';
 import { poolTaskQueue } from '../../src/temporal/task-queues';
-import { conversation, conversationStateQuery, messageEventsQuery, messageRecordQuery, submitMessageUpdate } from '../../workflows';
+import { conversation } from '../../workflows';
 import { verifyWebhook } from '../../src/net/webhook';
 import { startTimeSkipping } from '../../testkit/time-skipping';
 import { startWebhookReceiver } from '../../testkit/webhook-receiver';

@@ -31,10 +31,11 @@ import {
   type DocumentJobInput,
   type DocumentProgress,
   type ReviewRequest,
-} from '../../src/jobs/document';
+} from '../../src/documents/contract';
 import { DEADLINE_EXCEEDED } from '../../src/jobs/job';
 import { verifyWebhook } from '../../src/net/webhook';
-import { documentJob, documentProgressQuery, reviewUpdate } from '../../workflows';
+import { documentProgressQuery, reviewUpdate } from '../../src/documents/contract';
+import { documentJob } from '../../workflows';
 import { startTimeSkipping } from '../../testkit/time-skipping';
 import { eventually } from '../../testkit/wait';
 

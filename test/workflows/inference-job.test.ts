@@ -11,7 +11,8 @@ import { ApplicationFailure, CancelledFailure, WorkflowFailedError } from '@temp
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { Worker } from '@temporalio/worker';
 import type { InferenceActivities } from '../../activities';
-import { DEADLINE_EXCEEDED, type InferenceJobInput } from '../../src/jobs/job';
+import { DEADLINE_EXCEEDED } from '../../src/jobs/job';
+import type { InferenceJobInput } from '../../src/jobs/inference-contract';
 import type { InferenceRequest } from '../../src/inference/provider';
 import { inferenceJob } from '../../workflows';
 import { startTimeSkipping } from '../../testkit/time-skipping';

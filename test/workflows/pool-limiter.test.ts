@@ -13,7 +13,8 @@ import { LimiterClient } from '../../src/inference/limiter-client';
 import { type LimiterBatch, type LimiterSettings, limiterSettingsOf } from '../../src/inference/limiter-state';
 import { GRANT_SLACK_MS, WINDOW_MS } from '../../src/inference/token-window';
 import { createLogger } from '../../src/logger';
-import { limiterExchangeUpdate, limiterStateQuery, poolLimiter, type PoolLimiterInput } from '../../workflows';
+import { limiterExchangeUpdate, limiterStateQuery, type PoolLimiterInput } from '../../src/inference/limiter-contract';
+import { poolLimiter } from '../../workflows';
 import { startTimeSkipping } from '../../testkit/time-skipping';
 
 const WORKFLOWS_PATH = require.resolve('../../workflows');

@@ -4,7 +4,7 @@
  */
 import { Router, type Request } from 'express';
 import { z } from 'zod';
-import { CONVERSATION_ID, DEFAULT_MAX_PENDING, MAX_PENDING, MESSAGE_LIMITS, type ChatEvent } from '../../conversations/conversation';
+import { CONVERSATION_ID, DEFAULT_MAX_PENDING, MAX_PENDING, MESSAGE_LIMITS, type ChatEvent } from '../../conversations/contract';
 import { CHAT_LIMITS, pipelineSchemaFor, stageSchema, targetSchema } from '../../conversations/pipeline';
 import {
   ConversationEndedError,

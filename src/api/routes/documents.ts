@@ -7,7 +7,7 @@ import { Router, type Request } from 'express';
 import { z } from 'zod';
 import { BlobTooLargeError } from '../../blobs/store';
 import { detectDocumentType, SNIFF_BYTES, UnsupportedDocumentError } from '../../documents/detect';
-import { DOCUMENT_TYPES, type DocumentType } from '../../jobs/document';
+import { DOCUMENT_TYPES, type DocumentType } from '../../documents/contract';
 import { DOCUMENT_ID } from '../../jobs/spec';
 import { tenantOf } from '../auth';
 import { queryOf } from '../body';

@@ -5,7 +5,7 @@ import { Router } from 'express';
 import { z } from 'zod';
 import { BlobNotFoundError, jobScope, type BlobStore } from '../../blobs/store';
 import { resultKey } from '../../documents/job-keys';
-import { DOCUMENT_FAILURES, REVIEW_DECISIONS } from '../../jobs/document';
+import { DOCUMENT_FAILURES, REVIEW_DECISIONS } from '../../documents/contract';
 import { isJobId } from '../../jobs/ids';
 import type { JobResource } from '../../jobs/resource';
 import { ReviewNotOpenError, type JobClient } from '../../clients/jobs/client';

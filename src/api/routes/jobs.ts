@@ -2,7 +2,7 @@
 import { Router } from 'express';
 import { z } from 'zod';
 import { isJobId, requestFingerprint } from '../../jobs/ids';
-import type { DocumentSource } from '../../jobs/document';
+import type { DocumentSource } from '../../documents/contract';
 import { JOB_STATUSES, JOB_TYPES } from '../../jobs/job';
 import type { buildSubmitSchema, DocumentJobSpec, SubmitRequest } from '../../jobs/spec';
 import { IdempotencyConflictError, JobNotCancellableError, type JobClient } from '../../clients/jobs/client';

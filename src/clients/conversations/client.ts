@@ -21,12 +21,13 @@ import type { BlobStore } from '../../blobs/store';
 import { tenantPolicy, type Config } from '../../config';
 import {
   CHAT_FAILURES,
-  CONVERSATION_STATE_QUERY,
+  conversationStateQuery,
   CONVERSATION_WORKFLOW,
   conversationWorkflowId,
-  MESSAGE_EVENTS_QUERY,
-  MESSAGE_RECORD_QUERY,
-  SUBMIT_MESSAGE_UPDATE,
+  messageEventsQuery,
+  messageRecordQuery,
+  submitMessageUpdate,
+  type ConversationWorkflow,
   type ChatEvent,
   type ConversationInput,
   type ConversationState,
@@ -36,14 +37,13 @@ import {
   type MessageStatus,
   type SubmitMessageRequest,
   type SubmittedMessage,
-} from '../../conversations/conversation';
+} from '../../conversations/contract';
 import { unknownPools, type ChatPipeline } from '../../conversations/pipeline';
 import { requestFingerprint } from '../../jobs/ids';
 import type { JobLinkBase } from '../../jobs/resource';
 import { checkUrl, UrlRefusedError, type OutboundPolicy } from '../../net/outbound';
 import { JOB_PRIORITIES } from '../../jobs/spec';
 import { SEARCH_ATTRIBUTES } from '../../jobs/search-attributes';
-import type { conversation } from '../../../workflows';
 import {
   conversationResource,
   messageLinks,
@@ -159,7 +159,7 @@ export function conversationStartOptions(p: {
   taskQueuePrefix: string;
   heartbeatTimeoutMs: number;
   tenantWeight: number;
-}): WorkflowStartOptions<typeof conversation> & { workflowId: string } {
+}): WorkflowStartOptions<ConversationWorkflow> & { workflowId: string } {
   const { tenant, conversationId, spec } = p;
   const input: ConversationInput = {
     tenant,
@@ -217,7 +217,7 @@ export class ConversationClient {
     await this.checkTargets(tenant, spec.pipeline);
     const options = this.startOptions(tenant, conversationId, spec);
     try {
-      const handle = await this.temporal.workflow.start(CONVERSATION_WORKFLOW, { ...options, workflowIdConflictPolicy: 'FAIL' });
+      const handle = await this.temporal.workflow.start<ConversationWorkflow>(CONVERSATION_WORKFLOW, { ...options, workflowIdConflictPolicy: 'FAIL' });
       const state = newConversationState(tenant, conversationId, spec.pipeline, spec.maxPending);
       const links = { ...this.opts, workflowId: options.workflowId, runId: handle.firstExecutionRunId };
       return { conversation: conversationResource(state, { closed: false, links }), created: true };
@@ -236,7 +236,7 @@ export class ConversationClient {
   async get(tenant: string, conversationId: string): Promise<ConversationResource | null> {
     const description = await this.describe(tenant, conversationId);
     if (!description) return null;
-    const state = await this.read(() => this.handle(tenant, conversationId).query<ConversationState>(CONVERSATION_STATE_QUERY));
+    const state = await this.read(() => this.handle(tenant, conversationId).query(conversationStateQuery));
     return conversationResource(state, {
       closed: description.status.name !== 'RUNNING',
       links: { ...this.opts, workflowId: description.workflowId, runId: description.runId },
@@ -272,12 +272,12 @@ export class ConversationClient {
     // An operation is used once: a retry needs a new one.
     const update = () =>
       this.createOnFirstMessage
-        ? this.temporal.workflow.executeUpdateWithStart<typeof conversation, SubmittedMessage, [SubmitMessageRequest]>(SUBMIT_MESSAGE_UPDATE, {
+        ? this.temporal.workflow.executeUpdateWithStart(submitMessageUpdate, {
             args: [request],
             updateId: id,
-            startWorkflowOperation: new WithStartWorkflowOperation<typeof conversation>(CONVERSATION_WORKFLOW, startOptions),
+            startWorkflowOperation: new WithStartWorkflowOperation<ConversationWorkflow>(CONVERSATION_WORKFLOW, startOptions),
           })
-        : this.handle(tenant, conversationId).executeUpdate<SubmittedMessage, [SubmitMessageRequest]>(SUBMIT_MESSAGE_UPDATE, { args: [request], updateId: id });
+        : this.handle(tenant, conversationId).executeUpdate(submitMessageUpdate, { args: [request], updateId: id });
     let submitted: SubmittedMessage;
     try {
       const deadline = Date.now() + SUBMIT_TIMEOUT_MS;
@@ -333,7 +333,7 @@ export class ConversationClient {
     afterEventId: number,
   ): Promise<{ events: ChatEvent[]; status: MessageStatus; done: boolean } | null> {
     const handle = this.handle(tenant, conversationId);
-    const answer = await this.read(() => handle.query<MessageEventsAnswer, [string | number, number]>(MESSAGE_EVENTS_QUERY, refArg(ref), afterEventId));
+    const answer = await this.read(() => handle.query(messageEventsQuery, refArg(ref), afterEventId));
     if (!answer || !('stored' in answer)) return answer;
     const record = await this.storedRecord(answer.stored.key);
     return {
@@ -392,7 +392,7 @@ export class ConversationClient {
   /** A message's record from the workflow, or from the blob store once the workflow no longer holds it. */
   private async recordOf(tenant: string, conversationId: string, ref: string): Promise<MessageRecord | null> {
     const handle = this.handle(tenant, conversationId);
-    const answer = await this.read(() => handle.query<MessageRecordAnswer, [string | number]>(MESSAGE_RECORD_QUERY, refArg(ref)));
+    const answer = await this.read(() => handle.query(messageRecordQuery, refArg(ref)));
     if (!answer) return null;
     return 'record' in answer ? answer.record : this.storedRecord(answer.stored.key);
   }

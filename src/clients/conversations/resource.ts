@@ -12,7 +12,7 @@ import {
   type DeliveryState,
   type MessageRecord,
   type TargetHealth,
-} from '../../conversations/conversation';
+} from '../../conversations/contract';
 import { fanInSchema, pipelineSchema, type ChatPipeline } from '../../conversations/pipeline';
 import { temporalUiLink, type JobLinkBase } from '../../jobs/resource';
 

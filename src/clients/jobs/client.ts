@@ -13,13 +13,13 @@ import { TypedSearchAttributes } from '@temporalio/common';
 import { optionalTsToMs } from '@temporalio/common/lib/time';
 import type { temporal as proto } from '@temporalio/proto';
 import { tenantPolicy, type Config } from '../../config';
-import { DOCUMENT_PROGRESS_QUERY, REVIEW_UPDATE, type DocumentProgress, type ReviewRequest } from '../../jobs/document';
+import { DOCUMENT_JOB_WORKFLOW, documentProgressQuery, reviewUpdate, type DocumentProgress, type ReviewRequest } from '../../documents/contract';
 import { JOB_TYPES, jobStatusOf, type JobType } from '../../jobs/job';
 import { jobIdForIdempotencyKey, newJobId, workflowIdFor } from '../../jobs/ids';
 import { firstRun, jobLinks, type JobLinkBase, type JobResource } from '../../jobs/resource';
 import { readClosedJob } from './history';
 import type { RetryMemo } from './retry';
-import { DOCUMENT_WORKFLOW, workflowStart, type JobMemo, type JobToStart } from './start';
+import { workflowStart, type JobMemo, type JobToStart } from './start';
 import { OpenJobs, QuotaExceededError } from './open-jobs';
 import { attemptsBegun, decodePayload, isoTime, isStarted, rootFailure } from '../../temporal/proto';
 import { SEARCH_ATTRIBUTES } from '../../jobs/search-attributes';
@@ -175,7 +175,7 @@ export class JobClient {
     if (job.finishedAt !== null) throw new ReviewNotOpenError(job, `job ${jobId} has already ended (${job.status})`);
     const handle = this.temporal.workflow.getHandle(workflowIdFor(tenant, jobId), job.run.id);
     try {
-      await this.temporal.withDeadline(Date.now() + REVIEW_UPDATE_TIMEOUT_MS, () => handle.executeUpdate(REVIEW_UPDATE, { args: [request] }));
+      await this.temporal.withDeadline(Date.now() + REVIEW_UPDATE_TIMEOUT_MS, () => handle.executeUpdate(reviewUpdate, { args: [request] }));
     } catch (err) {
       if (err instanceof WorkflowUpdateFailedError) throw new ReviewNotOpenError(job, err.cause?.message ?? err.message);
       if (err instanceof WorkflowNotFoundError) throw new ReviewNotOpenError(job, `job ${jobId} has already ended`);
@@ -233,7 +233,7 @@ export class JobClient {
     const handle = this.temporal.workflow.getHandle(d.workflowId, d.runId);
     try {
       return await this.temporal.withDeadline(Date.now() + PROGRESS_QUERY_TIMEOUT_MS, () =>
-        handle.query<DocumentProgress>(DOCUMENT_PROGRESS_QUERY),
+        handle.query(documentProgressQuery),
       );
     } catch {
       return null;
@@ -247,7 +247,7 @@ type PendingActivity = proto.api.workflow.v1.IPendingActivityInfo;
 function jobTypeOf(d: WorkflowExecutionDescription): JobType {
   const type = d.typedSearchAttributes.get(SEARCH_ATTRIBUTES.type);
   if ((JOB_TYPES as readonly string[]).includes(type ?? '')) return type as JobType;
-  return d.type === DOCUMENT_WORKFLOW ? 'document' : 'inference';
+  return d.type === DOCUMENT_JOB_WORKFLOW ? 'document' : 'inference';
 }
 
 /**

@@ -1,7 +1,8 @@
 /** What a finished job's history says: the result or the failure, and the attempts it took. */
 import type { WorkflowHandle } from '@temporalio/client';
-import type { DocumentJobOutcome } from '../../jobs/document';
-import { DEADLINE_EXCEEDED, type InferenceOutcome, type JobType } from '../../jobs/job';
+import type { DocumentJobOutcome } from '../../documents/contract';
+import { DEADLINE_EXCEEDED, type JobType } from '../../jobs/job';
+import type { InferenceOutcome } from '../../jobs/inference-contract';
 import type { JobResource } from '../../jobs/resource';
 import { decodePayload, isoTime, rootFailure } from '../../temporal/proto';
 

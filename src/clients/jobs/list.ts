@@ -4,7 +4,7 @@
  */
 import type { Client } from '@temporalio/client';
 import type { temporal } from '@temporalio/proto';
-import { DOCUMENT_FAILURES } from '../../jobs/document';
+import { DOCUMENT_FAILURES } from '../../documents/contract';
 import { DEADLINE_EXCEEDED, EXECUTION_STATUS_FOR, NON_RETRYABLE_ERRORS, QUEUE_TIMEOUT, JOB_TYPES, type JobStatus, type JobType } from '../../jobs/job';
 import type { JobResource } from '../../jobs/resource';
 import type { JobClient } from './client';

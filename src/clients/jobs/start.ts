@@ -4,20 +4,15 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { Workflow, WorkflowStartOptions } from '@temporalio/client';
-import type { DocumentJobInput, DocumentJobOutcome, DocumentSource } from '../../jobs/document';
-import type { InferenceJobInput } from '../../jobs/job';
+import { DOCUMENT_JOB_WORKFLOW, type DocumentJobInput, type DocumentJobWorkflow, type DocumentSource } from '../../documents/contract';
+import { INFERENCE_JOB_WORKFLOW, type InferenceJobInput, type InferenceJobWorkflow } from '../../jobs/inference-contract';
 import { workflowIdFor } from '../../jobs/ids';
 import type { DocumentJobSpec, InferenceJobSpec } from '../../jobs/spec';
-import type { inferenceJob } from '../../../workflows';
 import { SEARCH_ATTRIBUTES } from '../../jobs/search-attributes';
 import { poolTaskQueue, workflowTaskQueue } from '../../temporal/task-queues';
 
-export const INFERENCE_WORKFLOW = 'inferenceJob';
-export const DOCUMENT_WORKFLOW = 'documentJob';
 /** The execution timeout is this much after the latest time the job may still be working. */
 const DEADLINE_BACKSTOP_MS = 60_000;
-
-type DocumentJobWorkflow = (input: DocumentJobInput) => Promise<DocumentJobOutcome>;
 
 /** Kept in the workflow's memo: what the API needs to answer for the job and to check repeats. */
 export interface JobMemo {
@@ -72,7 +67,7 @@ function commonOptions(p: StartContext & { spec: InferenceJobSpec | DocumentJobS
 
 const newMemo = (task: string, fingerprint: string): JobMemo => ({ task, fingerprint, submission: randomUUID() });
 
-export function jobStartOptions(p: JobStartParams): { memo: JobMemo; options: WorkflowStartOptions<typeof inferenceJob> } {
+export function jobStartOptions(p: JobStartParams): { memo: JobMemo; options: WorkflowStartOptions<InferenceJobWorkflow> } {
   const { tenant, jobId, spec } = p;
   const memo = newMemo(spec.task, p.fingerprint);
   const input: InferenceJobInput = {
@@ -93,7 +88,7 @@ export function jobStartOptions(p: JobStartParams): { memo: JobMemo; options: Wo
     deadlineMs: spec.timeouts.deadlineMs,
     maxQueueMs: spec.timeouts.maxQueueMs,
   };
-  const options: WorkflowStartOptions<typeof inferenceJob> = {
+  const options: WorkflowStartOptions<InferenceJobWorkflow> = {
     ...commonOptions(p, memo),
     args: [input],
     // Backstop: the workflow ends the job at its deadline; this ends it even if no worker can.
@@ -154,7 +149,7 @@ export function documentJobStartOptions(
 
 /** The start of any job: which workflow, with which options. */
 export function workflowStart(p: StartContext & JobToStart): { memo: JobMemo; workflowType: string; options: WorkflowStartOptions<Workflow> } {
-  if (p.spec.type === 'inference') return { ...jobStartOptions({ ...p, spec: p.spec }), workflowType: INFERENCE_WORKFLOW };
+  if (p.spec.type === 'inference') return { ...jobStartOptions({ ...p, spec: p.spec }), workflowType: INFERENCE_JOB_WORKFLOW };
   if (!('source' in p)) throw new Error('a document job is started with its source resolved');
-  return { ...documentJobStartOptions({ ...p, spec: p.spec, source: p.source }), workflowType: DOCUMENT_WORKFLOW };
+  return { ...documentJobStartOptions({ ...p, spec: p.spec, source: p.source }), workflowType: DOCUMENT_JOB_WORKFLOW };
 }

@@ -2,6 +2,7 @@
  * The document job as both sides see it: the pipeline workflow's input, its progress, the review it may
  * wait for, and what it ends with. Pure code: workflows import it too.
  */
+import { defineQuery, defineUpdate } from '@temporalio/workflow';
 import type { BlobRef } from '../blobs/store';
 import type { InferenceTask } from '../inference/provider';
 
@@ -113,8 +114,13 @@ export interface DocumentJobOutcome {
   webhook: { url: string; status: number; attempts: number } | null;
 }
 
-export const DOCUMENT_PROGRESS_QUERY = 'documentProgress';
-export const REVIEW_UPDATE = 'review';
+/** The workflow type: `workflows/document-job.ts` exports a function of this name and shape. */
+export const DOCUMENT_JOB_WORKFLOW = 'documentJob';
+export type DocumentJobWorkflow = (input: DocumentJobInput) => Promise<DocumentJobOutcome>;
+
+export const documentProgressQuery = defineQuery<DocumentProgress>('documentProgress');
+/** A reviewer's decision; its validator refuses it (REVIEW_NOT_OPEN) unless the job waits for a review. */
+export const reviewUpdate = defineUpdate<ReviewState, [ReviewRequest]>('review');
 /** The type of the error a `review` update is refused with when the job is not waiting for one, or was already reviewed. */
 export const REVIEW_NOT_OPEN = 'ReviewNotOpen';
 

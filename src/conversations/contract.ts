@@ -3,18 +3,17 @@
  * it keeps of every message (per-stage and per-handler outcomes, deliveries, the ordered event log), what
  * its queries answer, and where finished records are stored. Pure code: workflows import it too.
  */
+import { defineQuery, defineUpdate } from '@temporalio/workflow';
 import type { TokenUsage } from '../inference/provider';
 import type { ChatPipeline, ChatTarget, FanIn } from './pipeline';
 
 /** Chosen by the client. */
 export const CONVERSATION_ID = /^[A-Za-z0-9_-]{1,64}$/;
+/** The workflow type: `workflows/conversation.ts` exports a function of this name and shape. */
 export const CONVERSATION_WORKFLOW = 'conversation';
+export type ConversationWorkflow = (input: ConversationInput) => Promise<never>;
 export const conversationWorkflowId = (tenant: string, conversationId: string): string => `${tenant}/conversation/${conversationId}`;
 
-export const SUBMIT_MESSAGE_UPDATE = 'submitMessage';
-export const CONVERSATION_STATE_QUERY = 'conversationState';
-export const MESSAGE_RECORD_QUERY = 'messageRecord';
-export const MESSAGE_EVENTS_QUERY = 'messageEvents';
 
 /** Failure types: of a rejected `submitMessage` (the update's failure cause), and of a message (its record's `error.type`). */
 export const CHAT_FAILURES = {
@@ -306,3 +305,11 @@ export function messageCompletedEvent(tenant: string, record: MessageRecord) {
     },
   };
 }
+
+/** Accepts a message into the conversation's queue (rejected when the queue is full or the conversation is cancelled). */
+export const submitMessageUpdate = defineUpdate<SubmittedMessage, [SubmitMessageRequest]>('submitMessage');
+export const conversationStateQuery = defineQuery<ConversationState>('conversationState');
+/** A message by id, or by seq (a number, or its decimal string as it comes from a URL): its live record, or its stored one. */
+export const messageRecordQuery = defineQuery<MessageRecordAnswer, [string | number]>('messageRecord');
+/** A message's events after the given event id. */
+export const messageEventsQuery = defineQuery<MessageEventsAnswer, [string | number, number]>('messageEvents');
