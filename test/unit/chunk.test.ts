@@ -4,7 +4,11 @@ import path from 'node:path';
 import { describe, it } from 'node:test';
 import { chunkText, type TextChunk } from '../../src/documents/chunk';
 
-const README = fs.readFileSync(path.resolve(__dirname, '../../README.md'), 'utf8');
+/** Real Markdown with headings, tables and code: the project's own docs, front door first. */
+const ROOT = path.resolve(__dirname, '../..');
+const DOCS = ['README.md', ...fs.readdirSync(path.join(ROOT, 'docs')).sort().map((f) => `docs/${f}`)]
+  .map((f) => fs.readFileSync(path.join(ROOT, f), 'utf8'))
+  .join('\n\n');
 const isBlank = (s: string) => /^\s*$/.test(s);
 const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
 
@@ -77,12 +81,12 @@ describe('chunkText', () => {
     }
   });
 
-  it('chunks the README (headings, tables, code) within bounds, and the same way every time', () => {
+  it('chunks the docs (headings, tables, code) within bounds, and the same way every time', () => {
     for (const target of [200, 800, 3000]) {
-      const chunks = chunkText(README, target);
-      assertWellFormed(README, chunks, target);
-      assert.deepEqual(chunkText(README, target), chunks);
-      const sentenceEnds = chunks.slice(0, -1).filter((c) => /[.!?:)`|]$/.test(c.text) || /\n\s*\n/.test(README.slice(c.end, chunks[c.index + 1]!.start)));
+      const chunks = chunkText(DOCS, target);
+      assertWellFormed(DOCS, chunks, target);
+      assert.deepEqual(chunkText(DOCS, target), chunks);
+      const sentenceEnds = chunks.slice(0, -1).filter((c) => /[.!?:)`|]$/.test(c.text) || /\n\s*\n/.test(DOCS.slice(c.end, chunks[c.index + 1]!.start)));
       assert.ok(sentenceEnds.length >= 0.7 * (chunks.length - 1), `most chunks end a sentence or paragraph (${sentenceEnds.length}/${chunks.length - 1})`);
     }
   });
@@ -104,7 +108,7 @@ describe('chunkText', () => {
       prose: prose(1000).text.repeat(Math.ceil(1_100_000 / prose(1000).text.length)),
       'one endless sentence': 'word '.repeat(220_000),
       'no spaces at all': 'x'.repeat(1_100_000),
-      readme: README.repeat(Math.ceil(1_100_000 / README.length)),
+      docs: DOCS.repeat(Math.ceil(1_100_000 / DOCS.length)),
     };
     for (const [shape, text] of Object.entries(shapes)) {
       const started = process.hrtime.bigint();
