@@ -57,6 +57,13 @@ module.exports = {
       to: { path: '^(src/(api|cli|clients|worker|local|scaling)|activities|workflows)/' },
     },
     {
+      name: 'local-below-roles',
+      severity: 'error',
+      comment: 'The process kit knows the roles only by the ready lines they log: leaf modules that load neither Express nor a worker.',
+      from: { path: '^src/local/' },
+      to: { path: '^(src/(api|clients|worker|scaling)|activities|workflows)/', pathNot: '/ready-line\\.ts$' },
+    },
+    {
       name: 'cli-is-the-top',
       severity: 'error',
       from: { pathNot: '^(src/cli/|bin/)' },

@@ -4,7 +4,7 @@ import { addUsage, type ChunkResult } from '../src/documents/aggregate';
 import { chunkKey, chunkResultKey, summaryKey } from '../src/documents/job-keys';
 import type { TokenUsage, InferenceRequest } from '../src/inference/provider';
 import { INFERENCE_TASK_OF, type DocumentTask } from '../src/documents/contract';
-import type { Infer } from './';
+import type { Infer } from './inference-call';
 
 export interface AnalyseChunkRequest {
   scope: string;
@@ -60,7 +60,14 @@ export function createChunkActivities({ blobs, infer }: { blobs: BlobStore; infe
 function requestFor(task: DocumentTask, text: string, prompt: string | undefined, model: string | undefined): InferenceRequest {
   if (task === 'prompt') {
     if (!prompt) throw ApplicationFailure.nonRetryable('the prompt task needs a prompt', 'InvalidInput');
-    return { task: 'chat', messages: [{ role: 'system', content: prompt }, { role: 'user', content: text }], model };
+    return {
+      task: 'chat',
+      messages: [
+        { role: 'system', content: prompt },
+        { role: 'user', content: text },
+      ],
+      model,
+    };
   }
   const inferenceTask = INFERENCE_TASK_OF[task];
   return inferenceTask === 'summarize' ? { task: inferenceTask, text, model } : { task: inferenceTask, text };

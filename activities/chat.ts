@@ -16,7 +16,7 @@ import { createPipelineActivities, type PipelineActivityDeps } from './pipeline'
  */
 export function createChatActivities(deps: PipelineActivityDeps) {
   const { blobs } = deps;
-  const { deliverWebhook } = createPipelineActivities(deps);
+  const pipeline = createPipelineActivities(deps);
   const readRecord = async (tenant: string, conversationId: string, seq: number): Promise<MessageRecord> =>
     JSON.parse((await blobs.get(messageRecordKey(tenant, conversationId, seq))).toString('utf8')) as MessageRecord;
 
@@ -44,7 +44,7 @@ export function createChatActivities(deps: PipelineActivityDeps) {
      */
     async deliverToTarget({ tenant, conversationId, seq, target, webhookId }: DeliveryRequest): Promise<DeliveryResult> {
       const event = messageCompletedEvent(tenant, await readRecord(tenant, conversationId, seq));
-      const { status, attempts } = await deliverWebhook({ url: target.url, tenant, id: webhookId, event });
+      const { status, attempts } = await pipeline.deliverWebhook({ url: target.url, tenant, id: webhookId, event });
       return { httpStatus: status, attempt: attempts };
     },
   };

@@ -75,7 +75,12 @@ export function createPipelineActivities({ blobs, outbound, webhookSecretOf }: P
       const ctx = Context.current();
       let res: Awaited<ReturnType<typeof fetchOutbound>>;
       try {
-        res = await fetchOutbound(url, { headers: { accept: 'application/pdf, text/html, text/markdown, text/plain;q=0.9, */*;q=0.1' } }, outbound, ctx.cancellationSignal);
+        res = await fetchOutbound(
+          url,
+          { headers: { accept: 'application/pdf, text/html, text/markdown, text/plain;q=0.9, */*;q=0.1' } },
+          outbound,
+          ctx.cancellationSignal,
+        );
       } catch (err) {
         if (err instanceof UrlRefusedError) throw fatal(DOCUMENT_FAILURES.urlRefused, `${url} was refused: ${err.reason}`);
         if (err instanceof OutboundTooLargeError) throw fatal(DOCUMENT_FAILURES.documentTooLarge, `${url}: ${err.message}`);
@@ -89,12 +94,23 @@ export function createPipelineActivities({ blobs, outbound, webhookSecretOf }: P
         throw final ? fatal(DOCUMENT_FAILURES.fetchFailed, message) : ApplicationFailure.retryable(message, DOCUMENT_FAILURES.fetchFailed);
       }
       if (res.body.length === 0) throw fatal(DOCUMENT_FAILURES.emptyDocument, `${url} answered with no content`);
-      const type = typeOf(res.body, { contentType: header(res.headers['content-type']), filename: new URL(res.finalUrl).pathname.split('/').at(-1) });
+      const type = typeOf(res.body, {
+        contentType: header(res.headers['content-type']),
+        filename: new URL(res.finalUrl).pathname.split('/').at(-1),
+      });
       return { blob: await blobs.putContent(sourceScope(scope), res.body), type };
     },
 
     /** The document's plain text, stored in the job scope; a document without text fails EmptyDocument. */
-    async extractText({ source, type, scope }: { source: BlobRef; type: DocumentType; scope: string }): Promise<{ text: BlobRef; chars: number }> {
+    async extractText({
+      source,
+      type,
+      scope,
+    }: {
+      source: BlobRef;
+      type: DocumentType;
+      scope: string;
+    }): Promise<{ text: BlobRef; chars: number }> {
       const bytes = await blobs.get(source.key);
       const text = await heartbeating(
         extractText(bytes, type).catch((err: unknown) => {
@@ -106,7 +122,15 @@ export function createPipelineActivities({ blobs, outbound, webhookSecretOf }: P
     },
 
     /** Splits the text into chunks at sentence ends, each stored at its index, with a manifest of them all. */
-    async splitText({ text, chunkChars, scope }: { text: BlobRef; chunkChars: number; scope: string }): Promise<{ chunks: number; manifest: BlobRef }> {
+    async splitText({
+      text,
+      chunkChars,
+      scope,
+    }: {
+      text: BlobRef;
+      chunkChars: number;
+      scope: string;
+    }): Promise<{ chunks: number; manifest: BlobRef }> {
       const chunks = chunkText((await blobs.get(text.key)).toString('utf8'), chunkChars);
       if (chunks.length === 0) throw fatal(DOCUMENT_FAILURES.emptyDocument, 'the document has no text to analyse');
       const manifest = new Array<{ index: number; sha256: string; chars: number }>(chunks.length);
@@ -123,7 +147,15 @@ export function createPipelineActivities({ blobs, outbound, webhookSecretOf }: P
     },
 
     /** The chunk summaries one after another, for the document summary; null when no chunk has one. */
-    async collectSummaries({ scope, chunks, failedChunks }: { scope: string; chunks: number; failedChunks: number[] }): Promise<BlobRef | null> {
+    async collectSummaries({
+      scope,
+      chunks,
+      failedChunks,
+    }: {
+      scope: string;
+      chunks: number;
+      failedChunks: number[];
+    }): Promise<BlobRef | null> {
       const summaries: string[] = [];
       for await (const result of chunkResults(scope, chunks, new Set(failedChunks))) {
         const summary = result && summaryOf(result);
@@ -200,7 +232,17 @@ export function createPipelineActivities({ blobs, outbound, webhookSecretOf }: P
      * One attempt to POST the signed event to the job's webhook (`id` is the same on every attempt).
      * A failure carries `{ status, attempt }` so the workflow can report the last one.
      */
-    async deliverWebhook({ url, tenant, id, event }: { url: string; tenant: string; id: string; event: unknown }): Promise<{ status: number; attempts: number }> {
+    async deliverWebhook({
+      url,
+      tenant,
+      id,
+      event,
+    }: {
+      url: string;
+      tenant: string;
+      id: string;
+      event: unknown;
+    }): Promise<{ status: number; attempts: number }> {
       const ctx = Context.current();
       const attempt = ctx.info.attempt;
       const failed = (message: string, status: number, opts: { type?: string; final?: boolean; retryAfterMs?: number } = {}) =>
@@ -217,8 +259,10 @@ export function createPipelineActivities({ blobs, outbound, webhookSecretOf }: P
         const { status } = await deliverWebhook({ url, id, event, secret, policy: outbound, signal: ctx.cancellationSignal });
         return { status, attempts: attempt };
       } catch (err) {
-        if (err instanceof UrlRefusedError) throw failed(`${url} was refused: ${err.reason}`, 0, { type: DOCUMENT_FAILURES.urlRefused, final: true });
-        if (err instanceof WebhookFailedError) throw failed(err.message, err.status, { final: !err.retryable, retryAfterMs: err.retryAfterMs });
+        if (err instanceof UrlRefusedError)
+          throw failed(`${url} was refused: ${err.reason}`, 0, { type: DOCUMENT_FAILURES.urlRefused, final: true });
+        if (err instanceof WebhookFailedError)
+          throw failed(err.message, err.status, { final: !err.retryable, retryAfterMs: err.retryAfterMs });
         if (ctx.cancellationSignal.aborted) throw err;
         throw failed(`the webhook could not be delivered: ${(err as Error).message}`, 0);
       }
@@ -229,7 +273,8 @@ export function createPipelineActivities({ blobs, outbound, webhookSecretOf }: P
 export type PipelineActivities = ReturnType<typeof createPipelineActivities>;
 
 /** A failure no retry can change, typed for the job's lastFailure. */
-const fatal = (type: (typeof DOCUMENT_FAILURES)[keyof typeof DOCUMENT_FAILURES], message: string) => ApplicationFailure.nonRetryable(message, type);
+const fatal = (type: (typeof DOCUMENT_FAILURES)[keyof typeof DOCUMENT_FAILURES], message: string) =>
+  ApplicationFailure.nonRetryable(message, type);
 
 const header = (value: string | string[] | undefined) => (Array.isArray(value) ? value[0] : value);
 

@@ -6,7 +6,7 @@
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { machineInfo } from './lib/machine';
-import { runInterruptHandlers } from '../src/local/processes';
+import { runInterruptHandlers } from '../testkit/interrupts';
 import { summaryText, writeResults, type RunRecord } from './lib/results';
 import { SCENARIOS } from './scenarios';
 

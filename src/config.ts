@@ -5,6 +5,7 @@
 import path from 'node:path';
 import { z } from 'zod';
 import { DEFAULT_CHAT_PIPELINE, pipelineSchema, unknownPools } from './conversations/pipeline';
+import { SwitchyardError } from './errors';
 import { parseCidr } from './net/addresses';
 import { POOL_NAME, poolSchema, invertedSlotBounds, sharedLimiterConflicts, unfillableBatches } from './pool-config';
 
@@ -140,10 +141,11 @@ const envSchema = z.object({
 
 export type Config = ReturnType<typeof toConfig>;
 
-export class ConfigError extends Error {
+export class ConfigError extends SwitchyardError {
+  override readonly name = 'ConfigError';
+  readonly code = 'invalid-config';
   constructor(readonly problems: string[]) {
     super(`Invalid configuration:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
-    this.name = 'ConfigError';
   }
 }
 

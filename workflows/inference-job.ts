@@ -1,4 +1,12 @@
-import { ActivityFailure, ApplicationFailure, CancellationScope, isCancellation, proxyActivities, TimeoutFailure, workflowInfo } from '@temporalio/workflow';
+import {
+  ActivityFailure,
+  ApplicationFailure,
+  CancellationScope,
+  isCancellation,
+  proxyActivities,
+  TimeoutFailure,
+  workflowInfo,
+} from '@temporalio/workflow';
 import { TimeoutType } from '@temporalio/common';
 import type { InferenceJobInput, InferenceOutcome } from '../src/jobs/inference-contract';
 import { NON_RETRYABLE_ERRORS, QUEUE_TIMEOUT } from '../src/jobs/job';

@@ -1,5 +1,12 @@
 /** How every job workflow names and files its failures: the deadline, and the dead-letter search attribute. */
-import { ActivityFailure, ApplicationFailure, isCancellation, TimeoutFailure, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
+import {
+  ActivityFailure,
+  ApplicationFailure,
+  isCancellation,
+  TimeoutFailure,
+  upsertSearchAttributes,
+  workflowInfo,
+} from '@temporalio/workflow';
 import { RetryState, TimeoutType } from '@temporalio/common';
 import { DEADLINE_EXCEEDED } from '../src/jobs/job';
 import { SEARCH_ATTRIBUTES } from '../src/jobs/search-attributes';
@@ -33,7 +40,7 @@ export function recordFailureType(err: unknown): void {
 
 /** The type a failure is filed under: the first application failure's type in the chain, as the API shows it. */
 export function failureType(err: unknown): string {
-  for (let e: unknown = err; e instanceof Error; e = (e as Error).cause) {
+  for (let e: unknown = err; e instanceof Error; e = e.cause) {
     if (e instanceof ApplicationFailure && e.type) return e.type;
     if (e instanceof TimeoutFailure) return `Timeout${timeoutName(e.timeoutType)}`;
   }
@@ -42,11 +49,17 @@ export function failureType(err: unknown): string {
 
 /** The message of the first application failure in the chain (an activity failure's own message says only that it failed). */
 export function failureMessage(err: unknown): string {
-  for (let e: unknown = err; e instanceof Error; e = (e as Error).cause) {
+  for (let e: unknown = err; e instanceof Error; e = e.cause) {
     if (e instanceof ApplicationFailure || e instanceof TimeoutFailure) return e.message;
   }
   return err instanceof Error ? err.message : String(err);
 }
 
 const timeoutName = (t: TimeoutType | undefined) =>
-  t === TimeoutType.START_TO_CLOSE ? 'StartToClose' : t === TimeoutType.HEARTBEAT ? 'Heartbeat' : t === TimeoutType.SCHEDULE_TO_CLOSE ? 'ScheduleToClose' : 'ScheduleToStart';
+  t === TimeoutType.START_TO_CLOSE
+    ? 'StartToClose'
+    : t === TimeoutType.HEARTBEAT
+      ? 'Heartbeat'
+      : t === TimeoutType.SCHEDULE_TO_CLOSE
+        ? 'ScheduleToClose'
+        : 'ScheduleToStart';

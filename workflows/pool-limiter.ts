@@ -1,17 +1,11 @@
 import { allHandlersFinished, condition, continueAsNew, setHandler, workflowInfo } from '@temporalio/workflow';
+import { advance, describeLimiter, exchange, newLimiter, nextChanges } from '../src/inference/limiter-state';
 import {
-  type Admission,
-  advance,
-  describeLimiter,
-  exchange,
-  type LimiterBatch,
-  type LimiterData,
-  type LimiterSettings,
-  type LimiterState,
-  newLimiter,
-  nextChanges,
-} from '../src/inference/limiter-state';
-import { limiterExchangeUpdate, limiterStateQuery, type PoolLimiterInput, type PoolLimiterWorkflow } from '../src/inference/limiter-contract';
+  limiterExchangeUpdate,
+  limiterStateQuery,
+  type PoolLimiterInput,
+  type PoolLimiterWorkflow,
+} from '../src/inference/limiter-contract';
 
 const MAX_UPDATES_PER_RUN = 1000;
 const MAX_HISTORY_EVENTS = 10_000;

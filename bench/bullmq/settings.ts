@@ -4,6 +4,9 @@
  */
 import type { ConnectionOptions, DefaultJobOptions } from 'bullmq';
 
+/** What a worker process logs once it polls (bench/bullmq/worker.ts). */
+export const BULLMQ_WORKER_READY = 'bullmq worker ready';
+
 /** Keep finished jobs bounded (BullMQ keeps them forever by default): an hour, at most 1000. */
 const KEEP_COMPLETED = { age: 3600, count: 1000 };
 const KEEP_FAILED = { age: 24 * 3600, count: 5000 };

@@ -4,17 +4,15 @@
  * event stream: what `job.waitUntilFinished` uses), so a job's end-to-end time runs from `add` to the
  * client hearing it completed — the same span the Switchyard side measures.
  */
-import { spawn } from 'node:child_process';
 import path from 'node:path';
-import { createInterface } from 'node:readline';
 import { Queue, QueueEvents } from 'bullmq';
 import type { InferenceRequest } from '../../src/inference/provider';
-import { killOnExit, onInterrupt } from '../../src/local/processes';
-import { JOB_OPTIONS, producerConnection, STREAMS, workerConnection } from './settings';
+import { logLineOf, startProcess, type LocalProcess } from '../../src/local/processes';
+import { onInterrupt } from '../../testkit/interrupts';
+import { BULLMQ_WORKER_READY, JOB_OPTIONS, producerConnection, STREAMS, workerConnection } from './settings';
 
 const WORKER = path.join(__dirname, 'worker.ts');
 const READY_TIMEOUT_MS = 60_000;
-const STOP_GRACE_MS = 15_000;
 
 export interface BullmqSide {
   /** Adds one job and resolves once its `completed` event arrives (rejects on `failed`). */
@@ -24,36 +22,11 @@ export interface BullmqSide {
   stop(): Promise<void>;
 }
 
-interface WorkerProcess {
-  pid: number;
-  exited: Promise<void>;
-  stop(): Promise<void>;
-}
-
-function startWorker(args: string[]): Promise<WorkerProcess> {
-  const child = spawn(process.execPath, ['--import', 'tsx', WORKER, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-  killOnExit(child);
-  const lines: string[] = [];
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  const stop = async () => {
-    if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
-    const timer = setTimeout(() => child.kill('SIGKILL'), STOP_GRACE_MS);
-    await exited;
-    clearTimeout(timer);
-  };
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => void stop().then(() => reject(new Error(`bullmq worker not ready in ${READY_TIMEOUT_MS} ms:\n${lines.join('\n')}`))), READY_TIMEOUT_MS);
-    for (const stream of [child.stdout!, child.stderr!]) {
-      createInterface({ input: stream }).on('line', (line) => {
-        lines.push(line);
-        lines.splice(0, Math.max(0, lines.length - 30));
-        if (line.includes('"bullmq worker ready"')) {
-          clearTimeout(timer);
-          resolve({ pid: child.pid ?? -1, exited, stop });
-        }
-      });
-    }
-    void exited.then(() => (clearTimeout(timer), reject(new Error(`bullmq worker exited while starting:\n${lines.join('\n')}`))));
+function startWorker(args: string[]): LocalProcess {
+  return startProcess(process.execPath, ['--import', 'tsx', WORKER, ...args], {
+    name: 'bullmq-worker',
+    readyLine: logLineOf(BULLMQ_WORKER_READY),
+    readyTimeoutMs: READY_TIMEOUT_MS,
   });
 }
 
@@ -65,7 +38,7 @@ export async function startBullmqSide(opts: {
   slots: number;
   latencyMs: number;
 }): Promise<BullmqSide> {
-  const workers: WorkerProcess[] = [];
+  const workers: LocalProcess[] = [];
   let queue: Queue | undefined;
   let events: QueueEvents | undefined;
   let stopping: Promise<void> | undefined;
@@ -79,10 +52,8 @@ export async function startBullmqSide(opts: {
 
   try {
     const args = ['--host', opts.host, '--port', String(opts.port), '--queue', opts.queue, '--concurrency', String(opts.slots), '--latency-ms', String(opts.latencyMs)];
-    const started = await Promise.allSettled(Array.from({ length: opts.workers }, () => startWorker(args)));
-    for (const s of started) if (s.status === 'fulfilled') workers.push(s.value);
-    const failed = started.find((s) => s.status === 'rejected');
-    if (failed) throw failed.reason;
+    workers.push(...Array.from({ length: opts.workers }, () => startWorker(args)));
+    await Promise.all(workers.map((w) => w.ready));
 
     queue = new Queue(opts.queue, { connection: producerConnection(opts.host, opts.port), defaultJobOptions: JOB_OPTIONS, streams: STREAMS });
     // QueueEvents blocks on XREAD, so it needs a connection of its own that may wait forever.
@@ -112,7 +83,7 @@ export async function startBullmqSide(opts: {
         }
         await done;
       },
-      processes: () => workers.map((w) => ({ name: 'bullmq-worker', pid: w.pid })),
+      processes: () => workers.map((w) => ({ name: w.name, pid: w.pid })),
       stop,
     };
   } catch (err) {

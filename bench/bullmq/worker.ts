@@ -13,7 +13,7 @@ import { Worker } from 'bullmq';
 import { poolSchema } from '../../src/config';
 import type { InferenceRequest } from '../../src/inference/provider';
 import { createSyntheticProvider, type SyntheticPool } from '../../src/inference/synthetic';
-import { workerConnection } from './settings';
+import { BULLMQ_WORKER_READY, workerConnection } from './settings';
 
 const { values } = parseArgs({
   options: {
@@ -42,7 +42,7 @@ const worker = new Worker<{ request: InferenceRequest }>(
 );
 worker.on('error', (err) => say('worker error', { error: String(err) }));
 
-void worker.waitUntilReady().then(() => say('bullmq worker ready', { queue: values.queue, concurrency, latencyMs: pool.latencyMs }));
+void worker.waitUntilReady().then(() => say(BULLMQ_WORKER_READY, { queue: values.queue, concurrency, latencyMs: pool.latencyMs }));
 
 let closing = false;
 const shutdown = () => {

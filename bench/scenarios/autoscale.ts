@@ -7,7 +7,8 @@
 import type { InferenceOutcome } from '../../src/jobs/inference-contract';
 import { completedJobs, jobsQuery, waitForCompleted } from '../../testkit/jobs';
 import { assertNoErrors, closedLoop } from '../lib/load';
-import { onInterrupt, spawnSwitchyard, type Child } from '../../src/local/processes';
+import { READY_LINES, startSwitchyard, type LocalProcess } from '../../src/local/processes';
+import { onInterrupt } from '../../testkit/interrupts';
 import type { Scenario, ScenarioTarget } from '../lib/scenario';
 import { startBenchStack, type BenchStack } from '../../testkit/bench-stack';
 import { round, summarize } from '../lib/stats';
@@ -59,9 +60,9 @@ class AutoscalerTimeline {
 
   onLine = (line: string): void => {
     const at = Date.now();
-    const worker = /^\[(pool:[^\]]+)\] .*"msg":"worker ready"/.exec(line);
+    const worker = /^\[(pool:[^\]]+)\] (.*)$/.exec(line);
     if (worker) {
-      this.ready.set(worker[1]!, at);
+      if (READY_LINES.worker.test(worker[2]!)) this.ready.set(worker[1]!, at);
       return;
     }
     if (!line.startsWith('{')) return;
@@ -100,10 +101,10 @@ class AutoscalerTimeline {
   }
 }
 
-function startAutoscaler(stack: BenchStack, pool: object, timeline: AutoscalerTimeline): Child {
+function startAutoscaler(stack: BenchStack, pool: object, timeline: AutoscalerTimeline): LocalProcess {
   // Its own configuration holds only the autoscaled pool; the fixed pool's worker is the stack's.
   const env = { ...stack.env, LOG_LEVEL: 'info', SWITCHYARD_POOLS: JSON.stringify({ auto: pool }) };
-  return spawnSwitchyard('autoscale', ['autoscale'], env, /"msg":"autoscaler ready"/, timeline.onLine);
+  return startSwitchyard(['autoscale'], { env, onLine: timeline.onLine });
 }
 
 export const autoscale: Scenario = {
@@ -115,7 +116,7 @@ export const autoscale: Scenario = {
     const pools = { auto, fixed: syntheticPool(SLOTS, LATENCY_MS) };
     const stack = await startBenchStack({ pools, poolWorkers: { auto: 0, fixed: 1 }, log });
     const timeline = new AutoscalerTimeline();
-    let autoscaler: Child | undefined;
+    let autoscaler: LocalProcess | undefined;
     const unregister = onInterrupt(async () => void (await autoscaler?.stop()));
     try {
       autoscaler = startAutoscaler(stack, auto, timeline);

@@ -8,7 +8,7 @@ import { historySteps, type HistoryStep } from '../lib/history-timing';
 import { assertNoErrors, type LoadResult } from '../lib/load';
 import { straceCounts, type SyscallCounts } from '../lib/syscalls';
 import { findMetricsUrl, persistenceCounts, persistenceUsed } from '../lib/temporal-metrics';
-import { SIDES, type Side } from './peer-bullmq-report';
+import { SIDES, type Side } from './peer-bullmq-settings';
 
 /** The server's metrics are scraped from counters it updates about once a second: let them settle. */
 const SETTLE_MS = 2500;

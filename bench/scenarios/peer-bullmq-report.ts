@@ -5,10 +5,8 @@ import { REDIS_SETTINGS, type RedisServer } from '../lib/redis';
 import type { ScenarioResult, ScenarioTarget } from '../lib/scenario';
 import { round, steadyRate, summarize } from '../lib/stats';
 import type { Evidence } from './peer-bullmq-evidence';
-import type { PeerSettings } from './peer-bullmq';
+import { SIDES, type PeerSettings, type Side } from './peer-bullmq-settings';
 
-export const SIDES = ['bullmq', 'switchyard'] as const;
-export type Side = (typeof SIDES)[number];
 const LABEL: Record<Side, string> = { bullmq: 'BullMQ + Redis', switchyard: 'Switchyard (API → Temporal)' };
 /** CPU by role: sampleCpu's process names (by prefix) → the label in the table. */
 const ROLES: Record<Side, [string, string][]> = {

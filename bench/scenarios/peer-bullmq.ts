@@ -21,55 +21,8 @@ import { startBenchStack, type BenchStack } from '../../testkit/bench-stack';
 import { jobBody } from '../lib/submit';
 import { diskWriteBytes } from '../lib/syscalls';
 import { gapEvidence, type Evidence } from './peer-bullmq-evidence';
-import { report, SIDES, type Measured, type Side } from './peer-bullmq-report';
-
-/**
- * Each series runs its inference times with `workers` processes × `slots` on both sides. The first is the
- * comparison the issue asks for; the second keeps the slots' demand (slots / inference time) under
- * the Temporal dev server's ceiling, so it shows what the first cannot: the workers' own throughput.
- */
-interface Series {
-  slots: number;
-  latencies: number[];
-  /** Also measure end-to-end latency at a fixed rate (open loop). */
-  latencyPhase: boolean;
-}
-const SETTINGS = {
-  full: {
-    workers: 2,
-    rounds: 2,
-    /** Jobs per round and side: about `roundSeconds` of the slots' ideal rate, at most `jobsPerRound`. */
-    jobsPerRound: 400,
-    roundSeconds: 10,
-    /**
-     * Jobs in flight in the throughput rounds: at least twice the slots, and enough that the slots never
-     * wait for work even when a job spends far longer in orchestration than in inference.
-     */
-    minInFlight: 100,
-    warmupJobs: 50,
-    latencyJobs: 300,
-    /** The 0-ms evidence: jobs at the latency phase's rate with the server's persistence counted, then under strace. */
-    evidenceJobs: 50,
-    straceJobs: 200,
-    series: [
-      { slots: 20, latencies: [0, 50, 200], latencyPhase: true },
-      { slots: 1, latencies: [50, 200], latencyPhase: false },
-    ] as Series[],
-  },
-  quick: {
-    workers: 2,
-    rounds: 1,
-    jobsPerRound: 24,
-    roundSeconds: 1,
-    minInFlight: 16,
-    warmupJobs: 4,
-    latencyJobs: 8,
-    evidenceJobs: 8,
-    straceJobs: 0,
-    series: [{ slots: 4, latencies: [0, 50, 200], latencyPhase: true }] as Series[],
-  },
-};
-export type PeerSettings = (typeof SETTINGS)['full'];
+import { report, type Measured } from './peer-bullmq-report';
+import { SETTINGS, SIDES, type PeerSettings, type Series, type Side } from './peer-bullmq-settings';
 
 const poolName = (slots: number, latencyMs: number) => `s${slots}-l${latencyMs}`;
 const idealRate = (workers: number, slots: number, latencyMs: number) => (latencyMs ? (workers * slots * 1000) / latencyMs : Infinity);

@@ -7,12 +7,15 @@ import type { Logger } from '../logger';
 import type { ConversationClient } from '../clients/conversations/client';
 import type { JobClient } from '../clients/jobs/client';
 import { PoolClient } from '../clients/pools';
+import { allowDocumentedMethods } from './allowed-methods';
 import { authenticate, requireOperator, requireTenant } from './auth';
 import { documentSourceOf } from './document-jobs';
+import { docsUi } from './docs-ui';
 import { DocumentLibrary } from './documents';
+import { errorHandler } from './error-problems';
 import { type ApiMetrics, createApiMetrics } from './metrics';
-import { buildOpenApi, renderDocsPage } from './openapi';
-import { errorHandler, Problem } from './problems';
+import { buildOpenApi } from './openapi';
+import { Problem } from './problems';
 import { conversationsRouter } from './routes/conversations';
 import { documentsRouter } from './routes/documents';
 import { failuresRouter } from './routes/failures';
@@ -59,6 +62,8 @@ export function createApp({ config, jobs, conversations, blobs, log, metrics = c
     });
     next();
   });
+  // Before authentication: which methods a path has is in the public document anyway.
+  app.use(allowDocumentedMethods(openapi.paths as Record<string, object>));
 
   app.get('/healthz', (_req, res) => {
     res.json({ status: 'ok' });
@@ -83,9 +88,7 @@ export function createApp({ config, jobs, conversations, blobs, log, metrics = c
   app.get('/openapi.json', (_req, res) => {
     res.json(openapi);
   });
-  app.get('/docs', (_req, res) => {
-    res.type('html').send(renderDocsPage(openapi));
-  });
+  app.use('/docs', docsUi());
 
   // Authenticate before reading a body: unknown callers get a 401, callers in the wrong role a 403,
   // not a parse of what they sent. Tenants own jobs; operators manage the pools all tenants share.
@@ -104,7 +107,7 @@ export function createApp({ config, jobs, conversations, blobs, log, metrics = c
     '/v1/jobs',
     jobRunsRouter(jobs, pools),
     jobsRouter(jobs, submitSchema, pools, documentSource, metrics.jobSubmitted),
-    jobDataRouter(jobs, blobs),
+    jobDataRouter(jobs),
   );
   app.use('/v1/failures', failuresRouter(jobs, pools));
   app.use('/v1/conversations', conversationsRouter(conversations, pools));

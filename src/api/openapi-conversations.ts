@@ -1,43 +1,71 @@
 /** The conversation operations of the OpenAPI document, from the same zod schemas that validate them. */
 import { z } from 'zod';
-import { CONVERSATION_ID } from '../conversations/contract';
+import { CONVERSATION_ID, type ChatEventType } from '../conversations/contract';
 import { MESSAGE_REF } from '../clients/conversations/client';
 import { acceptedMessageSchema, conversationResourceSchema, messageResourceSchema } from '../clients/conversations/resource';
+import {
+  bodyProblems,
+  common,
+  idempotencyKeyParam,
+  json,
+  jsonBody,
+  jsonSchema,
+  problem,
+  queryParamsOf,
+  ref,
+  security,
+  type Json,
+} from './openapi-parts';
 import { buildConversationRequestSchema, messageRequestSchema } from './routes/conversations';
 import { IDEMPOTENCY_KEY } from './routes/jobs';
 import { resumeQuerySchema } from './sse';
 
-type Json = Record<string, unknown>;
-
-/** The document's own building blocks (src/api/openapi.ts), so every part of it reads the same. */
-export interface OpenApiParts {
-  jsonSchema(schema: z.ZodType, io: 'input' | 'output'): Json;
-  problem(description: string): Json;
-  json(description: string, schema: Json): Json;
-  ref(name: string): Json;
-  queryParamsOf(schema: z.ZodType): Json[];
-  security: Json[];
-  /** Responses every /v1 operation can give. */
-  common: Json;
-  /** Responses of an operation with a JSON body. */
-  bodyProblems: Json;
-}
+/** Every event type, once: the compiler checks the list against the contract's union. */
+const EVENT_TYPES = Object.keys({
+  'message.accepted': true,
+  'handler.started': true,
+  'handler.succeeded': true,
+  'handler.failed': true,
+  'handler.cancelled': true,
+  'stage.completed': true,
+  'message.completed': true,
+  'delivery.delivered': true,
+  'delivery.failed': true,
+} satisfies Record<ChatEventType, true>);
 
 const chatEventSchema = z
   .object({
     id: z.number().int().min(1).describe('1, 2, … per message; the SSE id'),
     at: z.iso.datetime(),
-    type: z
-      .string()
-      .describe(
-        'The SSE event: message.accepted, handler.started, handler.succeeded, handler.failed, handler.cancelled, ' +
-          'stage.completed, message.completed, delivery.delivered, delivery.failed',
-      ),
+    type: z.enum(EVENT_TYPES as [ChatEventType, ...ChatEventType[]]).describe('The SSE event name'),
   })
   .catchall(z.unknown())
-  .describe('One event of a message, as the data: line of an SSE event');
+  .describe('One event of a message: the data of an SSE event');
 
-export function conversationOpenApi(p: OpenApiParts): { schemas: Json; paths: Json } {
+/** One event of the text/event-stream, as OpenAPI 3.1 describes an item of a stream: its SSE fields. */
+const serverSentEventSchema: Json = {
+  type: 'object',
+  required: ['id', 'event', 'data'],
+  properties: {
+    id: { type: 'string', pattern: '^[1-9][0-9]*$' },
+    event: { type: 'string', enum: EVENT_TYPES },
+    data: { type: 'string', contentMediaType: 'application/json', contentSchema: ref('ChatEvent') },
+  },
+  description: 'id: the event id, event: its type, data: the ChatEvent as JSON. Comment lines keep a quiet stream open.',
+};
+
+/** The request schema, with the handlers' pools narrowed to the configured ones (which the API checks). */
+function conversationRequestSchema(pools: readonly string[]): Json {
+  const schema = jsonSchema(buildConversationRequestSchema(), 'input');
+  const at = (node: Json, path: string[]): Json => path.reduce((n, key) => n[key] as Json, node);
+  at(schema, ['properties', 'stages', 'items', 'properties', 'handlers', 'items', 'properties']).pool = {
+    type: 'string',
+    enum: [...pools],
+  };
+  return schema;
+}
+
+export function conversationOpenApi(pools: readonly string[]): { schemas: Json; paths: Json } {
   const cidParam = { name: 'cid', in: 'path', required: true, schema: { type: 'string', pattern: CONVERSATION_ID.source } };
   const midParam = {
     name: 'mid',
@@ -46,33 +74,35 @@ export function conversationOpenApi(p: OpenApiParts): { schemas: Json; paths: Js
     description: 'A message id or its seq',
     schema: { type: 'string', pattern: MESSAGE_REF.source },
   };
-  const jsonBody = (name: string) => ({ required: true, content: { 'application/json': { schema: p.ref(name) } } });
-  const conversation = (description: string) => p.json(description, p.ref('Conversation'));
-  const noSuchConversation = p.problem('No such conversation for this tenant');
-  const ended = p.problem('The conversation was deleted');
+  const conversation = (description: string) => json(description, ref('Conversation'));
+  const noSuchConversation = problem('No such conversation for this tenant (or it was deleted)');
+  const noSuchMessage = problem('No such conversation or message (or the conversation was deleted)');
   return {
     schemas: {
-      ConversationRequest: p.jsonSchema(buildConversationRequestSchema(), 'input'),
-      Conversation: p.jsonSchema(conversationResourceSchema, 'output'),
-      MessageRequest: p.jsonSchema(messageRequestSchema, 'input'),
-      AcceptedMessage: p.jsonSchema(acceptedMessageSchema, 'output'),
-      Message: p.jsonSchema(messageResourceSchema, 'output'),
-      ChatEvent: p.jsonSchema(chatEventSchema, 'output'),
+      ConversationRequest: conversationRequestSchema(pools),
+      Conversation: jsonSchema(conversationResourceSchema, 'output'),
+      MessageRequest: jsonSchema(messageRequestSchema, 'input'),
+      AcceptedMessage: jsonSchema(acceptedMessageSchema, 'output'),
+      Message: jsonSchema(messageResourceSchema, 'output'),
+      ChatEvent: jsonSchema(chatEventSchema, 'output'),
+      ChatServerSentEvent: serverSentEventSchema,
     },
     paths: {
       '/v1/conversations': {
         post: {
           operationId: 'createConversation',
           summary: 'Create a conversation with its pipeline, targets and queue limit',
-          security: p.security,
+          security,
           requestBody: jsonBody('ConversationRequest'),
           responses: {
             '201': conversation('Created'),
             '200': conversation('It exists with the same pipeline and maxPending'),
-            ...p.bodyProblems,
-            '400': p.problem('Malformed JSON, unknown fields, invalid values, a refused target URL (url-refused), or targets while no webhook secret is configured (webhook-not-configured)'),
-            '409': p.problem('It exists with a different pipeline or maxPending (conversation-exists), or was deleted (conversation-ended)'),
-            ...p.common,
+            ...bodyProblems,
+            '400': problem(
+              'Malformed JSON, unknown fields, invalid values (handler and target names repeated), a refused target URL (url-refused), or targets while no webhook secret is configured (webhook-not-configured)',
+            ),
+            '409': problem('It exists with a different pipeline or maxPending (conversation-exists), or was deleted (conversation-ended)'),
+            ...common,
           },
         },
       },
@@ -80,36 +110,36 @@ export function conversationOpenApi(p: OpenApiParts): { schemas: Json; paths: Js
         get: {
           operationId: 'getConversation',
           summary: 'Read a conversation: status, counts, pipeline, targets’ health',
-          security: p.security,
+          security,
           parameters: [cidParam],
-          responses: { '200': conversation('The conversation'), '400': p.problem('Query parameters'), '404': noSuchConversation, ...p.common },
+          responses: { '200': conversation('The conversation'), '400': problem('Query parameters'), '404': noSuchConversation, ...common },
         },
         delete: {
           operationId: 'deleteConversation',
-          summary: 'Cancel a conversation: the message in progress stops, waiting ones end cancelled',
-          security: p.security,
+          summary:
+            'Delete a conversation: the message in progress stops, waiting ones end cancelled; from then on it answers 404 and its id cannot be used again',
+          security,
           parameters: [cidParam],
-          responses: { '202': conversation('Cancellation requested'), '404': noSuchConversation, '409': ended, ...p.common },
+          responses: { '202': conversation('Deleted; the conversation as it was'), '404': noSuchConversation, ...common },
         },
       },
       '/v1/conversations/{cid}/messages': {
         post: {
           operationId: 'submitMessage',
           summary: 'Submit a message; the conversation is created with the default pipeline if it does not exist',
-          security: p.security,
-          parameters: [
-            cidParam,
-            { name: 'Idempotency-Key', in: 'header', required: false, schema: { type: 'string', pattern: IDEMPOTENCY_KEY.source } },
-          ],
+          security,
+          parameters: [cidParam, idempotencyKeyParam(IDEMPOTENCY_KEY)],
           requestBody: jsonBody('MessageRequest'),
           responses: {
-            '202': p.json('Accepted: the message has its seq and waits its turn', p.ref('AcceptedMessage')),
-            '200': p.json('A repeat of an earlier message with the same Idempotency-Key', p.ref('Message')),
-            ...p.bodyProblems,
+            '202': json('Accepted: the message has its seq and waits its turn', ref('AcceptedMessage')),
+            '200': json('A repeat of an earlier message with the same Idempotency-Key', ref('Message')),
+            ...bodyProblems,
             '404': noSuchConversation,
-            '409': p.problem('The Idempotency-Key was used with a different message (idempotency-conflict), or the conversation was deleted (conversation-ended)'),
-            '429': p.problem('The conversation has as many messages waiting as its maxPending (Retry-After is set); nothing was accepted'),
-            ...p.common,
+            '409': problem(
+              'The Idempotency-Key was used with a different message (idempotency-conflict), or the conversation was deleted (conversation-ended)',
+            ),
+            '429': problem('The conversation has as many messages waiting as its maxPending (Retry-After is set); nothing was accepted'),
+            ...common,
           },
         },
       },
@@ -117,38 +147,32 @@ export function conversationOpenApi(p: OpenApiParts): { schemas: Json; paths: Js
         get: {
           operationId: 'getMessage',
           summary: 'Read a message: per-stage and per-handler status and results, deliveries',
-          security: p.security,
+          security,
           parameters: [cidParam, midParam],
-          responses: {
-            '200': p.json('The message', p.ref('Message')),
-            '400': p.problem('Query parameters'),
-            '404': p.problem('No such conversation or message'),
-            ...p.common,
-          },
+          responses: { '200': json('The message', ref('Message')), '400': problem('Query parameters'), '404': noSuchMessage, ...common },
         },
       },
       '/v1/conversations/{cid}/messages/{mid}/events': {
         get: {
           operationId: 'streamMessageEvents',
           summary: "A message's events as Server-Sent Events, live; resumes after Last-Event-ID",
-          security: p.security,
+          security,
           parameters: [
             cidParam,
             midParam,
             { name: 'Last-Event-ID', in: 'header', required: false, schema: { type: 'string', pattern: '^[0-9]{1,15}$' } },
-            ...p.queryParamsOf(resumeQuerySchema),
+            ...queryParamsOf(resumeQuerySchema),
           ],
           responses: {
             '200': {
               description:
-                'text/event-stream: one SSE event per message event (id, event = its type, data = ChatEvent JSON), a comment every 15 s; ' +
-                'it ends after message.completed once the deliveries have settled (or 30 s later)',
-              content: { 'text/event-stream': { schema: { type: 'string' } } },
+                'One SSE event per message event, live; the stream ends after message.completed once the deliveries have settled (or 30 s later)',
+              content: { 'text/event-stream': { schema: ref('ChatServerSentEvent') } },
             },
             '204': { description: 'Every event after Last-Event-ID was sent and no more will come' },
-            '400': p.problem('Last-Event-ID or query parameters'),
-            '404': p.problem('No such conversation or message'),
-            ...p.common,
+            '400': problem('Last-Event-ID or query parameters'),
+            '404': noSuchMessage,
+            ...common,
           },
         },
       },

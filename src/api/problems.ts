@@ -3,10 +3,21 @@
  * same `code`), so clients branch on it; nothing a client sends ends in a 500.
  */
 import { STATUS_CODES } from 'node:http';
-import type { ErrorRequestHandler, Response } from 'express';
+import type { Response } from 'express';
 import type { z } from 'zod';
-import type { QuotaExceededError } from '../clients/jobs/open-jobs';
 
+interface ProblemSpec {
+  status: number;
+  title: string;
+  /**
+   * Seconds a client should wait before trying again (Retry-After), for a condition that passes. A
+   * tenant at its quota waits for some of its jobs to finish, which no one can predict; a few seconds
+   * keeps its retries from becoming load of their own.
+   */
+  retryAfterS?: number;
+}
+
+/** Every problem the API answers with (src/api/error-problems.ts says which error is which problem). */
 export const PROBLEMS = {
   'malformed-json': { status: 400, title: 'The request body is not valid JSON' },
   'invalid-request': { status: 400, title: 'The request is not valid' },
@@ -19,6 +30,7 @@ export const PROBLEMS = {
   unauthorized: { status: 401, title: 'A valid API key is required' },
   forbidden: { status: 403, title: 'This API key may not do that' },
   'not-found': { status: 404, title: 'Not found' },
+  'method-not-allowed': { status: 405, title: 'The resource does not support this method; Allow lists those it does' },
   'request-timeout': { status: 408, title: 'The request was not received in time' },
   'idempotency-conflict': { status: 409, title: 'The Idempotency-Key was used with a different request' },
   'job-not-cancellable': { status: 409, title: 'The job has already ended' },
@@ -31,16 +43,17 @@ export const PROBLEMS = {
   'payload-too-large': { status: 413, title: 'The request body is too large' },
   'unsupported-media-type': { status: 415, title: 'The request body must be application/json' },
   'unsupported-document-type': { status: 415, title: 'The document is not of a type this API reads' },
-  'quota-exceeded': { status: 429, title: 'The tenant has as many open jobs as its quota allows' },
-  'too-many-pending': { status: 429, title: 'The conversation has as many messages waiting as it allows' },
+  'quota-exceeded': { status: 429, title: 'The tenant has as many open jobs as its quota allows', retryAfterS: 5 },
+  'too-many-pending': { status: 429, title: 'The conversation has as many messages waiting as it allows', retryAfterS: 2 },
   'headers-too-large': { status: 431, title: 'The request headers are too large' },
-  'temporal-unavailable': { status: 503, title: 'Temporal is unavailable; retry later' },
+  'temporal-unavailable': { status: 503, title: 'Temporal is unavailable; retry later', retryAfterS: 5 },
   internal: { status: 500, title: 'Internal error' },
-} as const;
+} as const satisfies Record<string, ProblemSpec>;
 
 export type ProblemCode = keyof typeof PROBLEMS;
 
 export class Problem extends Error {
+  override readonly name = 'Problem';
   constructor(
     readonly code: ProblemCode,
     readonly detail?: string,
@@ -67,17 +80,11 @@ function problemBody(problem: Problem): Record<string, unknown> {
   return { type: problemType(problem.code), code: problem.code, title, status, detail: problem.message, ...problem.extra };
 }
 
-/**
- * Seconds a client should wait before trying again. A tenant at its quota waits for some of its jobs to
- * finish, which no one can predict; a few seconds keeps its retries from becoming load of their own.
- */
-const RETRY_AFTER_S: Partial<Record<ProblemCode, number>> = { 'temporal-unavailable': 5, 'quota-exceeded': 5, 'too-many-pending': 2 };
-
 export function sendProblem(res: Response, problem: Problem): void {
+  const { status, retryAfterS }: ProblemSpec = PROBLEMS[problem.code];
   if (problem.code === 'unauthorized') res.set('WWW-Authenticate', 'Bearer');
-  const retryAfter = RETRY_AFTER_S[problem.code];
-  if (retryAfter !== undefined) res.set('Retry-After', String(retryAfter));
-  res.status(PROBLEMS[problem.code].status).type('application/problem+json').json(problemBody(problem));
+  if (retryAfterS !== undefined) res.set('Retry-After', String(retryAfterS));
+  res.status(status).type('application/problem+json').json(problemBody(problem));
 }
 
 /** A problem as a whole HTTP/1.1 response, for requests Node's HTTP parser rejects before Express sees them. */
@@ -86,45 +93,4 @@ export function rawProblemResponse(problem: Problem): string {
   const body = JSON.stringify(problemBody(problem));
   const head = [`HTTP/1.1 ${status} ${STATUS_CODES[status]}`, 'Content-Type: application/problem+json; charset=utf-8'];
   return [...head, `Content-Length: ${Buffer.byteLength(body)}`, 'Connection: close', '', body].join('\r\n');
-}
-
-/** Errors from Temporal's client that mean "the service is not reachable right now". */
-export function isTemporalUnavailable(err: unknown): boolean {
-  for (let e: unknown = err; e; e = (e as { cause?: unknown }).cause) {
-    const code = (e as { code?: unknown }).code;
-    if (code === 14 || code === 4 || code === 'ECONNREFUSED') return true; // UNAVAILABLE, DEADLINE_EXCEEDED
-    if (e instanceof Error && /failed to connect|connection refused|no connection established/i.test(e.message)) return true;
-  }
-  return false;
-}
-
-const BODY_PARSER_PROBLEMS: Record<string, ProblemCode> = {
-  'entity.parse.failed': 'malformed-json',
-  'entity.too.large': 'payload-too-large',
-  'encoding.unsupported': 'unsupported-media-type',
-  'charset.unsupported': 'unsupported-media-type',
-  'request.aborted': 'invalid-request',
-  'request.size.invalid': 'invalid-request',
-};
-
-export function errorHandler(log: (fields: Record<string, unknown>) => void): ErrorRequestHandler {
-  return (err, _req, res, _next) => {
-    if (res.headersSent) return;
-    if (err instanceof Problem) return sendProblem(res, err);
-    const bodyProblem = BODY_PARSER_PROBLEMS[(err as { type?: string }).type ?? ''];
-    if (bodyProblem) return sendProblem(res, new Problem(bodyProblem, (err as Error).message));
-    // Other client errors from Express's own layers carry status 400: a malformed %-escape in a path
-    // parameter, a gzip body that does not inflate.
-    if ((err as { status?: unknown }).status === 400) {
-      return sendProblem(res, new Problem('invalid-request', (err as Error).message));
-    }
-    if (isTemporalUnavailable(err)) return sendProblem(res, new Problem('temporal-unavailable'));
-    log({ level: 'error', msg: 'unhandled error', error: String((err as Error)?.stack ?? err) });
-    sendProblem(res, new Problem('internal', 'An unexpected error occurred; it has been logged'));
-  };
-}
-
-/** A tenant at its quota of open jobs: the counts go in the body, the wait in Retry-After. */
-export function quotaExceeded(err: QuotaExceededError): Problem {
-  return new Problem('quota-exceeded', err.message, { openJobs: err.openJobs, maxOpenJobs: err.maxOpenJobs });
 }

@@ -3,7 +3,7 @@ import type { Server } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { createBlobStore } from '../blobs';
 import { DEFAULT_MAX_PENDING } from '../conversations/contract';
-import { webhookSecretOf, type Config } from '../config';
+import { tenantPolicy, webhookSecretOf, type Config } from '../config';
 import type { Logger } from '../logger';
 import { createClient } from '../temporal/connection';
 import { ConversationClient } from '../clients/conversations/client';
@@ -13,6 +13,7 @@ import { createApp } from './app';
 import { isLoopback } from './auth';
 import { createApiMetrics } from './metrics';
 import { Problem, rawProblemResponse, type ProblemCode } from './problems';
+import { API_LISTENING } from './ready-line';
 
 const PARSER_PROBLEMS: Record<string, ProblemCode> = {
   HPE_HEADER_OVERFLOW: 'headers-too-large',
@@ -39,22 +40,24 @@ export async function startApi(config: Config, log: Logger): Promise<{ server: S
   }
   const metrics = createApiMetrics();
   const temporal = createClient(config.temporal, [metrics.grpcInterceptor]);
+  const blobs = createBlobStore(config.blobs);
+  const policyOf = (tenant: string) => tenantPolicy(config.tenants, tenant);
   const jobs = new JobClient(temporal, {
     namespace: config.temporal.namespace,
     uiUrl: config.temporal.uiUrl,
     taskQueuePrefix: config.temporal.taskQueuePrefix,
     heartbeatTimeoutMs: config.limits.heartbeatTimeoutMs,
-    tenants: config.tenants,
+    tenantPolicy: policyOf,
+    blobs,
   });
   const pools = new PoolClient(temporal, { taskQueuePrefix: config.temporal.taskQueuePrefix, pools: config.pools });
   metrics.observePools(pools, Object.keys(config.pools), log);
-  const blobs = createBlobStore(config.blobs);
   const conversations = new ConversationClient(temporal, {
     namespace: config.temporal.namespace,
     uiUrl: config.temporal.uiUrl,
     taskQueuePrefix: config.temporal.taskQueuePrefix,
     heartbeatTimeoutMs: config.limits.heartbeatTimeoutMs,
-    tenants: config.tenants,
+    tenantPolicy: policyOf,
     blobs,
     defaults: { pipeline: config.chat.pipeline, maxPending: DEFAULT_MAX_PENDING },
     pools: Object.keys(config.pools),
@@ -70,7 +73,7 @@ export async function startApi(config: Config, log: Logger): Promise<{ server: S
   const address = server.address();
   const port = typeof address === 'object' && address ? address.port : config.api.port;
   const url = `http://${config.api.host.includes(':') ? `[${config.api.host}]` : config.api.host}:${port}`;
-  log.log('info', 'api listening', {
+  log.log('info', API_LISTENING, {
     url,
     auth: config.api.keys.length ? `${config.api.keys.length} API keys` : 'none (loopback only; every caller is tenant "default")',
   });

@@ -6,6 +6,7 @@
  * an S3-compatible bucket.
  */
 import type { Readable } from 'node:stream';
+import { SwitchyardError } from '../errors';
 
 export interface BlobRef {
   key: string;
@@ -14,14 +15,18 @@ export interface BlobRef {
   size: number;
 }
 
-export class BlobNotFoundError extends Error {
+export class BlobNotFoundError extends SwitchyardError {
+  override readonly name = 'BlobNotFoundError';
+  readonly code = 'blob-not-found';
   constructor(readonly key: string) {
     super(`blob ${key} does not exist`);
   }
 }
 
 /** The upload was larger than the limit it was given; nothing was stored. */
-export class BlobTooLargeError extends Error {
+export class BlobTooLargeError extends SwitchyardError {
+  override readonly name = 'BlobTooLargeError';
+  readonly code = 'blob-too-large';
   constructor(readonly maxBytes: number) {
     super(`more than ${maxBytes} bytes`);
   }

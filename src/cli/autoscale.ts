@@ -9,6 +9,7 @@ import { createClient } from '../temporal/connection';
 import { PoolClient } from '../clients/pools';
 import { autoscalerRegistry, serveMetrics } from '../scaling/autoscaler-metrics';
 import { ProcessActuator } from '../scaling/process-actuator';
+import { AUTOSCALER_READY } from '../scaling/ready-line';
 
 export async function autoscale(config: Config, log: Logger): Promise<number> {
   const client = createClient(config.temporal);
@@ -16,6 +17,7 @@ export async function autoscale(config: Config, log: Logger): Promise<number> {
     pools: config.pools,
     poolClient: new PoolClient(client, { taskQueuePrefix: config.temporal.taskQueuePrefix, pools: config.pools }),
     env: childEnvironment({}),
+    shutdownGraceMs: config.worker.shutdownGraceMs,
     metricsAddress: config.worker.metricsAddress,
     log,
     print: (line) => console.log(line),
@@ -23,7 +25,7 @@ export async function autoscale(config: Config, log: Logger): Promise<number> {
   const address = config.worker.metricsAddress;
   const metrics = address ? await serveMetrics(address, autoscalerRegistry(() => actuator.status())) : null;
   actuator.start();
-  log.log('info', 'autoscaler ready', { pools: Object.keys(config.pools), metrics: address ? `http://${address}/metrics` : 'off' });
+  log.log('info', AUTOSCALER_READY, { pools: Object.keys(config.pools), metrics: address ? `http://${address}/metrics` : 'off' });
   await new Promise<void>((resolve) => {
     // `on`: a second signal while draining must not kill the autoscaler and orphan its workers.
     process.on('SIGTERM', resolve);

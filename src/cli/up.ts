@@ -8,18 +8,16 @@ import path from 'node:path';
 import { childEnvironment, type Config } from '../config';
 import { resolveTemporalBinary } from '../local/binaries';
 import { startDevServer, type DevServer } from '../local/dev-server';
+import { processName, startSwitchyard, stopGraceFor } from '../local/processes';
 import { setup } from './setup';
-import { supervise, type Supervised } from '../local/supervisor';
 
 export async function up(config: Config, args: string[]): Promise<number> {
   const t0 = Date.now();
   const say = (line: string) => console.log(line);
   const autoscaled = args.includes('--autoscale');
-  const workers: [name: string, args: string[]][] = [
-    ['workflows', ['worker', '--workflows']],
-    ...(autoscaled
-      ? [['autoscale', ['autoscale']] as [string, string[]]]
-      : Object.keys(config.pools).map((pool): [string, string[]] => [`pool:${pool}`, ['worker', '--pool', pool]])),
+  const workers: string[][] = [
+    ['worker', '--workflows'],
+    ...(autoscaled ? [['autoscale']] : Object.keys(config.pools).map((pool) => ['worker', '--pool', pool])),
   ];
   // The autoscaler serves its own metrics at its address and gives its workers the ports above it.
   const metrics = workerMetricsAddresses(config.worker.metricsAddress, workers.length);
@@ -46,11 +44,12 @@ export async function up(config: Config, args: string[]): Promise<number> {
   }
 
   const env = childEnvironment({ TEMPORAL_ADDRESS: address, TEMPORAL_UI_URL: uiUrl });
-  const children: Supervised[] = [
-    ...workers.map(([name, args], i) =>
-      supervise(name, args, metrics ? { ...env, SWITCHYARD_WORKER_METRICS_ADDRESS: metrics[i]! } : env, say),
-    ),
-    supervise('api', ['api'], env, say),
+  // Each is restarted when it crashes (kill a worker and the job still finishes); a hung one is killed after its drain grace.
+  const supervise = (command: string[], childEnv: NodeJS.ProcessEnv) =>
+    startSwitchyard(command, { env: childEnv, print: say, restart: true, stopGraceMs: stopGraceFor(command, config.worker.shutdownGraceMs) });
+  const children = [
+    ...workers.map((args, i) => supervise(args, metrics ? { ...env, SWITCHYARD_WORKER_METRICS_ADDRESS: metrics[i]! } : env)),
+    supervise(['api'], env),
   ];
 
   const stopped = new Promise<string>((resolve) => {
@@ -62,7 +61,7 @@ export async function up(config: Config, args: string[]): Promise<number> {
   const apiUrl = `http://${config.api.host}:${config.api.port}`;
   const allReady = Promise.all(children.map((c) => c.ready)).then(() => waitForReady(apiUrl));
   const ready = await Promise.race([allReady, stopped.then(() => false)]);
-  const workerMetrics = metrics && workers.map(([name], i) => `${name} http://${metrics[i]}/metrics${name === 'autoscale' ? ' (its workers: the ports above)' : ''}`);
+  const workerMetrics = metrics && workers.map((args, i) => `${processName(args)} http://${metrics[i]}/metrics${args[0] === 'autoscale' ? ' (its workers: the ports above)' : ''}`);
   if (ready) say(banner(config, { address, uiUrl, apiUrl, dbFile: server ? config.devServer.dbFile : null, ms: Date.now() - t0, metrics: workerMetrics }));
 
   const signal = await stopped;

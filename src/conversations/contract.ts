@@ -9,7 +9,7 @@ import type { ChatPipeline, ChatTarget, FanIn } from './pipeline';
 
 /** Chosen by the client. */
 export const CONVERSATION_ID = /^[A-Za-z0-9_-]{1,64}$/;
-/** The workflow type: `workflows/conversation.ts` exports a function of this name and shape. */
+/** The workflow type: `workflows/conversation/` exports a function of this name and shape. */
 export const CONVERSATION_WORKFLOW = 'conversation';
 export type ConversationWorkflow = (input: ConversationInput) => Promise<never>;
 export const conversationWorkflowId = (tenant: string, conversationId: string): string => `${tenant}/conversation/${conversationId}`;

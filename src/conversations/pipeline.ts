@@ -6,6 +6,7 @@
  */
 import { z } from 'zod';
 import { INFERENCE_TASKS } from '../inference/provider';
+import { allowedOnlyWhen } from '../jobs/json-schema-rules';
 import { POOL_NAME } from '../pool-config';
 
 export const CHAT_LIMITS = { stages: 5, handlersPerStage: 8, targets: 5 } as const;
@@ -19,13 +20,13 @@ const retry = z
     maxAttempts: z.number().int().min(1).max(20).default(3),
     initialIntervalMs: z.number().int().min(100).max(600_000).default(1000),
     backoffCoefficient: z.number().min(1).max(10).default(2),
-    maxIntervalMs: z.number().int().min(100).max(3_600_000).default(30_000),
+    maxIntervalMs: z.number().int().min(100).max(3_600_000).default(30_000).describe('At least initialIntervalMs'),
   })
   .refine((r) => r.maxIntervalMs >= r.initialIntervalMs, { path: ['maxIntervalMs'], message: 'must be ≥ initialIntervalMs' });
 
 export const handlerSchema = z
   .strictObject({
-    name,
+    name: name.describe('Unique among the pipeline’s handlers'),
     pool: z.string().regex(POOL_NAME, 'pool names are lowercase letters, digits and dashes'),
     task: z.enum(INFERENCE_TASKS),
     /** The system message of a `chat` handler. */
@@ -34,7 +35,7 @@ export const handlerSchema = z
     /** Limit for one attempt. */
     timeoutMs: z.number().int().min(100).max(3_600_000).default(60_000),
     /** Limit for the handler as a whole, retries included: a stuck handler must not hold the conversation forever. */
-    deadlineMs: z.number().int().min(1000).max(86_400_000).default(600_000),
+    deadlineMs: z.number().int().min(1000).max(86_400_000).default(600_000).describe('At least timeoutMs'),
     retry: retry.default(retry.parse({})),
     /** Run as a child inference job (its own workflow, visible as such) instead of one activity. */
     long: z.boolean().default(false),
@@ -44,10 +45,20 @@ export const handlerSchema = z
       ctx.addIssue({ code: 'custom', path: ['prompt'], message: `only chat handlers take a prompt; this one does ${h.task}` });
     }
     if (h.deadlineMs < h.timeoutMs) ctx.addIssue({ code: 'custom', path: ['deadlineMs'], message: 'must be ≥ timeoutMs' });
-  });
+  })
+  .meta(allowedOnlyWhen({ properties: { task: { const: 'chat' } } }, 'prompt'));
 
 /** `all`: every handler settles, the stage succeeds iff all did; `first-success`: the first success wins; `quorum`: k successes win. */
-export const fanInSchema = z.union([z.enum(['all', 'first-success']), z.strictObject({ quorum: z.number().int().min(1) })]);
+export const fanInSchema = z.union([
+  z.enum(['all', 'first-success']),
+  z.strictObject({ quorum: z.number().int().min(1).max(CHAT_LIMITS.handlersPerStage).describe('At most the number of the stage’s handlers') }),
+]);
+
+/** "A quorum of k needs k handlers" in JSON Schema: one `if`/`then` per k. */
+const quorumNeedsHandlers = Array.from({ length: CHAT_LIMITS.handlersPerStage - 1 }, (_, i) => ({
+  if: { required: ['fanIn'], properties: { fanIn: { type: 'object', required: ['quorum'], properties: { quorum: { minimum: i + 2 } } } } },
+  then: { properties: { handlers: { minItems: i + 2 } } },
+}));
 
 export const stageSchema = z
   .strictObject({
@@ -59,9 +70,10 @@ export const stageSchema = z
     if (typeof s.fanIn === 'object' && s.fanIn.quorum > s.handlers.length) {
       ctx.addIssue({ code: 'custom', path: ['fanIn', 'quorum'], message: `a quorum of ${s.fanIn.quorum} needs at least as many handlers; the stage has ${s.handlers.length}` });
     }
-  });
+  })
+  .meta({ allOf: quorumNeedsHandlers });
 
-export const targetSchema = z.strictObject({ name, url: z.url({ protocol: /^https?$/ }) });
+export const targetSchema = z.strictObject({ name: name.describe('Unique among the targets'), url: z.url({ protocol: /^https?$/ }) });
 
 export const pipelineSchema = z
   .strictObject({

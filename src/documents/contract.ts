@@ -114,7 +114,7 @@ export interface DocumentJobOutcome {
   webhook: { url: string; status: number; attempts: number } | null;
 }
 
-/** The workflow type: `workflows/document-job.ts` exports a function of this name and shape. */
+/** The workflow type: `workflows/document-job/` exports a function of this name and shape. */
 export const DOCUMENT_JOB_WORKFLOW = 'documentJob';
 export type DocumentJobWorkflow = (input: DocumentJobInput) => Promise<DocumentJobOutcome>;
 

@@ -4,16 +4,18 @@
  * everything else must be text (valid UTF-8 without NUL bytes); images, archives and other binaries are
  * refused, which the API answers with 415.
  */
+import { SwitchyardError } from '../errors';
 import type { DocumentType } from './contract';
 
 /** How many leading bytes detection looks at. */
 export const SNIFF_BYTES = 4096;
 
 /** The document cannot be turned into text: not a supported type, or unreadable as the type it claims. */
-export class UnsupportedDocumentError extends Error {
+export class UnsupportedDocumentError extends SwitchyardError {
+  override readonly name = 'UnsupportedDocumentError';
+  readonly code = 'unsupported-document';
   constructor(readonly reason: string) {
     super(reason);
-    this.name = 'UnsupportedDocumentError';
   }
 }
 

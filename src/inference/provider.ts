@@ -2,6 +2,7 @@
  * The one interface every inference provider implements. A pool is a task queue plus the workers
  * that poll it; each worker of a pool calls its pool's provider through this interface.
  */
+import { SwitchyardError } from '../errors';
 
 export const INFERENCE_TASKS = ['sentiment', 'entities', 'keywords', 'summarize', 'chat', 'embed'] as const;
 export type InferenceTask = (typeof INFERENCE_TASKS)[number];
@@ -69,14 +70,15 @@ export interface InferenceProvider {
  * A provider failure, classified once here so the activity layer can turn it into the right
  * Temporal failure: retryable or not, and how long to wait before the next attempt.
  */
-export class ProviderError extends Error {
+export class ProviderError extends SwitchyardError {
+  override readonly name = 'ProviderError';
+  readonly code = 'provider-error';
   constructor(
     message: string,
     readonly kind: 'rate_limited' | 'rejected' | 'unavailable' | 'timeout' | 'invalid_input',
     readonly options: { status?: number; retryAfterMs?: number } = {},
   ) {
     super(message);
-    this.name = 'ProviderError';
   }
 
   get retryable(): boolean {

@@ -6,6 +6,7 @@
 import { z } from 'zod';
 import { INFERENCE_TASKS } from '../inference/provider';
 import { DOCUMENT_TASKS, REVIEW_TIMEOUT_ACTIONS } from '../documents/contract';
+import { requiredExactlyWhen } from './json-schema-rules';
 
 export const JOB_PRIORITIES = { highest: 1, default: 3, lowest: 5 } as const;
 export const MAX_TEXT_CHARS = 200_000;
@@ -40,7 +41,7 @@ export function buildSubmitSchema(limits: JobLimits, pools: readonly string[]) {
     maxAttempts: z.number().int().min(1).max(limits.maxAttempts).default(limits.defaultMaxAttempts),
     initialIntervalMs: z.number().int().min(100).max(3_600_000).default(1000),
     backoffCoefficient: z.number().min(1).max(10).default(2),
-    maxIntervalMs: z.number().int().min(100).max(86_400_000).default(60_000),
+    maxIntervalMs: z.number().int().min(100).max(86_400_000).default(60_000).describe('At least initialIntervalMs'),
   });
   const timeouts = z.strictObject({
     /** Limit for one attempt of the inference call. */
@@ -83,6 +84,11 @@ export function buildSubmitSchema(limits: JobLimits, pools: readonly string[]) {
         });
       }
       backoffInOrder(spec.retry, ctx);
+    })
+    .meta({
+      if: { properties: { task: { const: 'chat' } } },
+      then: { properties: { input: { required: ['messages'] } } },
+      else: { properties: { input: { required: ['text'] } } },
     });
 
   const httpUrl = z.url({ protocol: /^https?$/ }).max(2000);
@@ -108,7 +114,8 @@ export function buildSubmitSchema(limits: JobLimits, pools: readonly string[]) {
       tasks: z
         .array(z.enum(DOCUMENT_TASKS))
         .min(1)
-        .refine((tasks) => new Set(tasks).size === tasks.length, 'each task once'),
+        .refine((tasks) => new Set(tasks).size === tasks.length, 'each task once')
+        .meta({ uniqueItems: true }),
       prompt: z.string().min(1).max(MAX_PROMPT_CHARS).optional(),
       model,
       chunking: chunking.default(chunking.parse({})),
@@ -130,7 +137,8 @@ export function buildSubmitSchema(limits: JobLimits, pools: readonly string[]) {
         });
       }
       backoffInOrder(spec.retry, ctx);
-    });
+    })
+    .meta(requiredExactlyWhen({ properties: { tasks: { contains: { const: 'prompt' } } } }, 'prompt'));
 
   return z.discriminatedUnion('type', [inference, document]);
 }

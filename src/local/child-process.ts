@@ -8,3 +8,14 @@ export async function terminate(child: ChildProcess, exited: Promise<unknown>, g
   await exited;
   clearTimeout(timer);
 }
+
+const live = new Set<ChildProcess>();
+process.on('exit', () => {
+  for (const child of live) child.kill('SIGKILL');
+});
+
+/** Makes sure `child` does not outlive this process, however this process ends (short of SIGKILL). */
+export function killOnExit(child: ChildProcess): void {
+  live.add(child);
+  child.once('exit', () => live.delete(child));
+}

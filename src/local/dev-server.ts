@@ -7,7 +7,7 @@ import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { Connection } from '@temporalio/client';
-import { terminate } from './child-process';
+import { killOnExit, terminate } from './child-process';
 import { searchAttributeFlags } from '../temporal/search-attributes';
 
 export interface DevServerOptions {
@@ -134,8 +134,7 @@ export async function startDevServer(opts: DevServerOptions): Promise<DevServer>
   // In its own process group, so a terminal's Ctrl-C reaches only our launcher, which stops the server
   // last — after the workers have drained and reported their results to it.
   const child = spawn(opts.cliPath, devServerArgs(opts), { stdio: ['ignore', 'pipe', 'pipe'], detached: true });
-  const killOnExit = () => child.kill('SIGKILL');
-  process.once('exit', killOnExit);
+  killOnExit(child);
   const logStream = opts.logFile ? fs.createWriteStream(opts.logFile, { flags: 'a' }) : undefined;
   const tail: string[] = [];
   const onOutput = (chunk: Buffer) => {
@@ -153,7 +152,6 @@ export async function startDevServer(opts: DevServerOptions): Promise<DevServer>
       resolve();
     });
     child.once('exit', (code, signal) => {
-      process.off('exit', killOnExit);
       exitInfo ??= signal ? `killed by ${signal}` : `exited with code ${code}`;
       resolve();
     });

@@ -1,80 +1,203 @@
 /**
- * The processes a benchmark starts, and the promise that they end with it: `stop()` for the normal
- * path, `onInterrupt` handlers for Ctrl-C / SIGTERM, and a last SIGKILL on exit for anything left.
+ * The process kit: Switchyard's own processes (`bin/switchyard worker | api | autoscale | …`) started and
+ * watched the one way that `switchyard up`, the autoscaler, the tests and the benchmarks all need. A
+ * process knows the line its role logs once it serves, keeps the tail of its output for error messages,
+ * is restarted after a crash when asked (a killed worker comes back under `up`), stops with SIGTERM (workers
+ * drain) and SIGKILL after a grace, and never outlives the process that started it.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
+import { API_LISTENING } from '../api/ready-line';
+import { AUTOSCALER_READY } from '../scaling/ready-line';
+import { WORKER_READY } from '../worker/ready-line';
+import { killOnExit, terminate } from './child-process';
 
 const BIN = path.resolve(__dirname, '../../bin/switchyard');
-const STOP_GRACE_MS = 15_000;
+const RESTART_DELAY_MS = 1000;
+const DEFAULT_STOP_GRACE_MS = 15_000;
+/** Beyond a process's drain grace, for closing its connections and exiting. */
+const STOP_MARGIN_MS = 10_000;
 const TAIL_LINES = 30;
 
-const live = new Set<ChildProcess>();
-process.on('exit', () => {
-  for (const child of live) child.kill('SIGKILL');
-});
+/** A structured log line (src/logger.ts) whose message is `msg`. */
+export const logLineOf = (msg: string): RegExp => new RegExp(`"msg":"${msg}"`);
 
-/** Makes sure `child` does not outlive this process, whatever way it ends. */
-export function killOnExit(child: ChildProcess): void {
-  live.add(child);
-  child.once('exit', () => live.delete(child));
+/** The line each Switchyard command logs once it serves. */
+export const READY_LINES = {
+  worker: logLineOf(WORKER_READY),
+  api: logLineOf(API_LISTENING),
+  autoscale: logLineOf(AUTOSCALER_READY),
+};
+
+/** What a process is called in output and errors: `workflows`, `pool:<name>`, `api`, `autoscale`, else its arguments. */
+export function processName(args: string[]): string {
+  if (args.join(' ') === 'worker --workflows') return 'workflows';
+  if (args[0] === 'worker' && args[1] === '--pool' && args.length === 3) return `pool:${args[2]}`;
+  return args.join(' ');
 }
 
-const interruptHandlers = new Set<() => Promise<void>>();
-
-/** Runs `stop` if the run is interrupted; returns the function that unregisters it. */
-export function onInterrupt(stop: () => Promise<void>): () => void {
-  interruptHandlers.add(stop);
-  return () => interruptHandlers.delete(stop);
+/**
+ * How long stop() gives `switchyard <args>` between SIGTERM and SIGKILL: its in-flight inference gets
+ * the drain grace (SWITCHYARD_SHUTDOWN_GRACE_MS), then a margin to close; the autoscaler another margin,
+ * as it first drains workers of its own.
+ */
+export function stopGraceFor(args: string[], shutdownGraceMs: number): number {
+  return shutdownGraceMs + STOP_MARGIN_MS * (args[0] === 'autoscale' ? 2 : 1);
 }
 
-export async function runInterruptHandlers(): Promise<void> {
-  await Promise.allSettled([...interruptHandlers].map((stop) => stop()));
-}
-
-export interface Child {
+export interface ProcessOptions {
+  /** Names it in printed lines and errors. */
   name: string;
-  pid: number;
-  /** Resolves when it prints a line matching `readyLine`; rejects if it exits first. */
-  ready: Promise<void>;
-  exited: Promise<void>;
-  /** The last lines it printed, for error messages. */
+  /** Its environment (default: this process's). */
+  env?: NodeJS.ProcessEnv;
+  /** The line it prints once it serves; without one, `ready` only ever rejects. */
+  readyLine?: RegExp;
+  /** `ready` rejects if the ready line has not come by then (default: it waits as long as the process runs). */
+  readyTimeoutMs?: number;
+  /** Each line it prints (stdout and stderr), as it comes. */
+  onLine?: (line: string) => void;
+  /** Its output for people to read: each line behind `[name] `, and a note when it is restarted. */
+  print?: (line: string) => void;
+  /** Start it again, a second later, whenever it ends other than through stop(). */
+  restart?: boolean;
+  /** Make it the leader of a new process group, so a test can end it and everything it started at once. */
+  detached?: boolean;
+  /** From SIGTERM to SIGKILL in stop() (default 15 s). */
+  stopGraceMs?: number;
+}
+
+export interface LocalProcess {
+  readonly name: string;
+  /** The running child's pid (a restart changes it). */
+  readonly pid: number;
+  /** Resolves on its first ready line; rejects if it ends for good first, or is not ready within readyTimeoutMs. */
+  readonly ready: Promise<void>;
+  /** Resolves once it has ended for good and its output is read, with its exit code or the signal that ended it. */
+  readonly exited: Promise<string>;
+  /** Its exit code or signal once it has ended for good; undefined while it runs or is about to restart. */
+  readonly exitStatus: string | undefined;
+  /** Its last lines, for error messages. */
   tail(): string;
-  /** SIGTERM (workers drain), SIGKILL if it has not ended after a grace period. */
+  /** Sends `signal` to the running child (a crash in a test, a Ctrl-C); a restarting process comes back. */
+  kill(signal: NodeJS.Signals): void;
+  /** SIGTERM, then SIGKILL after the grace; resolves once it has ended, and it is not restarted. */
   stop(): Promise<void>;
 }
 
-/** Starts `bin/switchyard <args>`; `onLine` sees each line it prints as it comes, for a scenario that times them. */
-export function spawnSwitchyard(name: string, args: string[], env: NodeJS.ProcessEnv, readyLine: RegExp, onLine?: (line: string) => void): Child {
-  const child = spawn(process.execPath, [BIN, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
-  killOnExit(child);
-  const lines: string[] = [];
-  let markReady = () => {};
-  const ready = new Promise<void>((resolve) => (markReady = resolve));
-  for (const stream of [child.stdout!, child.stderr!]) {
-    createInterface({ input: stream }).on('line', (line) => {
-      if (readyLine.test(line)) markReady();
-      onLine?.(line);
-      lines.push(line);
-      lines.splice(0, Math.max(0, lines.length - TAIL_LINES));
+/** Starts `bin/switchyard <args>`, named by its role unless `name` says otherwise. */
+export function startSwitchyard(args: string[], opts: Omit<ProcessOptions, 'name' | 'readyLine'> & { name?: string }): LocalProcess {
+  const command = args[0] as keyof typeof READY_LINES;
+  const readyLine = Object.hasOwn(READY_LINES, command) ? READY_LINES[command] : undefined;
+  return startProcess(process.execPath, [BIN, ...args], { ...opts, name: opts.name ?? processName(args), readyLine });
+}
+
+/** Starts any command as a kit process: the benchmarks' BullMQ workers are no Switchyard processes. */
+export function startProcess(command: string, args: string[], opts: ProcessOptions): LocalProcess {
+  return new KitProcess(command, args, opts);
+}
+
+/** Its state is in #fields, so a caller may add fields of its own to a process (as the testkit does) without a clash. */
+class KitProcess implements LocalProcess {
+  readonly ready: Promise<void>;
+  readonly exited: Promise<string>;
+  readonly #command: string;
+  readonly #args: string[];
+  readonly #opts: ProcessOptions;
+  readonly #lines: string[] = [];
+  #child!: ChildProcess;
+  /** The running child has ended and all its output is read. */
+  #closed!: Promise<void>;
+  /** It ended on its own and starts again when the timer fires. */
+  #restarting: { timer: NodeJS.Timeout; status: string } | undefined;
+  #stopping = false;
+  #status: string | undefined;
+  #end!: (status: string) => void;
+  #markReady = () => {};
+
+  constructor(command: string, args: string[], opts: ProcessOptions) {
+    this.#command = command;
+    this.#args = args;
+    this.#opts = opts;
+    this.exited = new Promise((resolve) => (this.#end = (status) => resolve((this.#status = status))));
+    this.ready = this.#readiness();
+    this.ready.catch(() => undefined); // an exit after start-up, with nobody waiting for readiness, is no error
+    this.#start();
+  }
+
+  get name(): string {
+    return this.#opts.name;
+  }
+
+  get pid(): number {
+    return this.#child.pid ?? -1;
+  }
+
+  get exitStatus(): string | undefined {
+    return this.#status;
+  }
+
+  tail(): string {
+    return this.#lines.join('\n');
+  }
+
+  kill(signal: NodeJS.Signals): void {
+    this.#child.kill(signal);
+  }
+
+  async stop(): Promise<void> {
+    this.#stopping = true;
+    if (this.#restarting) {
+      clearTimeout(this.#restarting.timer);
+      this.#end(this.#restarting.status);
+    } else {
+      await terminate(this.#child, this.#closed, this.#opts.stopGraceMs ?? DEFAULT_STOP_GRACE_MS);
+    }
+    await this.exited;
+  }
+
+  #start(): void {
+    this.#restarting = undefined;
+    const { env = process.env, detached = false } = this.#opts;
+    const child = spawn(this.#command, this.#args, { env, stdio: ['ignore', 'pipe', 'pipe'], detached });
+    killOnExit(child);
+    for (const stream of [child.stdout, child.stderr]) createInterface({ input: stream }).on('line', (line) => this.#onLine(line));
+    // 'close', not 'exit': by then every line it printed has been seen.
+    this.#closed = new Promise((resolve) =>
+      child.once('close', (code, signal) => {
+        resolve();
+        this.#onClose(code, signal);
+      }),
+    );
+    this.#child = child;
+  }
+
+  #onLine(line: string): void {
+    this.#lines.push(line);
+    this.#lines.splice(0, this.#lines.length - TAIL_LINES);
+    if (this.#opts.readyLine?.test(line)) this.#markReady();
+    this.#opts.onLine?.(line);
+    this.#opts.print?.(`[${this.name}] ${line}`);
+  }
+
+  #onClose(code: number | null, signal: NodeJS.Signals | null): void {
+    const status = signal ?? String(code);
+    if (this.#stopping || !this.#opts.restart) return this.#end(status);
+    this.#opts.print?.(`[${this.name}] exited (${signal ?? `code ${code}`}); restarting in ${RESTART_DELAY_MS} ms`);
+    this.#restarting = { timer: setTimeout(() => this.#start(), RESTART_DELAY_MS), status };
+  }
+
+  /** Resolves on the first ready line; rejects when it ends for good first, or when readyTimeoutMs has passed. */
+  #readiness(): Promise<void> {
+    const { readyLine, readyTimeoutMs } = this.#opts;
+    return new Promise((resolve, reject) => {
+      const fail = (why: string) => reject(new Error(`${this.name} ${why}; its last lines:\n${this.tail()}`));
+      const late =
+        readyLine && readyTimeoutMs !== undefined
+          ? setTimeout(() => fail(`was not ready within ${readyTimeoutMs / 1000} s`), readyTimeoutMs)
+          : undefined;
+      this.#markReady = () => (clearTimeout(late), resolve());
+      void this.exited.then((how) => (clearTimeout(late), fail(`exited (${how}) before it was ready`)));
     });
   }
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  const tail = () => lines.join('\n');
-  const readyOrExit = Promise.race([ready, exited.then(() => Promise.reject(new Error(`${name} exited while starting; its output:\n${tail()}`)))]);
-  readyOrExit.catch(() => undefined); // an exit after start-up, when nobody waits for readiness, is no error
-  return {
-    name,
-    pid: child.pid ?? -1,
-    ready: readyOrExit,
-    exited,
-    tail,
-    async stop() {
-      if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
-      const timer = setTimeout(() => child.kill('SIGKILL'), STOP_GRACE_MS);
-      await exited;
-      clearTimeout(timer);
-    },
-  };
 }

@@ -11,6 +11,7 @@ import dns from 'node:dns/promises';
 import http, { type IncomingHttpHeaders, type IncomingMessage } from 'node:http';
 import https from 'node:https';
 import { type BlockList, isIP, type LookupFunction } from 'node:net';
+import { SwitchyardError } from '../errors';
 import { allowList, forbiddenReason } from './addresses';
 
 export interface OutboundPolicy {
@@ -40,32 +41,39 @@ export interface OutboundResponse {
 }
 
 /** The URL may not be requested; `reason` says why in words a user understands. */
-export class UrlRefusedError extends Error {
+export class UrlRefusedError extends SwitchyardError {
+  override readonly name = 'UrlRefusedError';
+  readonly code = 'url-refused';
   constructor(readonly reason: string) {
     super(reason);
-    this.name = 'UrlRefusedError';
   }
 }
 
-export class OutboundTooLargeError extends Error {
+export class OutboundTooLargeError extends SwitchyardError {
+  override readonly name = 'OutboundTooLargeError';
+  readonly code = 'outbound-too-large';
   constructor(readonly maxBytes: number) {
     super(`the answer is larger than ${maxBytes} bytes`);
-    this.name = 'OutboundTooLargeError';
   }
 }
 
-export class OutboundTimeoutError extends Error {
+export class OutboundTimeoutError extends SwitchyardError {
+  override readonly name = 'OutboundTimeoutError';
+  readonly code = 'outbound-timeout';
   constructor(readonly timeoutMs: number) {
     super(`no complete answer within ${timeoutMs} ms`);
-    this.name = 'OutboundTimeoutError';
   }
 }
 
-/** The request could not be made or was cut off (DNS failure, refused connection, reset, TLS error). */
-export class OutboundNetworkError extends Error {
-  constructor(message: string, readonly code: string | undefined, options: { cause: unknown }) {
+/**
+ * The request could not be made or was cut off (DNS failure, refused connection, reset, TLS error);
+ * `systemCode` is the socket's own (ECONNREFUSED, ECONNRESET, …).
+ */
+export class OutboundNetworkError extends SwitchyardError {
+  override readonly name = 'OutboundNetworkError';
+  readonly code = 'outbound-network';
+  constructor(message: string, readonly systemCode: string | undefined, options: { cause: unknown }) {
     super(message, options);
-    this.name = 'OutboundNetworkError';
   }
 }
 

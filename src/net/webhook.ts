@@ -6,6 +6,7 @@
  */
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import type { IncomingHttpHeaders } from 'node:http';
+import { SwitchyardError } from '../errors';
 import { parseRetryAfter } from '../inference/openai';
 import { fetchOutbound, type OutboundPolicy } from './outbound';
 
@@ -16,10 +17,11 @@ export interface WebhookMessage {
   body: string;
 }
 
-export class WebhookVerificationError extends Error {
+export class WebhookVerificationError extends SwitchyardError {
+  override readonly name = 'WebhookVerificationError';
+  readonly code = 'webhook-unverified';
   constructor(readonly reason: string) {
     super(reason);
-    this.name = 'WebhookVerificationError';
   }
 }
 
@@ -27,7 +29,9 @@ export class WebhookVerificationError extends Error {
  * A delivery attempt did not get a 2xx. Not `retryable`: a redirect, or a 4xx other than 408 and 429
  * (the receiver refuses this delivery and will again).
  */
-export class WebhookFailedError extends Error {
+export class WebhookFailedError extends SwitchyardError {
+  override readonly name = 'WebhookFailedError';
+  readonly code = 'webhook-failed';
   constructor(
     message: string,
     readonly status: number,
@@ -36,7 +40,6 @@ export class WebhookFailedError extends Error {
     readonly retryAfterMs?: number,
   ) {
     super(message);
-    this.name = 'WebhookFailedError';
   }
 }
 

@@ -5,12 +5,12 @@
  * stops processes to match. The busy slots the policy needs come from the workers' own metrics: every
  * worker serves them on a port of its own, read each tick (./busy-slots.ts). Scale-up starts all missing
  * workers at once; scale-down sends SIGTERM to one process at a time and waits for it to drain and exit,
- * so no running inference is cancelled. A worker that crashes is restarted by its supervisor.
+ * so no running inference is cancelled. A worker that crashes is restarted (src/local/processes.ts).
  */
 import type { PoolConfig } from '../config';
 import type { Logger } from '../logger';
 import type { PoolClient } from '../clients/pools';
-import { supervise, type Supervised } from '../local/supervisor';
+import { startSwitchyard, stopGraceFor, type LocalProcess } from '../local/processes';
 import { pickFreePort } from '../local/dev-server';
 import { poolBusySlots } from './busy-slots';
 import { decide, NO_HISTORY, type PolicyState } from './policy';
@@ -19,7 +19,7 @@ import { scalingSettingsOf } from './signal';
 export const TICK_MS = 1000;
 
 interface RunningWorker {
-  worker: Supervised;
+  worker: LocalProcess;
   /** Where it serves its metrics (host:port). */
   metricsAddress: string;
   /** It has logged that it polls; before that it runs nothing and its endpoint may not be up. */
@@ -52,6 +52,8 @@ export interface ProcessActuatorOptions {
   pools: Record<string, PoolConfig>;
   poolClient: PoolClient;
   env: NodeJS.ProcessEnv;
+  /** SWITCHYARD_SHUTDOWN_GRACE_MS: how long a stopping worker drains before it is forced. */
+  shutdownGraceMs: number;
   /**
    * SWITCHYARD_WORKER_METRICS_ADDRESS: the autoscaler's own metrics; its workers take the ports above it
    * (processes on one machine cannot share one). Unset, each worker gets a free loopback port.
@@ -160,9 +162,11 @@ export class ProcessActuator {
   private startWorker(p: PoolProcesses, metricsAddress: string): void {
     const env = { ...this.opts.env, SWITCHYARD_WORKER_METRICS_ADDRESS: metricsAddress };
     const name = `pool:${p.name}#${++p.started}`;
-    const worker = supervise(name, ['worker', '--pool', p.name], env, this.opts.print);
+    const args = ['worker', '--pool', p.name];
+    const worker = startSwitchyard(args, { name, env, print: this.opts.print, restart: true, stopGraceMs: stopGraceFor(args, this.opts.shutdownGraceMs) });
     const running: RunningWorker = { worker, metricsAddress, ready: false };
-    void worker.ready.then(() => (running.ready = true));
+    // Rejected only when it is stopped before it polled: then it is no longer counted anyway.
+    void worker.ready.then(() => (running.ready = true), () => undefined);
     p.running.push(running);
     this.opts.log.log('info', 'autoscale: worker started', { pool: p.name, worker: name, workers: p.running.length, metrics: `http://${metricsAddress}/metrics` });
   }

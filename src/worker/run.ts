@@ -19,6 +19,7 @@ import { workflowBundle } from './workflow-bundle';
 import { limiterWorkflowId, poolTaskQueue, workflowTaskQueue } from '../temporal/task-queues';
 import { inferenceMetrics, prometheusTelemetry } from './metrics';
 import { activitySlotOptions } from './slots';
+import { WORKER_READY } from './ready-line';
 
 export interface WorkerRoles {
   workflows: boolean;
@@ -101,7 +102,7 @@ export async function runWorker(config: Config, roles: WorkerRoles, log: Logger)
         }),
       );
     }
-    log.log('info', 'worker ready', {
+    log.log('info', WORKER_READY, {
       workflows: roles.workflows,
       pools: roles.pools,
       taskQueues: workers.map((w) => w.options.taskQueue),

@@ -30,7 +30,7 @@ before(async () => {
   stack = new Stack({ pools: POOLS });
   metricsPort = await pickFreePort();
   await Promise.all([stack.worker(['--workflows']), stack.startApi()]);
-  autoscaler = await stack.spawn(['autoscale'], /"autoscaler ready"/, { SWITCHYARD_WORKER_METRICS_ADDRESS: `127.0.0.1:${metricsPort}` });
+  autoscaler = await stack.spawn(['autoscale'], { SWITCHYARD_WORKER_METRICS_ADDRESS: `127.0.0.1:${metricsPort}` });
 });
 after(async () => {
   await stack?.stop();

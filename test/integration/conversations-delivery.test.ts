@@ -7,6 +7,7 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
+import { conversationWorkflowId } from '../../src/conversations/contract';
 import { verifyWebhook } from '../../src/net/webhook';
 import { startFakeOpenAI, type FakeOpenAI } from '../../testkit/fake-openai';
 import { openSse } from '../../testkit/sse-client';
@@ -135,7 +136,10 @@ describe('deliveries', () => {
     assert.match(target.lastError, /500/);
     assert.equal(target.delivered, 0);
     assert.equal((await stack.call('DELETE', `/v1/conversations/${cid}`)).status, 202); // stops the retries
-    await eventually('the conversation to end', async () => ((await stack.call('GET', `/v1/conversations/${cid}`)).body.status === 'cancelled' ? true : undefined));
+    // A deleted conversation reads as not found at once; its workflow ends once the cancellation has run.
+    assert.equal((await stack.call('GET', `/v1/conversations/${cid}`)).status, 404);
+    const workflow = (await stack.temporal()).workflow.getHandle(conversationWorkflowId(stack.tenant(), cid));
+    await eventually('the conversation to end', async () => ((await workflow.describe()).status.name !== 'RUNNING' ? true : undefined));
     const late = await stack.call('POST', `/v1/conversations/${cid}/messages`, { body: { text: 'late' } });
     assert.equal(late.body.code, 'conversation-ended', JSON.stringify(late.body));
   });

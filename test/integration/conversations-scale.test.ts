@@ -112,7 +112,7 @@ test('worker processes killed with SIGKILL mid-conversation: it resumes in order
   for (const text of texts) await post(cid, text);
   await eventually('3 messages to finish', async () => ((await messageCount(cid)) >= 3 ? true : undefined), 60_000);
 
-  for (const p of [workflows, pool]) p.process.kill('SIGKILL');
+  for (const p of [workflows, pool]) p.kill('SIGKILL');
   assert.deepEqual(await Promise.all([workflows.exited, pool.exited]), ['SIGKILL', 'SIGKILL']);
   const killedAt = Date.now();
   [workflows, pool] = await Promise.all([stack.worker(['--workflows']), stack.worker(['--pool', 'remote'])]);

@@ -85,7 +85,7 @@ test('a long document survives a killed pool worker and a restarted server, cont
   const submittedAt = Date.now();
 
   await eventually('chunks to be analysed', async () => ((await progressOf(id)).progress?.chunksDone >= 100 ? true : undefined), 60_000);
-  poolWorker.process.kill('SIGKILL');
+  poolWorker.kill('SIGKILL');
   await poolWorker.exited;
   poolWorker = await stack.worker(['--pool', 'local']);
 

@@ -37,8 +37,8 @@ before(async () => {
   poolMetricsUrl = `http://127.0.0.1:${poolPort}/metrics`;
   workflowMetricsUrl = `http://127.0.0.1:${workflowPort}/metrics`;
   await Promise.all([
-    stack.spawn(['worker', '--workflows'], /"worker ready"/, { SWITCHYARD_WORKER_METRICS_ADDRESS: `127.0.0.1:${workflowPort}` }),
-    stack.spawn(['worker', '--pool', POOL], /"worker ready"/, { SWITCHYARD_WORKER_METRICS_ADDRESS: `127.0.0.1:${poolPort}` }),
+    stack.worker(['--workflows'], { SWITCHYARD_WORKER_METRICS_ADDRESS: `127.0.0.1:${workflowPort}` }),
+    stack.worker(['--pool', POOL], { SWITCHYARD_WORKER_METRICS_ADDRESS: `127.0.0.1:${poolPort}` }),
     stack.startApi(),
   ]);
 });

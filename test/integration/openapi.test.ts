@@ -1,7 +1,8 @@
 /**
  * The OpenAPI document a real API process serves: valid OpenAPI 3.1 by an independent validator, in step
  * with the routes the Express app actually has (each of which answers with a status the document lists),
- * with a JobRequest schema that refuses unknown fields; and /docs shows every operation.
+ * with a JobRequest schema that refuses unknown fields; and /docs serves Swagger UI from this origin
+ * (test/integration/docs-ui.test.ts uses it in a browser).
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
@@ -173,6 +174,51 @@ describe('the document', () => {
   });
 });
 
+describe('what the document says of methods and deletes', () => {
+  /** A path of the document with each parameter filled in. */
+  const concrete = (path: string) => path.replace(/\{[^}]+\}/g, 'x');
+
+  test('every path answers a method it does not declare with 405 and Allow naming exactly those it declares', async () => {
+    for (const [path, item] of Object.entries(doc.paths as Record<string, object>)) {
+      const declared = Object.keys(item).map((m) => m.toUpperCase());
+      for (const method of ['GET', 'POST', 'PUT', 'PATCH', 'DELETE'].filter((m) => !declared.includes(m))) {
+        const answer = await call(method, concrete(path));
+        assert.equal(answer.status, 405, `${method} ${path}: ${JSON.stringify(answer.body)}`);
+        assert.equal(answer.body.code, 'method-not-allowed');
+        assert.equal(answer.headers.get('allow'), declared.join(', '), `${method} ${path}`);
+      }
+      const options = await call('OPTIONS', concrete(path));
+      assert.equal(options.status, 204, `OPTIONS ${path}`);
+      assert.equal(options.headers.get('allow'), declared.join(', '), `OPTIONS ${path}`);
+    }
+  });
+
+  test('a deleted job answers 404 at once, everywhere, though Temporal removes its history later', async () => {
+    const id = (await call('POST', '/v1/jobs', sentimentJob('Soon deleted.'))).body.id;
+    await eventually('the job to end', async () => ((await call('GET', `/v1/jobs/${id}`)).body.finishedAt ? true : undefined), 30_000);
+    assert.equal((await call('DELETE', `/v1/jobs/${id}`)).status, 204);
+    for (const read of [`/v1/jobs/${id}`, `/v1/jobs/${id}/result`, `/v1/jobs/${id}/runs`]) {
+      assert.equal((await call('GET', read)).status, 404, read);
+    }
+    assert.equal((await call('POST', `/v1/jobs/${id}/retry`)).status, 404);
+    assert.equal((await call('DELETE', `/v1/jobs/${id}`)).status, 404);
+    const listed = (await call('GET', '/v1/jobs?limit=100')).body.items.map((j: Json) => j.id);
+    assert.ok(!listed.includes(id), 'not listed');
+  });
+
+  test('a deleted conversation answers 404 at once, and its id is not given out again', async () => {
+    const cid = 'openapi-doc-gone';
+    assert.equal((await call('POST', '/v1/conversations', { id: cid })).status, 201);
+    const message = (await call('POST', `/v1/conversations/${cid}/messages`, { text: 'Soon deleted.' })).body;
+    assert.equal((await call('DELETE', `/v1/conversations/${cid}`)).status, 202);
+    for (const read of [`/v1/conversations/${cid}`, `/v1/conversations/${cid}/messages/${message.id}`, `/v1/conversations/${cid}/messages/1/events`]) {
+      assert.equal((await call('GET', read)).status, 404, read);
+    }
+    assert.equal((await call('DELETE', `/v1/conversations/${cid}`)).status, 404);
+    assert.equal((await call('POST', '/v1/conversations', { id: cid })).body.code, 'conversation-ended');
+  });
+});
+
 describe('the JobRequest schema', () => {
   const jobRequest = () => doc.components.schemas.JobRequest;
 
@@ -209,12 +255,24 @@ describe('the JobRequest schema', () => {
   });
 });
 
-test('/docs is a self-contained HTML page naming every operation and schema', async () => {
+test('/docs is Swagger UI served from this origin, under a Content-Security-Policy without inline script', async () => {
   const answer = await stack.call('GET', '/docs', { as: null });
   assert.equal(answer.status, 200);
   assert.match(answer.headers.get('content-type') ?? '', /^text\/html/);
+  const csp = answer.headers.get('content-security-policy') ?? '';
+  assert.match(csp, /script-src 'self'(;|$)/);
+  assert.doesNotMatch(csp, /unsafe-inline|unsafe-eval/);
   const html: string = answer.body;
-  for (const op of documentedOperations()) assert.ok(html.includes(key(op)), `/docs does not mention ${key(op)}`);
-  for (const name of Object.keys(doc.components.schemas)) assert.ok(html.includes(`<h3>${name}</h3>`), `/docs lacks ${name}`);
-  assert.doesNotMatch(html, /<script|<link/i);
+  const scripts = [...html.matchAll(/<script([^>]*)>([\s\S]*?)<\/script>/g)];
+  assert.ok(scripts.length >= 2, html);
+  for (const [tag, attributes, inline] of scripts) {
+    assert.equal(inline, '', `an inline script: ${tag}`);
+    assert.match(attributes!, / src="\/docs\//, `a script from elsewhere: ${tag}`);
+  }
+  const assets = [...html.matchAll(/(?:src|href)="([^"]+)"/g)].map((m) => m[1]!);
+  for (const asset of assets) {
+    assert.match(asset, /^\/docs\//, `an asset from elsewhere: ${asset}`);
+    assert.equal((await stack.call('GET', asset, { as: null })).status, 200, asset);
+  }
+  assert.equal(doc.servers[0].url, '/', 'Try it out calls the origin that served the page');
 });

@@ -244,12 +244,11 @@ describe('roles', () => {
     let url: string;
     before(async () => {
       const port = await pickFreePort();
-      open = await stack.spawn(['api'], /"api listening"/, { API_PORT: String(port), SWITCHYARD_API_KEYS: '', SWITCHYARD_OPERATOR_KEYS: '' });
+      open = await stack.spawn(['api'], { API_PORT: String(port), SWITCHYARD_API_KEYS: '', SWITCHYARD_OPERATOR_KEYS: '' });
       url = `http://127.0.0.1:${port}`;
     });
     after(async () => {
-      open?.process.kill('SIGTERM');
-      await open?.exited;
+      await open?.stop();
     });
 
     test('every caller is tenant default and an operator', async () => {

@@ -41,7 +41,7 @@ const remoteWorker = () => stack.worker(['--pool', REMOTE]);
 
 /** Sends `signal` and resolves with how the process ended (exit code or signal name). */
 async function stopProcess(p: ProcessHandle, signal: NodeJS.Signals = 'SIGTERM'): Promise<string> {
-  p.process.kill(signal);
+  p.kill(signal);
   return p.exited;
 }
 

@@ -16,6 +16,7 @@ import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { PoolSettings } from '../../src/config';
 import { pickFreePort } from '../../src/local/dev-server';
+import { READY_LINES } from '../../src/local/processes';
 import { startFakeOpenAI, type FakeOpenAI } from '../../testkit/fake-openai';
 import { sentimentJob, spawnSwitchyard, Stack, type ProcessHandle } from '../../testkit/stack';
 import { eventually } from '../../testkit/wait';
@@ -121,11 +122,8 @@ async function startUp(stack: Stack, env: NodeJS.ProcessEnv): Promise<Up> {
   await proc.waitForLine(/^Ctrl-C stops everything/, WAIT_MS);
   const banner = parseBanner(proc.lines);
   stack.apiUrl = banner.apiUrl;
-  return { process: proc, pid: proc.process.pid!, banner, readyMs: Date.now() - startedAt };
+  return { process: proc, pid: proc.pid, banner, readyMs: Date.now() - startedAt };
 }
-
-const exitStatus = ({ process: p }: ProcessHandle): string | undefined =>
-  p.exitCode !== null ? String(p.exitCode) : (p.signalCode ?? undefined);
 
 /**
  * Ctrl-C: SIGINT to `up` alone (`again`: a second one once it is stopping); resolves with its exit code
@@ -133,32 +131,32 @@ const exitStatus = ({ process: p }: ProcessHandle): string | undefined =>
  */
 async function interrupt(up: Up, opts: { again?: boolean } = {}): Promise<{ exit: string; ms: number }> {
   const sentAt = Date.now();
-  up.process.process.kill('SIGINT');
+  up.process.kill('SIGINT');
   if (opts.again) {
     await up.process.waitForLine(/^SIGINT: stopping/, WAIT_MS);
-    up.process.process.kill('SIGINT');
+    up.process.kill('SIGINT');
   }
-  const exit = await eventually('`up` to exit after SIGINT', () => exitStatus(up.process), WAIT_MS);
+  const exit = await eventually('`up` to exit after SIGINT', () => up.process.exitStatus, WAIT_MS);
   return { exit, ms: Date.now() - sentAt };
 }
 
 /** For `finally`: stops `up` if a test left it running, and ends its process group in any case. */
 async function ensureStopped(up: Up | undefined): Promise<void> {
   if (!up) return;
-  if (exitStatus(up.process) === undefined) await interrupt(up).catch(() => undefined);
+  if (up.process.exitStatus === undefined) await interrupt(up).catch(() => undefined);
   killGroup(up.process);
 }
 
 function killGroup(p: ProcessHandle): void {
   try {
-    process.kill(-p.process.pid!, 'SIGKILL');
+    process.kill(-p.pid, 'SIGKILL');
   } catch {
     // the group is gone: nothing left to end
   }
 }
 
 /** For assertion messages: how `up` ended (if it has) and its last lines. */
-const tail = (up: Up) => `up ${exitStatus(up.process) === undefined ? 'is running' : `exited with ${exitStatus(up.process)}`}; its last lines:\n${up.process.lines.slice(-30).join('\n')}`;
+const tail = (up: Up) => `up ${up.process.exitStatus === undefined ? 'is running' : `exited with ${up.process.exitStatus}`}; its last lines:\n${up.process.lines.slice(-30).join('\n')}`;
 
 // ---- processes and ports --------------------------------------------------------------------------
 
@@ -367,7 +365,7 @@ test('a worker killed with SIGKILL is restarted by up, and jobs (the one it held
       const pattern = `bin/switchyard worker --pool ${pool}$`;
       const [victim, ...others] = childrenOf(current.pid, pattern);
       assert.ok(victim && others.length === 0, `one ${pool} worker under up: ${JSON.stringify([victim, ...others])}`);
-      const readyLines = () => current.process.lines.filter((l) => l.startsWith(`[pool:${pool}] `) && l.includes('"msg":"worker ready"'));
+      const readyLines = () => current.process.lines.filter((l) => l.startsWith(`[pool:${pool}] `) && READY_LINES.worker.test(l));
       const readyBefore = readyLines().length;
       process.kill(victim.pid, 'SIGKILL');
       await current.process.waitForLine(new RegExp(`^\\[pool:${pool}\\] exited \\(SIGKILL\\); restarting`), WAIT_MS);

@@ -228,7 +228,7 @@ describe('fetchOutbound', () => {
     await new Promise((resolve) => closed.close(resolve));
     await assert.rejects(fetchOutbound(`http://127.0.0.1:${port}/`, {}, LOOPBACK_ALLOWED), (err: unknown) => {
       assert.ok(err instanceof OutboundNetworkError, String(err));
-      assert.equal(err.code, 'ECONNREFUSED');
+      assert.equal(err.systemCode, 'ECONNREFUSED');
       return true;
     });
   });

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import type { AddressInfo } from 'node:net';
 import { after, before, test } from 'node:test';
 import express from 'express';
-import { errorHandler } from '../../src/api/problems';
+import { errorHandler } from '../../src/api/error-problems';
 import { resumeAfter, streamEvents, type EventPage, type StreamedEvent } from '../../src/api/sse';
 import { openSse } from '../../testkit/sse-client';
 import { eventually, sleep } from '../../testkit/wait';

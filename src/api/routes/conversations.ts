@@ -6,16 +6,7 @@ import { Router, type Request } from 'express';
 import { z } from 'zod';
 import { CONVERSATION_ID, DEFAULT_MAX_PENDING, MAX_PENDING, MESSAGE_LIMITS, type ChatEvent } from '../../conversations/contract';
 import { CHAT_LIMITS, pipelineSchemaFor, stageSchema, targetSchema } from '../../conversations/pipeline';
-import {
-  ConversationEndedError,
-  ConversationExistsError,
-  MESSAGE_REF,
-  MessageConflictError,
-  TargetRefusedError,
-  TooManyPendingError,
-  WebhookSecretMissingError,
-  type ConversationClient,
-} from '../../clients/conversations/client';
+import { MESSAGE_REF, type ConversationClient } from '../../clients/conversations/client';
 import { tenantOf } from '../auth';
 import { queryOf } from '../body';
 import { Problem } from '../problems';
@@ -83,23 +74,11 @@ export function conversationsRouter(conversations: ConversationClient, pools: re
       targets: body.data.targets ?? conversations.defaults.pipeline.targets,
     });
     if (!pipeline.success) throw Problem.fromZod(pipeline.error, 'body');
-    try {
-      const { conversation, created } = await conversations.create(tenantOf(req), body.data.id, {
-        pipeline: pipeline.data,
-        maxPending: body.data.maxPending,
-      });
-      res.status(created ? 201 : 200).location(conversation.links.self).json(conversation);
-    } catch (err) {
-      if (err instanceof ConversationExistsError) throw new Problem('conversation-exists', err.message, { conversation: err.conversation });
-      if (err instanceof ConversationEndedError) throw new Problem('conversation-ended', err.message);
-      if (err instanceof TargetRefusedError) {
-        throw new Problem('url-refused', err.message, { errors: [{ path: `body.targets.${err.index}.url`, message: err.reason }] });
-      }
-      if (err instanceof WebhookSecretMissingError) {
-        throw new Problem('webhook-not-configured', err.message);
-      }
-      throw err;
-    }
+    const { conversation, created } = await conversations.create(tenantOf(req), body.data.id, {
+      pipeline: pipeline.data,
+      maxPending: body.data.maxPending,
+    });
+    res.status(created ? 201 : 200).location(conversation.links.self).json(conversation);
   });
 
   router.get('/:cid', async (req, res) => {
@@ -112,14 +91,9 @@ export function conversationsRouter(conversations: ConversationClient, pools: re
 
   router.delete('/:cid', async (req, res) => {
     const cid = conversationId(req);
-    try {
-      const conversation = await conversations.cancel(tenantOf(req), cid);
-      if (!conversation) throw noSuchConversation(cid);
-      res.status(202).json(conversation);
-    } catch (err) {
-      if (err instanceof ConversationEndedError) throw new Problem('conversation-ended', err.message);
-      throw err;
-    }
+    const conversation = await conversations.cancel(tenantOf(req), cid);
+    if (!conversation) throw noSuchConversation(cid);
+    res.status(202).json(conversation);
   });
 
   router.post('/:cid/messages', async (req, res) => {
@@ -131,18 +105,11 @@ export function conversationsRouter(conversations: ConversationClient, pools: re
     }
     const body = messageRequestSchema.safeParse(req.body);
     if (!body.success) throw Problem.fromZod(body.error, 'body');
-    try {
-      const submitted = await conversations.submit(tenantOf(req), cid, body.data, key);
-      // The configured pipeline cannot run here (a pool it names is not configured): conversations need creating.
-      if (!submitted) throw new Problem('not-found', `No conversation ${cid}; create it with POST /v1/conversations`);
-      const { message, created } = submitted;
-      res.status(created ? 202 : 200).location(message.links.self).json(message);
-    } catch (err) {
-      if (err instanceof TooManyPendingError) throw new Problem('too-many-pending', err.message);
-      if (err instanceof ConversationEndedError) throw new Problem('conversation-ended', err.message);
-      if (err instanceof MessageConflictError) throw new Problem('idempotency-conflict', err.message, { messageId: err.messageId });
-      throw err;
-    }
+    const submitted = await conversations.submit(tenantOf(req), cid, body.data, key);
+    // The configured pipeline cannot run here (a pool it names is not configured): conversations need creating.
+    if (!submitted) throw new Problem('not-found', `No conversation ${cid}; create it with POST /v1/conversations`);
+    const { message, created } = submitted;
+    res.status(created ? 202 : 200).location(message.links.self).json(message);
   });
 
   router.get('/:cid/messages/:mid', async (req, res) => {

@@ -7,7 +7,7 @@ import { Router, type Request } from 'express';
 import { z } from 'zod';
 import { BlobTooLargeError } from '../../blobs/store';
 import { detectDocumentType, SNIFF_BYTES, UnsupportedDocumentError } from '../../documents/detect';
-import { DOCUMENT_TYPES, type DocumentType } from '../../documents/contract';
+import { SwitchyardError } from '../../errors';
 import { DOCUMENT_ID } from '../../jobs/spec';
 import { tenantOf } from '../auth';
 import { queryOf } from '../body';
@@ -29,6 +29,15 @@ const noQuery = z.strictObject({});
  */
 export const DOCUMENT_CONTENT_TYPES = ['text/plain', 'text/markdown', 'text/html', 'application/pdf', 'application/octet-stream'];
 
+/** The client hung up before the whole upload had arrived. */
+export class UploadInterruptedError extends SwitchyardError {
+  override readonly name = 'UploadInterruptedError';
+  readonly code = 'upload-interrupted';
+  constructor(options: ErrorOptions) {
+    super('The upload was cut off before its end; nothing was stored', options);
+  }
+}
+
 export function documentsRouter(library: DocumentLibrary, maxBytes: number) {
   const router = Router();
   const notFound = (id: string) => new Problem('not-found', `No document ${id}`);
@@ -38,15 +47,15 @@ export function documentsRouter(library: DocumentLibrary, maxBytes: number) {
     // Refused before a byte is read: Node reads and drops an unread body once the answer is sent.
     const encoding = req.get('content-encoding');
     if (encoding !== undefined && encoding.toLowerCase() !== 'identity') {
-      throw new Problem('unsupported-document-type', 'Send the document as it is, without a Content-Encoding', accepted());
+      throw new UnsupportedDocumentError('Send the document as it is, without a Content-Encoding');
     }
-    if (Number(req.get('content-length') ?? 0) > maxBytes) throw tooLarge(maxBytes);
+    if (Number(req.get('content-length') ?? 0) > maxBytes) throw new BlobTooLargeError(maxBytes);
 
     const body = req.iterator({ destroyOnReturn: false });
     try {
       const head = await readHead(body, SNIFF_BYTES);
       if (head.length === 0) throw new Problem('empty-document', 'The request body is empty: send the document as the body');
-      const type = typeOf(head, req.get('content-type'), name);
+      const type = detectDocumentType(head, { contentType: req.get('content-type'), filename: name ?? undefined });
       const { document, created } = await library.add(tenantOf(req), withHead(head, body), { type, filename: name, maxBytes });
       res.status(created ? 201 : 200).location(document.links.self).json(document);
     } catch (err) {
@@ -55,8 +64,6 @@ export function documentsRouter(library: DocumentLibrary, maxBytes: number) {
       // stream does not flow.
       await body.return?.();
       req.resume();
-      if (err instanceof BlobTooLargeError) throw tooLarge(maxBytes);
-      if ((err as NodeJS.ErrnoException).code === 'ECONNRESET') throw new Problem('invalid-request', 'The upload was cut off before its end; nothing was stored');
       throw err;
     }
   });
@@ -77,22 +84,6 @@ export function documentsRouter(library: DocumentLibrary, maxBytes: number) {
 
   return router;
 }
-
-function typeOf(head: Buffer, contentType: string | undefined, filename: string | null): DocumentType {
-  try {
-    return detectDocumentType(head, { contentType, filename: filename ?? undefined });
-  } catch (err) {
-    if (err instanceof UnsupportedDocumentError) throw new Problem('unsupported-document-type', err.reason, accepted());
-    throw err;
-  }
-}
-
-const accepted = () => ({ accepted: { types: [...DOCUMENT_TYPES], contentTypes: DOCUMENT_CONTENT_TYPES } });
-
-const tooLarge = (maxBytes: number) =>
-  new Problem('payload-too-large', `The document is over the limit of ${maxBytes} bytes (SWITCHYARD_MAX_DOCUMENT_BYTES); nothing was stored`, {
-    maxBytes,
-  });
 
 /** The upload's file name: `?filename=`, else Content-Disposition's `filename*` or `filename`; null if neither. */
 function filenameOf(req: Request): string | null {
@@ -122,7 +113,7 @@ async function readHead(body: AsyncIterator<Buffer>, bytes: number): Promise<Buf
   const chunks: Buffer[] = [];
   let length = 0;
   while (length < bytes) {
-    const next = await body.next();
+    const next = await nextChunk(body);
     if (next.done) break;
     chunks.push(next.value);
     length += next.value.length;
@@ -132,5 +123,12 @@ async function readHead(body: AsyncIterator<Buffer>, bytes: number): Promise<Buf
 
 async function* withHead(head: Buffer, rest: AsyncIterator<Buffer>): AsyncIterable<Uint8Array> {
   yield head;
-  for (let next = await rest.next(); !next.done; next = await rest.next()) yield next.value;
+  for (let next = await nextChunk(rest); !next.done; next = await nextChunk(rest)) yield next.value;
+}
+
+/** The upload's next chunk; a connection reset while it arrives is the client hanging up (UploadInterruptedError). */
+async function nextChunk(body: AsyncIterator<Buffer>): Promise<IteratorResult<Buffer>> {
+  return body.next().catch((err: unknown) => {
+    throw (err as NodeJS.ErrnoException).code === 'ECONNRESET' ? new UploadInterruptedError({ cause: err }) : err;
+  });
 }

@@ -1,7 +1,6 @@
 /** /v1/failures: the caller's failed jobs counted by failure type, for dashboards and metrics. */
 import { Router } from 'express';
 import { z } from 'zod';
-import { countFailures } from '../../clients/jobs/list';
 import type { JobClient } from '../../clients/jobs/client';
 import { tenantOf } from '../auth';
 import { queryOf } from '../body';
@@ -19,7 +18,7 @@ export function failuresRouter(jobs: JobClient, pools: readonly string[]) {
 
   router.get('/', async (req, res) => {
     const query = queryOf(req, querySchema);
-    const counts = await countFailures(jobs.temporal, { tenant: tenantOf(req), ...query });
+    const counts = await jobs.countFailures({ tenant: tenantOf(req), ...query });
     res.json({ tenant: tenantOf(req), pool: query.pool ?? null, since: query.since ?? null, ...counts });
   });
 

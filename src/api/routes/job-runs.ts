@@ -6,12 +6,10 @@ import { Router } from 'express';
 import { z } from 'zod';
 import { isJobId } from '../../jobs/ids';
 import type { JobClient } from '../../clients/jobs/client';
-import { InvalidCursorError } from '../../clients/jobs/list';
-import { JobNotRetryableError, listRuns, RETRYABLE_STATUSES, retryJob, retryJobs } from '../../clients/jobs/retry';
-import { QuotaExceededError } from '../../clients/jobs/open-jobs';
+import { RETRYABLE_STATUSES } from '../../clients/jobs/retry';
 import { optionalJsonBody, queryOf } from '../body';
 import { tenantOf } from '../auth';
-import { Problem, quotaExceeded } from '../problems';
+import { Problem } from '../problems';
 import { buildListQuerySchema } from './jobs';
 
 /** Most jobs one bulk retry examines; more take more calls, each with the previous answer's cursor. */
@@ -38,30 +36,19 @@ export function jobRunsRouter(jobs: JobClient, pools: readonly string[]) {
     if (!req.is('application/json')) throw new Problem('unsupported-media-type');
     const parsed = bulkSchema.safeParse(req.body);
     if (!parsed.success) throw Problem.fromZod(parsed.error, 'body');
-    try {
-      res.json(await retryJobs(jobs, tenantOf(req), parsed.data));
-    } catch (err) {
-      if (err instanceof InvalidCursorError) throw new Problem('invalid-cursor');
-      throw err;
-    }
+    res.json(await jobs.retryMatching(tenantOf(req), parsed.data));
   });
 
   router.post('/:id/retry', async (req, res) => {
     optionalJsonBody(req, retryBodySchema);
-    try {
-      const job = isJobId(req.params.id) ? await retryJob(jobs, tenantOf(req), req.params.id) : null;
-      if (!job) throw notFound(req.params.id);
-      res.status(202).location(job.links.self).json(job);
-    } catch (err) {
-      if (err instanceof JobNotRetryableError) throw new Problem('job-not-retryable', err.message, { job: err.job });
-      if (err instanceof QuotaExceededError) throw quotaExceeded(err);
-      throw err;
-    }
+    const job = isJobId(req.params.id) ? await jobs.retry(tenantOf(req), req.params.id) : null;
+    if (!job) throw notFound(req.params.id);
+    res.status(202).location(job.links.self).json(job);
   });
 
   router.get('/:id/runs', async (req, res) => {
     queryOf(req, runsQuerySchema);
-    const runs = isJobId(req.params.id) ? await listRuns(jobs, tenantOf(req), req.params.id) : null;
+    const runs = isJobId(req.params.id) ? await jobs.runs(tenantOf(req), req.params.id) : null;
     if (!runs) throw notFound(req.params.id);
     res.json({ items: runs });
   });

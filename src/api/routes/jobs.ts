@@ -5,12 +5,10 @@ import { isJobId, requestFingerprint } from '../../jobs/ids';
 import type { DocumentSource } from '../../documents/contract';
 import { JOB_STATUSES, JOB_TYPES } from '../../jobs/job';
 import type { buildSubmitSchema, DocumentJobSpec, SubmitRequest } from '../../jobs/spec';
-import { IdempotencyConflictError, JobNotCancellableError, type JobClient } from '../../clients/jobs/client';
+import type { JobClient } from '../../clients/jobs/client';
 import type { JobToStart } from '../../clients/jobs/start';
-import { InvalidCursorError, listJobs } from '../../clients/jobs/list';
-import { QuotaExceededError } from '../../clients/jobs/open-jobs';
 import { tenantOf } from '../auth';
-import { Problem, quotaExceeded } from '../problems';
+import { Problem } from '../problems';
 
 export const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,200}$/;
 /** A failure type as the workflow files it: a name, not free text. */
@@ -25,7 +23,12 @@ export function buildListQuerySchema(pools: readonly string[]) {
     createdAfter: z.iso.datetime({ offset: true }).optional(),
     createdBefore: z.iso.datetime({ offset: true }).optional(),
     limit: z.coerce.number().int().min(1).max(100).default(20),
-    cursor: z.string().min(1).max(4096).optional(),
+    cursor: z
+      .string()
+      .min(1)
+      .max(4096)
+      .optional()
+      .meta({ pattern: '^[A-Za-z0-9_-]+$', description: 'The nextCursor of the previous page of the same query, as it was given: any other value is 400 invalid-cursor' }),
   });
 }
 
@@ -51,30 +54,19 @@ export function jobsRouter(
     if (!parsed.success) throw Problem.fromZod(parsed.error, 'body');
     const spec = parsed.data;
     const toStart: JobToStart = spec.type === 'document' ? { spec, source: await documentSource(tenantOf(req), spec) } : { spec };
-    try {
-      const { job, created } = await jobs.submit(tenantOf(req), toStart, {
-        idempotencyKey: key,
-        fingerprint: requestFingerprint(req.body),
-      });
-      if (created) onCreated(tenantOf(req), parsed.data);
-      res.status(created ? 202 : 200).location(job.links.self).json(job);
-    } catch (err) {
-      if (err instanceof IdempotencyConflictError) throw new Problem('idempotency-conflict', err.message, { jobId: err.jobId });
-      if (err instanceof QuotaExceededError) throw quotaExceeded(err);
-      throw err;
-    }
+    const { job, created } = await jobs.submit(tenantOf(req), toStart, {
+      idempotencyKey: key,
+      fingerprint: requestFingerprint(req.body),
+    });
+    if (created) onCreated(tenantOf(req), parsed.data);
+    res.status(created ? 202 : 200).location(job.links.self).json(job);
   });
 
   router.get('/', async (req, res) => {
     const parsed = listQuery.safeParse(req.query);
     if (!parsed.success) throw Problem.fromZod(parsed.error, 'query');
-    try {
-      const page = await listJobs(jobs, tenantOf(req), parsed.data);
-      res.json({ items: page.items, nextCursor: page.nextCursor });
-    } catch (err) {
-      if (err instanceof InvalidCursorError) throw new Problem('invalid-cursor');
-      throw err;
-    }
+    const page = await jobs.list(tenantOf(req), parsed.data);
+    res.json({ items: page.items, nextCursor: page.nextCursor });
   });
 
   router.get('/:id', async (req, res) => {
@@ -84,14 +76,9 @@ export function jobsRouter(
   });
 
   router.post('/:id/cancel', async (req, res) => {
-    try {
-      const job = isJobId(req.params.id) ? await jobs.cancel(tenantOf(req), req.params.id) : null;
-      if (!job) throw new Problem('not-found', `No job ${req.params.id}`);
-      res.status(202).json(job);
-    } catch (err) {
-      if (err instanceof JobNotCancellableError) throw new Problem('job-not-cancellable', err.message, { job: err.job });
-      throw err;
-    }
+    const job = isJobId(req.params.id) ? await jobs.cancel(tenantOf(req), req.params.id) : null;
+    if (!job) throw new Problem('not-found', `No job ${req.params.id}`);
+    res.status(202).json(job);
   });
 
   return router;

@@ -18,7 +18,7 @@ import {
 } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
 import type { BlobStore } from '../../blobs/store';
-import { tenantPolicy, type Config } from '../../config';
+import type { TenantPolicy } from '../../config';
 import {
   CHAT_FAILURES,
   conversationStateQuery,
@@ -30,10 +30,7 @@ import {
   type ConversationWorkflow,
   type ChatEvent,
   type ConversationInput,
-  type ConversationState,
-  type MessageEventsAnswer,
   type MessageRecord,
-  type MessageRecordAnswer,
   type MessageStatus,
   type SubmitMessageRequest,
   type SubmittedMessage,
@@ -54,6 +51,14 @@ import {
   type DeliveryAttempts,
   type MessageResource,
 } from './resource';
+import {
+  ConversationEndedError,
+  ConversationExistsError,
+  MessageConflictError,
+  TargetRefusedError,
+  TooManyPendingError,
+  WebhookSecretMissingError,
+} from './errors';
 import { attemptsBegun, rootFailure } from '../../temporal/proto';
 import { workflowTaskQueue } from '../../temporal/task-queues';
 
@@ -96,7 +101,8 @@ export interface NewMessage {
 export interface ConversationClientOptions extends JobLinkBase {
   taskQueuePrefix: string;
   heartbeatTimeoutMs: number;
-  tenants: Config['tenants'];
+  /** The tenant's fairness weight, from configuration. */
+  tenantPolicy(tenant: string): Pick<TenantPolicy, 'weight'>;
   /** Where finished message records are read from once the workflow no longer holds them. */
   blobs: Pick<BlobStore, 'get'>;
   /** What a conversation created by its first message runs with (the configured pipeline). */
@@ -107,48 +113,6 @@ export interface ConversationClientOptions extends JobLinkBase {
   webhookSecretOf: (tenant: string) => string | undefined;
   /** Which addresses targets may have although they are private (SWITCHYARD_OUTBOUND_ALLOW). */
   outbound: Pick<OutboundPolicy, 'allow'>;
-}
-
-/** An explicit create for a conversation that exists with another pipeline or queue limit. */
-export class ConversationExistsError extends Error {
-  constructor(readonly conversation: ConversationResource) {
-    super(`conversation ${conversation.id} already exists with a different pipeline or maxPending`);
-  }
-}
-
-/** The conversation was cancelled (DELETE): it takes no more messages, and its id is not reused. */
-export class ConversationEndedError extends Error {
-  constructor(readonly conversationId: string) {
-    super(`conversation ${conversationId} was deleted; it takes no more messages`);
-  }
-}
-
-/** A target's URL is one outbound requests may not reach (a private address, say). */
-export class TargetRefusedError extends Error {
-  constructor(
-    readonly index: number,
-    readonly target: string,
-    readonly reason: string,
-  ) {
-    super(`target ${target}: ${reason}`);
-  }
-}
-
-/** Targets were given, but nothing could sign their webhooks. */
-export class WebhookSecretMissingError extends Error {
-  constructor(readonly tenant: string) {
-    super(`no webhook secret is configured for tenant ${tenant} (SWITCHYARD_WEBHOOK_SECRET, or webhookSecret in SWITCHYARD_TENANTS), so it can have no targets`);
-  }
-}
-
-/** The conversation has as many messages waiting as it allows; nothing was accepted. */
-export class TooManyPendingError extends Error {}
-
-/** An Idempotency-Key used before in this conversation for a different message. */
-export class MessageConflictError extends Error {
-  constructor(readonly messageId: string) {
-    super(`Idempotency-Key was already used for message ${messageId} with a different text, author or metadata`);
-  }
 }
 
 /** What a conversation's start looks like, for the API and anything that starts conversations directly (tests, benchmarks). */
@@ -224,9 +188,9 @@ export class ConversationClient {
     } catch (err) {
       if (!(err instanceof WorkflowExecutionAlreadyStartedError)) throw err;
     }
+    // The id is taken: by a conversation that reads as not found, one that was deleted.
     const existing = await this.get(tenant, conversationId);
-    if (!existing) throw new Error(`conversation ${conversationId} exists but could not be read`);
-    if (existing.status === 'cancelled') throw new ConversationEndedError(conversationId);
+    if (!existing) throw new ConversationEndedError(conversationId);
     const same = requestFingerprint(existing.pipeline) === requestFingerprint(spec.pipeline) && existing.maxPending === spec.maxPending;
     if (!same) throw new ConversationExistsError(existing);
     return { conversation: existing, created: false };
@@ -234,7 +198,7 @@ export class ConversationClient {
 
   /** The tenant's conversation, or null when it does not exist or belongs to someone else. */
   async get(tenant: string, conversationId: string): Promise<ConversationResource | null> {
-    const description = await this.describe(tenant, conversationId);
+    const description = await this.describeLive(tenant, conversationId);
     if (!description) return null;
     const state = await this.read(() => this.handle(tenant, conversationId).query(conversationStateQuery));
     return conversationResource(state, {
@@ -306,7 +270,7 @@ export class ConversationClient {
 
   /** A message by id or seq, with its stages, handlers and deliveries; null if the conversation has no such message. */
   async getMessage(tenant: string, conversationId: string, ref: string): Promise<MessageResource | null> {
-    const description = await this.describe(tenant, conversationId);
+    const description = await this.describeLive(tenant, conversationId);
     if (!description) return null;
     const record = await this.recordOf(tenant, conversationId, ref);
     if (!record) return null;
@@ -319,7 +283,7 @@ export class ConversationClient {
 
   /** Whether the tenant has this conversation (the check a stream of events makes once, before it polls). */
   async exists(tenant: string, conversationId: string): Promise<boolean> {
-    return (await this.describe(tenant, conversationId)) !== null;
+    return (await this.describeLive(tenant, conversationId)) !== null;
   }
 
   /**
@@ -343,11 +307,14 @@ export class ConversationClient {
     };
   }
 
-  /** Cancels the conversation: the message in progress stops, waiting ones end `cancelled`. */
+  /**
+   * Deletes the conversation by cancelling it: the message in progress stops, waiting ones end
+   * `cancelled`, and from the moment the cancellation is recorded it reads as not found. Its id stays
+   * taken (ConversationEndedError for a new one) until Temporal's retention removes it.
+   */
   async cancel(tenant: string, conversationId: string): Promise<ConversationResource | null> {
     const conversation = await this.get(tenant, conversationId);
     if (!conversation) return null;
-    if (conversation.status === 'cancelled') throw new ConversationEndedError(conversationId);
     await this.handle(tenant, conversationId).cancel();
     return conversation;
   }
@@ -369,7 +336,7 @@ export class ConversationClient {
       spec,
       taskQueuePrefix: this.opts.taskQueuePrefix,
       heartbeatTimeoutMs: this.opts.heartbeatTimeoutMs,
-      tenantWeight: tenantPolicy(this.opts.tenants, tenant).weight,
+      tenantWeight: this.opts.tenantPolicy(tenant).weight,
     });
   }
 
@@ -387,6 +354,13 @@ export class ConversationClient {
       if (err instanceof WorkflowNotFoundError) return null;
       throw err;
     }
+  }
+
+  /** The conversation unless it was deleted: cancellation requested (it may still be stopping), or ended. */
+  private async describeLive(tenant: string, conversationId: string): Promise<WorkflowExecutionDescription | null> {
+    const description = await this.describe(tenant, conversationId);
+    const deleted = description && (description.status.name !== 'RUNNING' || description.raw.workflowExtendedInfo?.cancelRequested === true);
+    return deleted ? null : description;
   }
 
   /** A message's record from the workflow, or from the blob store once the workflow no longer holds it. */

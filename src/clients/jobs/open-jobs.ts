@@ -10,25 +10,13 @@
  */
 import type { Client } from '@temporalio/client';
 import { SEARCH_ATTRIBUTES } from '../../jobs/search-attributes';
-import { JOBS_ONLY } from './list';
+import { QuotaExceededError } from './errors';
+import { JOBS_ONLY } from './visibility';
 
 /** How far visibility may trail a workflow start; jobs started more recently are counted from the ledger. */
 export const VISIBILITY_LAG_MS = 2000;
 /** How long one visibility count is reused: bounds count calls to a few per second per tenant, whatever the load. */
 const COUNT_REUSE_MS = 250;
-
-export class QuotaExceededError extends Error {
-  constructor(
-    readonly tenant: string,
-    readonly openJobs: number,
-    readonly maxOpenJobs: number,
-  ) {
-    super(
-      `tenant ${tenant} has ${openJobs} open (queued or running) jobs and may have at most ${maxOpenJobs}; ` +
-        'submit again once some have finished',
-    );
-  }
-}
 
 /** One start by this process: `at` is the local time it returned, Infinity while it is in flight. */
 interface Start {
@@ -47,13 +35,19 @@ interface TenantState {
 export class OpenJobs {
   private readonly tenants = new Map<string, TenantState>();
 
-  constructor(private readonly temporal: Client) {}
+  constructor(
+    private readonly temporal: Client,
+    /** The tenant's quota of open jobs; 0 for none. */
+    private readonly maxOpenJobsOf: (tenant: string) => number,
+  ) {}
 
   /**
-   * Runs `start` if the tenant has fewer than `maxOpenJobs` open jobs, else throws QuotaExceededError.
+   * Runs `start` if the tenant has fewer open jobs than its quota, else throws QuotaExceededError.
    * `opened(result)` says whether `start` opened a new job (a repeat of an idempotency key does not).
    */
-  async admit<T>(tenant: string, maxOpenJobs: number, start: () => Promise<T>, opened: (result: T) => boolean): Promise<T> {
+  async admit<T>(tenant: string, start: () => Promise<T>, opened: (result: T) => boolean = () => true): Promise<T> {
+    const maxOpenJobs = this.maxOpenJobsOf(tenant);
+    if (maxOpenJobs === 0) return start();
     const state = this.stateOf(tenant);
     const mine: Start = { at: Infinity };
     const decision = state.decisions.then(async () => {

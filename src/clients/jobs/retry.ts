@@ -5,15 +5,17 @@
  * Each run records the run it retries in its memo; a job's runs list the links both ways.
  */
 import { randomUUID } from 'node:crypto';
-import { isGrpcServiceError } from '@temporalio/client';
+import { status as GrpcStatus } from '@grpc/grpc-js';
+import { type Client, isGrpcServiceError } from '@temporalio/client';
 import { defaultPayloadConverter } from '@temporalio/common';
 import { temporal } from '@temporalio/proto';
 import { workflowIdFor } from '../../jobs/ids';
 import type { JobStatus } from '../../jobs/job';
 import type { BulkRetryResult, JobResource, JobRun, JobRunRef } from '../../jobs/resource';
-import type { JobClient } from './client';
-import { QuotaExceededError } from './open-jobs';
-import { jobsOfPage, mapBounded, queryString, visibilityPage, visibilityQuery, type JobFilter } from './list';
+import type { JobsContext } from './context';
+import { JobNotRetryableError, QuotaExceededError } from './errors';
+import { jobsOfPage } from './list';
+import { mapBounded, runsQuery, visibilityPage, visibilityQuery, type JobFilter } from './visibility';
 
 /** What a retry adds to the memo of the run it starts. */
 export interface RetryMemo {
@@ -26,13 +28,6 @@ export const RETRYABLE_STATUSES = ['failed', 'timed_out', 'cancelled'] as const 
 export type RetryableStatus = (typeof RETRYABLE_STATUSES)[number];
 const isRetryable = (status: JobStatus): status is RetryableStatus => (RETRYABLE_STATUSES as readonly string[]).includes(status);
 
-export class JobNotRetryableError extends Error {
-  constructor(readonly job: JobResource) {
-    super(`job ${job.id} is ${job.status}; only a failed, timed-out or cancelled job can be retried`);
-  }
-}
-
-const ALREADY_EXISTS = 6; // gRPC status of a start refused by the workflow-id policies
 const CONTINUED_AS_NEW = temporal.api.enums.v1.WorkflowExecutionStatus.WORKFLOW_EXECUTION_STATUS_CONTINUED_AS_NEW;
 
 /**
@@ -41,27 +36,28 @@ const CONTINUED_AS_NEW = temporal.api.enums.v1.WorkflowExecutionStatus.WORKFLOW_
  * meanwhile — is a JobNotRetryableError. The new run is an open job like a submitted one, so a tenant
  * at its quota gets QuotaExceededError.
  */
-export async function retryJob(jobs: JobClient, tenant: string, jobId: string): Promise<JobResource | null> {
-  const job = await jobs.get(tenant, jobId);
-  return job && retryCurrentRun(jobs, tenant, job);
+export async function retryJob(ctx: JobsContext, tenant: string, jobId: string): Promise<JobResource | null> {
+  const job = await ctx.getJob(tenant, jobId);
+  return job && retryCurrentRun(ctx, tenant, job);
 }
 
-async function retryCurrentRun(jobs: JobClient, tenant: string, job: JobResource): Promise<JobResource> {
+async function retryCurrentRun(ctx: JobsContext, tenant: string, job: JobResource): Promise<JobResource> {
   if (!isRetryable(job.status)) throw new JobNotRetryableError(job);
   let runId: string;
   try {
-    runId = await jobs.admitOpenJob(tenant, () => startRetryRun(jobs, workflowIdFor(tenant, job.id), job.run));
+    runId = await ctx.admitOpenJob(tenant, () => startRetryRun(ctx.temporal, workflowIdFor(tenant, job.id), job.run));
   } catch (err) {
-    if (!isGrpcServiceError(err) || err.code !== ALREADY_EXISTS) throw err;
-    throw new JobNotRetryableError((await jobs.get(tenant, job.id)) ?? job);
+    // A start refused by the workflow-id policies: another retry started a run meanwhile.
+    if (!isGrpcServiceError(err) || err.code !== GrpcStatus.ALREADY_EXISTS) throw err;
+    throw new JobNotRetryableError((await ctx.getJob(tenant, job.id)) ?? job);
   }
-  return (await jobs.get(tenant, job.id, runId))!;
+  return (await ctx.getJob(tenant, job.id, runId))!;
 }
 
 /** The first event of a run: how it was started. */
-async function startEventOf(jobs: JobClient, workflowId: string, runId: string) {
-  const history = await jobs.temporal.workflowService.getWorkflowExecutionHistory({
-    namespace: jobs.temporal.options.namespace,
+async function startEventOf(client: Client, workflowId: string, runId: string) {
+  const history = await client.workflowService.getWorkflowExecutionHistory({
+    namespace: client.options.namespace,
     execution: { workflowId, runId },
     maximumPageSize: 1,
   });
@@ -75,12 +71,11 @@ async function startEventOf(jobs: JobClient, workflowId: string, runId: string) 
  * have continued as new: its latest run was started with where the previous one left off, so the copy
  * is of the start of the first run of that chain — the job as it was submitted.
  */
-async function startRetryRun(jobs: JobClient, workflowId: string, run: JobRunRef): Promise<string> {
-  const client = jobs.temporal;
+async function startRetryRun(client: Client, workflowId: string, run: JobRunRef): Promise<string> {
   const namespace = client.options.namespace;
-  let { first, started } = await startEventOf(jobs, workflowId, run.id);
+  let { first, started } = await startEventOf(client, workflowId, run.id);
   if (started.firstExecutionRunId && started.firstExecutionRunId !== run.id) {
-    ({ first, started } = await startEventOf(jobs, workflowId, started.firstExecutionRunId));
+    ({ first, started } = await startEventOf(client, workflowId, started.firstExecutionRunId));
   }
   const retry: RetryMemo = { retryOf: run.id, runNumber: run.number + 1 };
   const memoFields = Object.fromEntries(Object.entries(retry).map(([k, v]) => [k, defaultPayloadConverter.toPayload(v)]));
@@ -120,9 +115,9 @@ export interface BulkRetryFilter extends JobFilter {
  * Retries the jobs of one page of a filter, as `GET /v1/jobs` would list them. A job whose current run
  * matches is retried; one the page names only by an earlier run (it has been retried since) is skipped.
  */
-export async function retryJobs(jobs: JobClient, tenant: string, filter: BulkRetryFilter): Promise<BulkRetryResult> {
-  const page = await visibilityPage(jobs.temporal, visibilityQuery(tenant, filter), filter.limit, filter.cursor);
-  const named = await jobsOfPage(jobs, tenant, page.executions);
+export async function retryJobs(ctx: JobsContext, tenant: string, filter: BulkRetryFilter): Promise<BulkRetryResult> {
+  const page = await visibilityPage(ctx.temporal, visibilityQuery(tenant, filter), filter.limit, filter.cursor);
+  const named = await jobsOfPage(ctx, tenant, page.executions);
   const result: BulkRetryResult = { retried: [], skipped: [], nextCursor: page.nextCursor };
   for (const { job } of named.filter((n) => !n.currentRunListed)) {
     const detail = `run ${job.run.number} is the current run (${job.status})`;
@@ -130,7 +125,7 @@ export async function retryJobs(jobs: JobClient, tenant: string, filter: BulkRet
   }
   const matching = named.filter((n) => n.currentRunListed && n.job.status === filter.status).map((n) => n.job);
   const outcomes = await mapBounded(matching, (job) =>
-    retryCurrentRun(jobs, tenant, job).catch((err: unknown) => {
+    retryCurrentRun(ctx, tenant, job).catch((err: unknown) => {
       if (err instanceof JobNotRetryableError || err instanceof QuotaExceededError) return err;
       throw err;
     }),
@@ -151,17 +146,16 @@ export async function retryJobs(jobs: JobClient, tenant: string, filter: BulkRet
 export const MAX_RUNS_LISTED = 100;
 
 /** The job's runs, newest first, each with its status and failure and the links of the retry chain; null if no such job. */
-export async function listRuns(jobs: JobClient, tenant: string, jobId: string): Promise<JobRun[] | null> {
-  const current = await jobs.get(tenant, jobId);
+export async function listRuns(ctx: Pick<JobsContext, 'temporal' | 'getJob'>, tenant: string, jobId: string): Promise<JobRun[] | null> {
+  const current = await ctx.getJob(tenant, jobId);
   if (!current) return null;
-  const query = `JobTenant = ${queryString(tenant)} AND WorkflowId = ${queryString(workflowIdFor(tenant, jobId))}`;
-  const page = await visibilityPage(jobs.temporal, query, MAX_RUNS_LISTED);
+  const page = await visibilityPage(ctx.temporal, runsQuery(tenant, workflowIdFor(tenant, jobId)), MAX_RUNS_LISTED);
   // The current run comes from the job itself: visibility may not list a run started a moment ago. A
   // run that continued as new is part of the run after it, not a run of the job of its own.
   const earlier = [
     ...new Set(page.executions.filter((e) => e.status !== CONTINUED_AS_NEW).map((e) => e.execution?.runId ?? '')),
   ].filter((id) => id && id !== current.run.id);
-  const runs = [current, ...(await mapBounded(earlier, (runId) => jobs.get(tenant, jobId, runId)))]
+  const runs = [current, ...(await mapBounded(earlier, (runId) => ctx.getJob(tenant, jobId, runId)))]
     .filter((r): r is JobResource => r !== null)
     .sort((a, b) => b.createdAt.localeCompare(a.createdAt))
     .slice(0, MAX_RUNS_LISTED);
