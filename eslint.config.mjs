@@ -28,10 +28,21 @@ export default tseslint.config(
       'no-restricted-imports': [
         'error',
         {
-          paths: [...NODE_BUILTINS, ...NODE_BUILTINS.map((m) => `node:${m}`), 'express', '@temporalio/client', '@temporalio/worker', '@temporalio/activity'].map(
-            (name) => ({ name, message: 'workflow code is deterministic: no I/O, Node built-ins or infrastructure clients' }),
-          ),
-          patterns: [{ group: ['**/src/config', '**/activities', '**/activities/*'], allowTypeImports: true, message: 'activities are imported as types only; config is read by the worker' }],
+          paths: [
+            ...NODE_BUILTINS,
+            ...NODE_BUILTINS.map((m) => `node:${m}`),
+            'express',
+            '@temporalio/client',
+            '@temporalio/worker',
+            '@temporalio/activity',
+          ].map((name) => ({ name, message: 'workflow code is deterministic: no I/O, Node built-ins or infrastructure clients' })),
+          patterns: [
+            {
+              group: ['**/src/config', '**/activities', '**/activities/*'],
+              allowTypeImports: true,
+              message: 'activities are imported as types only; config is read by the worker',
+            },
+          ],
         },
       ],
     },

@@ -20,7 +20,11 @@ Results: bench/results/<scenario>-<date>.{json,md} (quick runs: bench/results/qu
 const log = (line: string) => console.error(`[bench ${new Date().toISOString().slice(11, 23)}] ${line}`);
 
 async function main(argv: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({ args: argv, options: { quick: { type: 'boolean', default: false } }, allowPositionals: true });
+  const { values, positionals } = parseArgs({
+    args: argv,
+    options: { quick: { type: 'boolean', default: false } },
+    allowPositionals: true,
+  });
   const scenario = SCENARIOS.find((s) => s.name === positionals[0]);
   if (!scenario || positionals.length !== 1) {
     console.error(positionals[0] ? `unknown scenario "${positionals[0]}"\n\n${USAGE}` : USAGE);

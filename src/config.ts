@@ -15,10 +15,7 @@ const TENANT = /^[a-z0-9][a-z0-9-]{0,39}$/;
 const HOST_PORT = /^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):([1-9][0-9]{0,4})$/;
 
 const int = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
-const bool = z
-  .enum(['true', 'false', '1', '0', 'yes', 'no'])
-  .transform((v) => v === 'true' || v === '1' || v === 'yes');
-
+const bool = z.enum(['true', 'false', '1', '0', 'yes', 'no']).transform((v) => v === 'true' || v === '1' || v === 'yes');
 
 /** A variable holding JSON; `shape` says what it should hold when it is not JSON at all. */
 const json = (shape: string) =>
@@ -40,7 +37,10 @@ const pools = json('pool name → pool settings').pipe(
 /** `tenant:key,tenant:key` — API keys and the tenant each one acts as. */
 const apiKeys = z.string().transform((raw, ctx) => {
   const keys: { tenant: string; key: string }[] = [];
-  for (const entry of raw.split(',').map((e) => e.trim()).filter(Boolean)) {
+  for (const entry of raw
+    .split(',')
+    .map((e) => e.trim())
+    .filter(Boolean)) {
     const at = entry.indexOf(':');
     const tenant = entry.slice(0, at);
     const key = entry.slice(at + 1);
@@ -66,7 +66,12 @@ const tenants = json('tenant → { weight, maxOpenJobs, webhookSecret }').pipe(
   z.record(z.string().regex(TENANT, 'tenants are lowercase letters, digits and dashes'), tenantSettings),
 );
 
-const list = z.string().transform((s) => s.split(',').map((p) => p.trim()).filter(Boolean));
+const list = z.string().transform((s) =>
+  s
+    .split(',')
+    .map((p) => p.trim())
+    .filter(Boolean),
+);
 
 const envSchema = z.object({
   TEMPORAL_ADDRESS: z.string().min(1).optional(),
@@ -85,7 +90,10 @@ const envSchema = z.object({
   SWITCHYARD_TOOLS_DIR: z.string().min(1).default('.tools'),
   SWITCHYARD_DEV_SERVER_PORT: int(1, 65535).default(7233),
   SWITCHYARD_DEV_UI_PORT: int(1, 65535).default(8233),
-  SWITCHYARD_TASK_QUEUE_PREFIX: z.string().regex(/^[a-z][a-z0-9-]{0,39}$/).default('switchyard'),
+  SWITCHYARD_TASK_QUEUE_PREFIX: z
+    .string()
+    .regex(/^[a-z][a-z0-9-]{0,39}$/)
+    .default('switchyard'),
 
   API_HOST: z.string().min(1).default('127.0.0.1'),
   API_PORT: int(0, 65535).default(3000),
@@ -118,14 +126,19 @@ const envSchema = z.object({
   SWITCHYARD_S3_BUCKET: z.string().min(3).optional(),
   SWITCHYARD_S3_ENDPOINT: z.url({ protocol: /^https?$/ }).optional(),
   SWITCHYARD_S3_REGION: z.string().min(1).default('us-east-1'),
-  SWITCHYARD_S3_PREFIX: z.string().regex(/^([A-Za-z0-9._-]+\/)*$/, 'empty, or path segments each ending in /').default(''),
+  SWITCHYARD_S3_PREFIX: z
+    .string()
+    .regex(/^([A-Za-z0-9._-]+\/)*$/, 'empty, or path segments each ending in /')
+    .default(''),
   SWITCHYARD_S3_FORCE_PATH_STYLE: bool.default(false),
   AWS_ACCESS_KEY_ID: z.string().min(1).optional(),
   AWS_SECRET_ACCESS_KEY: z.string().min(1).optional(),
   SWITCHYARD_MAX_DOCUMENT_BYTES: int(1024, 1024 * 1024 * 1024).default(20 * 1024 * 1024),
 
   /** CIDRs outbound requests (document URLs, webhooks) may reach although they are loopback, private or link-local. */
-  SWITCHYARD_OUTBOUND_ALLOW: list.pipe(z.array(z.string().refine((c) => parseCidr(c) !== undefined, 'CIDRs like 10.0.0.0/8 or ::1/128'))).default([]),
+  SWITCHYARD_OUTBOUND_ALLOW: list
+    .pipe(z.array(z.string().refine((c) => parseCidr(c) !== undefined, 'CIDRs like 10.0.0.0/8 or ::1/128')))
+    .default([]),
   SWITCHYARD_OUTBOUND_TIMEOUT_MS: int(100, 600_000).default(30_000),
   SWITCHYARD_WEBHOOK_SECRET: z.string().min(16, 'webhook secrets are ≥ 16 characters').optional(),
 
@@ -183,13 +196,18 @@ function toConfig(e: z.infer<typeof envSchema>) {
   for (const pool of e.SWITCHYARD_WORKER_POOLS) {
     if (!(pool in e.SWITCHYARD_POOLS)) problems.push(`SWITCHYARD_WORKER_POOLS: pool "${pool}" is not in SWITCHYARD_POOLS`);
   }
-  problems.push(...sharedLimiterConflicts(e.SWITCHYARD_POOLS), ...unfillableBatches(e.SWITCHYARD_POOLS), ...invertedSlotBounds(e.SWITCHYARD_POOLS));
+  problems.push(
+    ...sharedLimiterConflicts(e.SWITCHYARD_POOLS),
+    ...unfillableBatches(e.SWITCHYARD_POOLS),
+    ...invertedSlotBounds(e.SWITCHYARD_POOLS),
+  );
   // The built-in default names the `local` pool; a configuration without one sets its own or passes a pipeline per conversation.
   const chatPipeline = e.SWITCHYARD_CHAT_PIPELINE ?? DEFAULT_CHAT_PIPELINE;
   for (const issue of e.SWITCHYARD_CHAT_PIPELINE ? unknownPools(chatPipeline, Object.keys(e.SWITCHYARD_POOLS)) : []) {
     problems.push(`SWITCHYARD_CHAT_PIPELINE ${issue.path.join('.')}: ${issue.message}`);
   }
-  if (e.SWITCHYARD_BLOB_STORE === 's3' && !e.SWITCHYARD_S3_BUCKET) problems.push('SWITCHYARD_S3_BUCKET: needed with SWITCHYARD_BLOB_STORE=s3');
+  if (e.SWITCHYARD_BLOB_STORE === 's3' && !e.SWITCHYARD_S3_BUCKET)
+    problems.push('SWITCHYARD_S3_BUCKET: needed with SWITCHYARD_BLOB_STORE=s3');
   if (Boolean(e.TEMPORAL_TLS_CERT_PATH) !== Boolean(e.TEMPORAL_TLS_KEY_PATH))
     problems.push('TEMPORAL_TLS_CERT_PATH / TEMPORAL_TLS_KEY_PATH: set both for mTLS, or neither');
   if (problems.length) throw new ConfigError(problems);

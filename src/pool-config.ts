@@ -20,15 +20,15 @@ const rateLimit = z.strictObject({
 /** The pool-wide circuit breaker: a burst of throttling or unavailability pauses calls to the provider. */
 const breakerFor = (enabledByDefault: boolean) => {
   const schema = z.strictObject({
-  enabled: z.boolean().default(enabledByDefault),
-  /** Throttled/unavailable answers within `windowMs` that open the breaker. */
-  failureThreshold: z.number().int().min(1).max(1000).default(3),
-  windowMs: ms.min(100).default(10_000),
-  /** Shortest and longest open period; a provider's Retry-After is honoured within these bounds. */
-  minOpenMs: ms.min(100).default(1000),
-  maxOpenMs: ms.min(100).default(60_000),
-  /** Calls let through to test the provider once the open period ends. */
-  probes: z.number().int().min(1).max(100).default(1),
+    enabled: z.boolean().default(enabledByDefault),
+    /** Throttled/unavailable answers within `windowMs` that open the breaker. */
+    failureThreshold: z.number().int().min(1).max(1000).default(3),
+    windowMs: ms.min(100).default(10_000),
+    /** Shortest and longest open period; a provider's Retry-After is honoured within these bounds. */
+    minOpenMs: ms.min(100).default(1000),
+    maxOpenMs: ms.min(100).default(60_000),
+    /** Calls let through to test the provider once the open period ends. */
+    probes: z.number().int().min(1).max(100).default(1),
   });
   return schema.default(schema.parse({}));
 };
@@ -139,7 +139,9 @@ export function sharedLimiterConflicts(pools: Record<string, PoolConfig>): strin
     const first = seen.get(limiter);
     if (!first) seen.set(limiter, { pool: name, rules });
     else if (first.rules !== rules) {
-      problems.push(`SWITCHYARD_POOLS: pools "${first.pool}" and "${name}" share limiter "${limiter}" but set different rateLimit.tokensPerMinute or breaker`);
+      problems.push(
+        `SWITCHYARD_POOLS: pools "${first.pool}" and "${name}" share limiter "${limiter}" but set different rateLimit.tokensPerMinute or breaker`,
+      );
     }
   }
   return problems;
@@ -149,7 +151,10 @@ export function sharedLimiterConflicts(pools: Record<string, PoolConfig>): strin
 export function unfillableBatches(pools: Record<string, PoolConfig>): string[] {
   return Object.entries(pools)
     .filter(([, pool]) => pool.batch.maxSize > pool.concurrency)
-    .map(([name, pool]) => `SWITCHYARD_POOLS: pool "${name}" has batch.maxSize ${pool.batch.maxSize} above its concurrency ${pool.concurrency}; a batch can never hold more calls than a worker runs at once`);
+    .map(
+      ([name, pool]) =>
+        `SWITCHYARD_POOLS: pool "${name}" has batch.maxSize ${pool.batch.maxSize} above its concurrency ${pool.concurrency}; a batch can never hold more calls than a worker runs at once`,
+    );
 }
 
 /** A resource-based tuner starts at `minimumSlots` and grows to `concurrency`, so the one cannot exceed the other. */

@@ -26,7 +26,11 @@ async function main(): Promise<number> {
       });
 
   const config = loadConfig();
-  const cli = await resolveTemporalBinary('cli', { explicitPath: config.temporal.cliPath, toolsDir: config.toolsDir, searchPath: config.searchPath });
+  const cli = await resolveTemporalBinary('cli', {
+    explicitPath: config.temporal.cliPath,
+    toolsDir: config.toolsDir,
+    searchPath: config.searchPath,
+  });
   const testServer = await resolveTemporalBinary('testServer', {
     explicitPath: config.temporal.testServerPath,
     toolsDir: config.toolsDir,

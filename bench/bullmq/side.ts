@@ -51,11 +51,26 @@ export async function startBullmqSide(opts: {
   const unregister = onInterrupt(stop);
 
   try {
-    const args = ['--host', opts.host, '--port', String(opts.port), '--queue', opts.queue, '--concurrency', String(opts.slots), '--latency-ms', String(opts.latencyMs)];
+    const args = [
+      '--host',
+      opts.host,
+      '--port',
+      String(opts.port),
+      '--queue',
+      opts.queue,
+      '--concurrency',
+      String(opts.slots),
+      '--latency-ms',
+      String(opts.latencyMs),
+    ];
     workers.push(...Array.from({ length: opts.workers }, () => startWorker(args)));
     await Promise.all(workers.map((w) => w.ready));
 
-    queue = new Queue(opts.queue, { connection: producerConnection(opts.host, opts.port), defaultJobOptions: JOB_OPTIONS, streams: STREAMS });
+    queue = new Queue(opts.queue, {
+      connection: producerConnection(opts.host, opts.port),
+      defaultJobOptions: JOB_OPTIONS,
+      streams: STREAMS,
+    });
     // QueueEvents blocks on XREAD, so it needs a connection of its own that may wait forever.
     events = new QueueEvents(opts.queue, { connection: workerConnection(opts.host, opts.port) });
     await Promise.all([queue.waitUntilReady(), events.waitUntilReady()]);

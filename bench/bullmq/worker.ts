@@ -24,11 +24,17 @@ const { values } = parseArgs({
     'latency-ms': { type: 'string', default: '0' },
   },
 });
-if (!values.port || !values.queue) throw new Error('usage: worker.ts --port <redis port> --queue <name> [--concurrency n] [--latency-ms ms]');
+if (!values.port || !values.queue)
+  throw new Error('usage: worker.ts --port <redis port> --queue <name> [--concurrency n] [--latency-ms ms]');
 
 const concurrency = Number(values.concurrency);
 // Parsed by the same schema as a Switchyard pool, so the provider gets exactly what a pool would give it.
-const pool = poolSchema.parse({ provider: 'synthetic', concurrency, latencyMs: Number(values['latency-ms']), jitterMs: 0 }) as SyntheticPool;
+const pool = poolSchema.parse({
+  provider: 'synthetic',
+  concurrency,
+  latencyMs: Number(values['latency-ms']),
+  jitterMs: 0,
+}) as SyntheticPool;
 const provider = createSyntheticProvider(pool);
 const say = (msg: string, extra: Record<string, unknown> = {}) => console.log(JSON.stringify({ msg, pid: process.pid, ...extra }));
 

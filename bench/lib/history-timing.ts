@@ -33,6 +33,12 @@ export async function historySteps(client: Client, workflowIds: readonly string[
   const same = histories.filter((h) => signature(h) === typical);
   return (same[0] ?? []).map((event, i) => ({
     type: eventType(event),
-    ms: i === 0 ? 0 : percentile(same.map((h) => eventMs(h[i]!) - eventMs(h[i - 1]!)).sort((a, b) => a - b), 50),
+    ms:
+      i === 0
+        ? 0
+        : percentile(
+            same.map((h) => eventMs(h[i]!) - eventMs(h[i - 1]!)).sort((a, b) => a - b),
+            50,
+          ),
   }));
 }

@@ -18,7 +18,12 @@ type Fire = (i: number) => Promise<unknown>;
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 function recorder(count: number) {
-  const result: LoadResult = { latenciesMs: new Array<number>(count).fill(NaN), sentAt: new Array<number>(count), errors: [], durationMs: 0 };
+  const result: LoadResult = {
+    latenciesMs: new Array<number>(count).fill(NaN),
+    sentAt: new Array<number>(count),
+    errors: [],
+    durationMs: 0,
+  };
   const t0 = performance.now();
   const track = async (i: number, from: number, fire: Fire) => {
     result.sentAt[i] = performance.timeOrigin + from;

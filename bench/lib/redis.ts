@@ -81,18 +81,25 @@ export async function startRedis(opts: { log?: (line: string) => void } = {}): P
   const port = await pickFreePort();
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'switchyard-bench-redis-'));
   const args = [
-    '--port', String(port),
-    '--bind', HOST,
-    '--protected-mode', 'yes',
-    '--dir', dir,
-    '--daemonize', 'no',
-    '--logfile', path.join(dir, 'redis.log'),
-    '--loglevel', 'warning',
+    '--port',
+    String(port),
+    '--bind',
+    HOST,
+    '--protected-mode',
+    'yes',
+    '--dir',
+    dir,
+    '--daemonize',
+    'no',
+    '--logfile',
+    path.join(dir, 'redis.log'),
+    '--loglevel',
+    'warning',
     ...Object.entries(REDIS_SETTINGS).flatMap(([k, v]) => [`--${k}`, v]),
   ];
   const child = spawn(bin, args, { stdio: ['ignore', 'ignore', 'pipe'] });
   let stderr = '';
-  child.stderr!.on('data', (c: Buffer) => (stderr = (stderr + c.toString('utf8')).slice(-4000)));
+  child.stderr.on('data', (c: Buffer) => (stderr = (stderr + c.toString('utf8')).slice(-4000)));
   let exitInfo: string | undefined;
   const exited = new Promise<void>((resolve) => {
     child.once('error', (err) => ((exitInfo ??= `failed to start: ${err.message}`), resolve()));

@@ -42,7 +42,10 @@ export function renderMarkdown(run: RunRecord): string {
     '',
     '## Settings',
     '',
-    markdownTable(['', ''], Object.entries(result.settings).map(([k, v]) => [k, typeof v === 'string' ? v : JSON.stringify(v)])),
+    markdownTable(
+      ['', ''],
+      Object.entries(result.settings).map(([k, v]) => [k, typeof v === 'string' ? v : JSON.stringify(v)]),
+    ),
     '',
     '## Results',
     '',
@@ -71,5 +74,11 @@ export function writeResults(dir: string, run: RunRecord): string[] {
 
 /** What the console shows at the end of a run. */
 export function summaryText(run: RunRecord): string {
-  return [markdownTable(run.result.columns, run.result.rows), '', targetsTable(run.result), '', ...run.result.notes.map((n) => `- ${n}`)].join('\n');
+  return [
+    markdownTable(run.result.columns, run.result.rows),
+    '',
+    targetsTable(run.result),
+    '',
+    ...run.result.notes.map((n) => `- ${n}`),
+  ].join('\n');
 }

@@ -12,7 +12,10 @@ import path from 'node:path';
 /** Bytes the process has caused to be written to storage (page cache writeback included), from /proc/<pid>/io. */
 export function diskWriteBytes(pid: number): number | undefined {
   try {
-    const line = fs.readFileSync(`/proc/${pid}/io`, 'utf8').split('\n').find((l) => l.startsWith('write_bytes: '));
+    const line = fs
+      .readFileSync(`/proc/${pid}/io`, 'utf8')
+      .split('\n')
+      .find((l) => l.startsWith('write_bytes: '));
     return line === undefined ? undefined : Number(line.slice('write_bytes: '.length));
   } catch {
     return undefined;
@@ -36,7 +39,7 @@ export async function straceCounts(pid: number, during: () => Promise<void>): Pr
   try {
     // strace says "Process N attached" once per thread; give it a moment to reach all of them.
     await new Promise<void>((resolve) => {
-      tracer.stderr!.on('data', () => setTimeout(resolve, 300));
+      tracer.stderr.on('data', () => setTimeout(resolve, 300));
       void exited.then(resolve);
     });
     await during();

@@ -29,7 +29,10 @@ export async function findMetricsUrl(pid: number): Promise<string | undefined> {
   try {
     for (const port of listeningPorts(pid)) {
       const url = `http://127.0.0.1:${port}/metrics`;
-      const text = await fetch(url, { signal: AbortSignal.timeout(1000) }).then((r) => (r.ok ? r.text() : ''), () => '');
+      const text = await fetch(url, { signal: AbortSignal.timeout(1000) }).then(
+        (r) => (r.ok ? r.text() : ''),
+        () => '',
+      );
       if (text.startsWith('# HELP')) return url;
     }
   } catch {

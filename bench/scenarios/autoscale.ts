@@ -73,7 +73,8 @@ class AutoscalerTimeline {
       this.running.add(entry.worker!);
     }
     if (entry.msg === 'autoscale: worker stopped') this.running.delete(entry.worker!);
-    if (entry.msg === 'autoscale: worker started' || entry.msg === 'autoscale: worker stopped') this.counts.push({ at, workers: entry.workers! });
+    if (entry.msg === 'autoscale: worker started' || entry.msg === 'autoscale: worker stopped')
+      this.counts.push({ at, workers: entry.workers! });
   };
 
   workers(): number {
@@ -112,7 +113,10 @@ export const autoscale: Scenario = {
   description: `a burst of jobs on a ${LATENCY_MS}-ms I/O-like pool (${SLOTS} slots per worker): the process autoscaler (${MIN_WORKERS}–${MAX_WORKERS} workers) vs one fixed worker`,
   async run({ quick, log }) {
     const s = quick ? SETTINGS.quick : SETTINGS.full;
-    const auto = { ...syntheticPool(SLOTS, LATENCY_MS), scaling: { minWorkers: MIN_WORKERS, maxWorkers: MAX_WORKERS, scaleDownAfterMs: s.scaleDownAfterMs } };
+    const auto = {
+      ...syntheticPool(SLOTS, LATENCY_MS),
+      scaling: { minWorkers: MIN_WORKERS, maxWorkers: MAX_WORKERS, scaleDownAfterMs: s.scaleDownAfterMs },
+    };
     const pools = { auto, fixed: syntheticPool(SLOTS, LATENCY_MS) };
     const stack = await startBenchStack({ pools, poolWorkers: { auto: 0, fixed: 1 }, log });
     const timeline = new AutoscalerTimeline();
@@ -129,7 +133,9 @@ export const autoscale: Scenario = {
       await burst(stack, 'fixed', s.warmup, log);
       await burst(stack, 'auto', Math.min(s.warmup, SLOTS), log);
 
-      const order: Side[] = Array.from({ length: s.rounds }, (_, i): Side[] => (i % 2 === 0 ? ['fixed', 'auto'] : ['auto', 'fixed'])).flat();
+      const order: Side[] = Array.from({ length: s.rounds }, (_, i): Side[] =>
+        i % 2 === 0 ? ['fixed', 'auto'] : ['auto', 'fixed'],
+      ).flat();
       const rounds: Round[] = [];
       for (const side of order) {
         if (side === 'auto') await atMinimum();
@@ -138,7 +144,18 @@ export const autoscale: Scenario = {
         const maxAttempts = await mostAttempts(stack, ids);
         if (side === 'fixed') {
           const drainS = (lastClosed - firstAccepted) / 1000;
-          rounds.push({ side, jobs: ids.length, drainS, peakWorkers: 1, firstDecisionS: NaN, firstWorkerS: NaN, backToMinS: 0, workerSecondsDrained: drainS, workerSecondsToMin: drainS, maxAttempts });
+          rounds.push({
+            side,
+            jobs: ids.length,
+            drainS,
+            peakWorkers: 1,
+            firstDecisionS: NaN,
+            firstWorkerS: NaN,
+            backToMinS: 0,
+            workerSecondsDrained: drainS,
+            workerSecondsToMin: drainS,
+            maxAttempts,
+          });
           continue;
         }
         await atMinimum();
@@ -158,7 +175,9 @@ export const autoscale: Scenario = {
           maxAttempts,
         });
         const r = rounds.at(-1)!;
-        log(`auto: first added worker polling after ${round(r.firstWorkerS, 2)} s, peak ${r.peakWorkers} workers, back at ${MIN_WORKERS} ${round(r.backToMinS)} s after the drain`);
+        log(
+          `auto: first added worker polling after ${round(r.firstWorkerS, 2)} s, peak ${r.peakWorkers} workers, back at ${MIN_WORKERS} ${round(r.backToMinS)} s after the drain`,
+        );
       }
       return report(s, rounds, quick);
     } finally {
@@ -222,7 +241,12 @@ function report(s: (typeof SETTINGS)['full'], rounds: Round[], quick: boolean) {
       measured: `${round(drainRatio, 2)} × (${round(autoDrainS, 1)} vs ${round(fixedDrainS, 1)} s)`,
       met: quick ? null : drainRatio < 1,
     },
-    { name: 'jobs that needed more than one attempt', target: 'none (scale-down drains, never cancels)', measured: `most attempts: ${maxAttempts}`, met: maxAttempts === 1 },
+    {
+      name: 'jobs that needed more than one attempt',
+      target: 'none (scale-down drains, never cancels)',
+      measured: `most attempts: ${maxAttempts}`,
+      met: maxAttempts === 1,
+    },
   ];
   return {
     settings: {
@@ -234,7 +258,19 @@ function report(s: (typeof SETTINGS)['full'], rounds: Round[], quick: boolean) {
       submission: `Temporal client with the API's start options, ${SUBMIT_CONCURRENCY} starts in flight`,
       server: 'temporal server start-dev, file-backed SQLite (as `switchyard up`); 1 workflow worker process',
     },
-    columns: ['side', 'jobs', 'drain s', 'jobs/s', 'peak workers', 'first scale-up decision s', 'first added worker polling s', 'back at min s after drain', 'worker-s until drained', 'worker-s until back at min', 'most attempts'],
+    columns: [
+      'side',
+      'jobs',
+      'drain s',
+      'jobs/s',
+      'peak workers',
+      'first scale-up decision s',
+      'first added worker polling s',
+      'back at min s after drain',
+      'worker-s until drained',
+      'worker-s until back at min',
+      'most attempts',
+    ],
     rows: rounds.map((r) => [
       r.side === 'auto' ? `autoscaled ${MIN_WORKERS}–${MAX_WORKERS}` : 'fixed 1',
       r.jobs,
@@ -263,7 +299,7 @@ function report(s: (typeof SETTINGS)['full'], rounds: Round[], quick: boolean) {
     },
     targets,
     notes: [
-      'Times come from the server (a job accepted: WorkflowExecutionStarted; closed: its close time) and from the autoscaler\'s log lines as the bench received them (decisions, worker processes started and stopped, each worker\'s "worker ready", logged as it starts polling), all on one machine\'s clock.',
+      "Times come from the server (a job accepted: WorkflowExecutionStarted; closed: its close time) and from the autoscaler's log lines as the bench received them (decisions, worker processes started and stopped, each worker's \"worker ready\", logged as it starts polling), all on one machine's clock.",
       `The first added worker's delay is the autoscaler's tick (1 s), the server's task-queue statistics catching up with the backlog, and a worker process starting (Node, tsx, connecting). On Kubernetes the same decision goes through KEDA, which polls every pollingInterval (30 s by default, 15 s in deploy/k8s), and the HPA, which syncs every 15 s, before a pod is scheduled and pulls its image: expect tens of seconds there.`,
       `Drain time runs from the first job accepted to the last one closed, submission included (${SUBMIT_CONCURRENCY} starts in flight). The ideal ratio assumes ${MAX_WORKERS} workers from the first job; the autoscaled side pays for its scale-up, and above ≈ 20–50 jobs/s the embedded server, not the workers, sets the pace.`,
       `Back at min is measured from the last job closed: scale-down waits scaleDownAfterMs after the last high recommendation and stops one worker at a time, each draining first. With busy slots read from the workers, the recommendation falls as soon as slots empty, so it can begin before the very last job closes.`,

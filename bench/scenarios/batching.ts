@@ -105,12 +105,16 @@ function figures(rounds: Round[]) {
   return {
     jobs,
     // Each round runs from its first start to its last result.
-    jobsPerSec: throughput(jobs, rounds.reduce((ms, r) => ms + r.load.durationMs, 0)),
+    jobsPerSec: throughput(
+      jobs,
+      rounds.reduce((ms, r) => ms + r.load.durationMs, 0),
+    ),
     e2e: summarize(rounds.flatMap((r) => r.load.latenciesMs)),
     /** Mean size of the batch each job was in (a job-weighted mean: a batch of 10 counts 10 times). */
     meanBatchSize: sizes.reduce((a, b) => a + b, 0) / sizes.length,
     maxBatchSize: Math.max(...sizes),
-    share: (role: string) => Math.round((100 * rounds.reduce((sum, r) => sum + (r.cpu[role] ?? 0), 0)) / rounds.reduce((sum, r) => sum + r.wallS, 0)),
+    share: (role: string) =>
+      Math.round((100 * rounds.reduce((sum, r) => sum + (r.cpu[role] ?? 0), 0)) / rounds.reduce((sum, r) => sum + r.wallS, 0)),
   };
 }
 
@@ -119,7 +123,17 @@ function report(s: (typeof SETTINGS)['full'], rounds: Round[], quick: boolean): 
   const ratio = f.on.jobsPerSec / f.off.jobsPerSec;
   const row = (side: Side, ceiling: number) => {
     const x = f[side];
-    return [SIDES[side], x.jobs, round(x.jobsPerSec), round(x.e2e.p50), round(x.e2e.p95), round(x.e2e.p99), round(x.meanBatchSize), x.maxBatchSize, round(ceiling)];
+    return [
+      SIDES[side],
+      x.jobs,
+      round(x.jobsPerSec),
+      round(x.e2e.p50),
+      round(x.e2e.p95),
+      round(x.e2e.p99),
+      round(x.meanBatchSize),
+      x.maxBatchSize,
+      round(ceiling),
+    ];
   };
   return {
     settings: {
@@ -129,8 +143,22 @@ function report(s: (typeof SETTINGS)['full'], rounds: Round[], quick: boolean): 
       jobs: 'task sentiment, attempt timeout 600 s',
       server: 'temporal server start-dev, file-backed SQLite (as `switchyard up`); 1 workflow worker process',
     },
-    columns: ['batching', 'jobs', 'jobs/s', 'e2e p50 ms', 'e2e p95 ms', 'e2e p99 ms', 'mean batch size', 'largest batch', 'provider ceiling jobs/s'],
-    rows: [row('off', providerCeiling(1)), row('on', providerCeiling(BATCH.maxSize)), ['on / off', '', round(ratio, 2), '', '', '', '', '', '']],
+    columns: [
+      'batching',
+      'jobs',
+      'jobs/s',
+      'e2e p50 ms',
+      'e2e p95 ms',
+      'e2e p99 ms',
+      'mean batch size',
+      'largest batch',
+      'provider ceiling jobs/s',
+    ],
+    rows: [
+      row('off', providerCeiling(1)),
+      row('on', providerCeiling(BATCH.maxSize)),
+      ['on / off', '', round(ratio, 2), '', '', '', '', '', ''],
+    ],
     metrics: {
       offJobsPerSec: f.off.jobsPerSec,
       onJobsPerSec: f.on.jobsPerSec,

@@ -49,20 +49,35 @@ interface Level {
 }
 
 async function call(stack: BenchStack, path: string, body: unknown): Promise<void> {
-  const res = await fetch(`${stack.apiUrl}${path}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+  const res = await fetch(`${stack.apiUrl}${path}`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify(body),
+  });
   if (res.status !== 201 && res.status !== 202) throw new Error(`POST ${path} answered ${res.status}: ${await res.text()}`);
 }
 
 /** Creates `conversations` conversations and posts `messages` to each through the API; resolves with their records. */
-async function converse(stack: BenchStack, label: string, n: { conversations: number; messages: number }): Promise<{ records: MessageRecord[]; firstSentMs: number }> {
+async function converse(
+  stack: BenchStack,
+  label: string,
+  n: { conversations: number; messages: number },
+): Promise<{ records: MessageRecord[]; firstSentMs: number }> {
   const ids = Array.from({ length: n.conversations }, (_, i) => `${label}-${i}`);
-  const created = await closedLoop({ concurrency: SUBMIT_CONCURRENCY, count: ids.length, fire: (i) => call(stack, '/v1/conversations', { id: ids[i], stages: STAGES }) });
+  const created = await closedLoop({
+    concurrency: SUBMIT_CONCURRENCY,
+    count: ids.length,
+    fire: (i) => call(stack, '/v1/conversations', { id: ids[i], stages: STAGES }),
+  });
   assertNoErrors(`creating the ${label} conversations`, created);
   // Message k of every conversation, then k + 1: each conversation gets its messages while others do too.
   const posted = await closedLoop({
     concurrency: SUBMIT_CONCURRENCY,
     count: ids.length * n.messages,
-    fire: (i) => call(stack, `/v1/conversations/${ids[i % ids.length]}/messages`, { text: `Message ${Math.floor(i / ids.length)} of ${ids[i % ids.length]}: the deploy went fine.` }),
+    fire: (i) =>
+      call(stack, `/v1/conversations/${ids[i % ids.length]}/messages`, {
+        text: `Message ${Math.floor(i / ids.length)} of ${ids[i % ids.length]}: the deploy went fine.`,
+      }),
   });
   assertNoErrors(`posting the ${label} messages`, posted);
 
@@ -82,7 +97,8 @@ async function converse(stack: BenchStack, label: string, n: { conversations: nu
 }
 
 /** From acceptance (the workflow's time when it took the message) to the end of its last handler. */
-const latencyMs = (r: MessageRecord) => Math.max(...r.stages.flatMap((s) => s.handlers.map((h) => Date.parse(h.finishedAt!)))) - Date.parse(r.acceptedAt);
+const latencyMs = (r: MessageRecord) =>
+  Math.max(...r.stages.flatMap((s) => s.handlers.map((h) => Date.parse(h.finishedAt!)))) - Date.parse(r.acceptedAt);
 
 function outOfTurn(records: MessageRecord[]): number {
   const byConversation = new Map<string, MessageRecord[]>();
@@ -92,7 +108,8 @@ function outOfTurn(records: MessageRecord[]): number {
     own.sort((a, b) => a.seq - b.seq);
     own.forEach((r, i) => {
       const before = own[i - 1];
-      if (r.status !== 'succeeded' || (before && (r.seq !== before.seq + 1 || Date.parse(r.startedAt!) < Date.parse(before.finishedAt!)))) count++;
+      if (r.status !== 'succeeded' || (before && (r.seq !== before.seq + 1 || Date.parse(r.startedAt!) < Date.parse(before.finishedAt!))))
+        count++;
     });
   }
   return count;
@@ -114,7 +131,9 @@ async function runLevel(stack: BenchStack, workers: number, s: (typeof SETTINGS)
     cpu: cpuUsed(before, after),
     wallS: (after.at - before.at) / 1000,
   };
-  log(`${workers} worker(s): ${records.length} messages at ${round(level.messagesPerSec)} messages/s, latency p50 ${round(level.latency.p50)} ms`);
+  log(
+    `${workers} worker(s): ${records.length} messages at ${round(level.messagesPerSec)} messages/s, latency p50 ${round(level.latency.p50)} ms`,
+  );
   return level;
 }
 
@@ -175,10 +194,20 @@ function report(s: (typeof SETTINGS)['full'], levels: Level[], quick: boolean) {
       pool: `synthetic, ${LATENCY_MS} ms per call, ${SLOTS} slots per inference worker process`,
       levels: s.levels,
       submit: `through the API (no keys, loopback): conversations created first, then message k of every conversation before k + 1, ${SUBMIT_CONCURRENCY} requests in flight`,
-      measure: 'messages/s = messages / (first POST sent → last message finished); latency = acceptance → last handler finished (workflow times in the stored records)',
+      measure:
+        'messages/s = messages / (first POST sent → last message finished); latency = acceptance → last handler finished (workflow times in the stored records)',
       server: 'temporal server start-dev, file-backed SQLite (as `switchyard up`); 1 workflow worker process, 1 API process',
     },
-    columns: ['inference workers × slots', 'conversations × messages', 'messages/s', 'vs 1 worker', 'ideal messages/s', 'latency p50 ms', 'latency p99 ms', 'CPU (share of one core)'],
+    columns: [
+      'inference workers × slots',
+      'conversations × messages',
+      'messages/s',
+      'vs 1 worker',
+      'ideal messages/s',
+      'latency p50 ms',
+      'latency p99 ms',
+      'CPU (share of one core)',
+    ],
     rows,
     metrics,
     targets,

@@ -18,17 +18,27 @@ const CHUNK_CHARS = 1000;
 const POLL_MS = 500;
 
 const SETTINGS = {
-  full: { bytes: 1024 * 1024, runs: [{ maxParallel: 4, workers: 1 }, { maxParallel: 16, workers: 1 }, { maxParallel: 64, workers: 1 }, { maxParallel: 64, workers: 2 }] },
+  full: {
+    bytes: 1024 * 1024,
+    runs: [
+      { maxParallel: 4, workers: 1 },
+      { maxParallel: 16, workers: 1 },
+      { maxParallel: 64, workers: 1 },
+      { maxParallel: 64, workers: 2 },
+    ],
+  },
   quick: { bytes: 40 * 1024, runs: [{ maxParallel: 8, workers: 1 }] },
 };
 
-const WORDS = ('the team shipped a careful release after weeks of testing while customers in Berlin and Paris reported ' +
-  'faster answers and fewer errors although some invoices from March were delayed and support worked late to fix them').split(' ');
+const WORDS = (
+  'the team shipped a careful release after weeks of testing while customers in Berlin and Paris reported ' +
+  'faster answers and fewer errors although some invoices from March were delayed and support worked late to fix them'
+).split(' ');
 
 /** Deterministic prose of `bytes` characters: sentences of 8–20 words from a small vocabulary. */
 export function prose(bytes: number): string {
   let seed = 42;
-  const next = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
+  const next = () => (seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
   const sentences: string[] = [];
   let size = 0;
   while (size < bytes) {
@@ -69,7 +79,8 @@ async function finished(stack: BenchStack, id: string): Promise<any> {
   for (const deadline = Date.now() + 30 * 60_000; Date.now() < deadline; await new Promise((r) => setTimeout(r, POLL_MS))) {
     const job = await api(stack, 'GET', `/v1/jobs/${id}`);
     if (job.status === 'succeeded') return job;
-    if (['failed', 'cancelled', 'timed_out'].includes(job.status)) throw new Error(`job ${id} ended ${job.status}: ${JSON.stringify(job.lastFailure)}`);
+    if (['failed', 'cancelled', 'timed_out'].includes(job.status))
+      throw new Error(`job ${id} ended ${job.status}: ${JSON.stringify(job.lastFailure)}`);
   }
   throw new Error(`job ${id} did not finish within 30 minutes`);
 }
@@ -83,7 +94,13 @@ interface Run {
   history: { runs: number; events: number; bytes: number };
 }
 
-async function runOnce(stack: BenchStack, documentId: string, maxParallel: number, workers: number, log: (l: string) => void): Promise<Run> {
+async function runOnce(
+  stack: BenchStack,
+  documentId: string,
+  maxParallel: number,
+  workers: number,
+  log: (l: string) => void,
+): Promise<Run> {
   const job = await api(stack, 'POST', '/v1/jobs', {
     type: 'document',
     source: { documentId },
@@ -98,16 +115,24 @@ async function runOnce(stack: BenchStack, documentId: string, maxParallel: numbe
   if (done.result.chunksDone !== chunks) throw new Error(`job ${job.id}: ${done.result.chunksDone} of ${chunks} chunks done`);
   const history = await historyOf(stack.client, workflowIdFor(OPEN_TENANT, job.id));
   const run = { maxParallel, workers, chunks, wallS, chunksPerSec: chunks / wallS, history };
-  log(`maxParallel ${maxParallel}, ${workers} worker(s): ${chunks} chunks in ${round(wallS)} s = ${round(run.chunksPerSec)} chunks/s; ${history.runs} runs, ${history.events} events`);
+  log(
+    `maxParallel ${maxParallel}, ${workers} worker(s): ${chunks} chunks in ${round(wallS)} s = ${round(run.chunksPerSec)} chunks/s; ${history.runs} runs, ${history.events} events`,
+  );
   return run;
 }
 
 export const document: Scenario = {
   name: 'document',
-  description: 'a 1 MB text document end to end through the document pipeline: chunks/s by maxParallel and inference workers, and its history',
+  description:
+    'a 1 MB text document end to end through the document pipeline: chunks/s by maxParallel and inference workers, and its history',
   async run({ quick, log }) {
     const s = quick ? SETTINGS.quick : SETTINGS.full;
-    const stack = await startBenchStack({ pools: { [POOL]: { provider: 'local', concurrency: SLOTS } }, poolWorkers: { [POOL]: 1 }, api: true, log });
+    const stack = await startBenchStack({
+      pools: { [POOL]: { provider: 'local', concurrency: SLOTS } },
+      poolWorkers: { [POOL]: 1 },
+      api: true,
+      log,
+    });
     try {
       const text = prose(s.bytes);
       const upload = await api(stack, 'POST', '/v1/documents', text, 'text/plain');
@@ -121,7 +146,12 @@ export const document: Scenario = {
         runs.push(await runOnce(stack, upload.id, r.maxParallel, r.workers, log));
       }
       const base = runs[0]!;
-      const metrics: Record<string, number> = { chunks: base.chunks, historyEvents: base.history.events, historyBytes: base.history.bytes, runsPerJob: base.history.runs };
+      const metrics: Record<string, number> = {
+        chunks: base.chunks,
+        historyEvents: base.history.events,
+        historyBytes: base.history.bytes,
+        runsPerJob: base.history.runs,
+      };
       for (const r of runs) metrics[`parallel${r.maxParallel}Workers${r.workers}ChunksPerSec`] = r.chunksPerSec;
       return {
         settings: {
@@ -131,8 +161,26 @@ export const document: Scenario = {
           server: 'temporal server start-dev, file-backed SQLite (as `switchyard up`); 1 workflow worker process; API on loopback',
           rate: 'chunks / (job finished − job accepted): upload not counted; extraction, splitting, aggregation and publishing are',
         },
-        columns: ['maxParallel', 'inference workers', 'chunks', 'seconds', 'chunks/s', 'runs (continue-as-new)', 'history events', 'history KB'],
-        rows: runs.map((r) => [r.maxParallel, r.workers, r.chunks, round(r.wallS), round(r.chunksPerSec), r.history.runs, r.history.events, round(r.history.bytes / 1024)]),
+        columns: [
+          'maxParallel',
+          'inference workers',
+          'chunks',
+          'seconds',
+          'chunks/s',
+          'runs (continue-as-new)',
+          'history events',
+          'history KB',
+        ],
+        rows: runs.map((r) => [
+          r.maxParallel,
+          r.workers,
+          r.chunks,
+          round(r.wallS),
+          round(r.chunksPerSec),
+          r.history.runs,
+          r.history.events,
+          round(r.history.bytes / 1024),
+        ]),
         metrics,
         targets: [],
         notes: [

@@ -57,7 +57,12 @@ export const embeddedSqlite: Scenario = {
     }
     const median = rates.map((r) => summarize(r).p50);
     const base = median[0]!;
-    const rows = VARIANTS.map((v, i) => [v.name, rates[i]!.map((x) => round(x)).join(' · '), round(median[i]!), round(median[i]! / base, 2)]);
+    const rows = VARIANTS.map((v, i) => [
+      v.name,
+      rates[i]!.map((x) => round(x)).join(' · '),
+      round(median[i]!),
+      round(median[i]! / base, 2),
+    ]);
     const targets: ScenarioTarget[] = [
       {
         name: 'WAL + FULL vs the default journal',
@@ -76,7 +81,12 @@ export const embeddedSqlite: Scenario = {
       },
       columns: ['SQLite setting', 'jobs/s per round', 'median jobs/s', 'vs default'],
       rows,
-      metrics: { defaultJobsPerSec: median[0]!, walFullJobsPerSec: median[1]!, walNormalJobsPerSec: median[2]!, walFullRatio: median[1]! / base },
+      metrics: {
+        defaultJobsPerSec: median[0]!,
+        walFullJobsPerSec: median[1]!,
+        walNormalJobsPerSec: median[2]!,
+        walFullRatio: median[1]! / base,
+      },
       targets,
       notes: [
         'FULL syncs the log at every commit in both journal modes, so a committed job survives a power cut either way; WAL needs fewer syncs per commit (one append, no journal file to create and delete).',

@@ -61,7 +61,12 @@ async function warmUp(stack: BenchStack, jobsPerPool: number): Promise<void> {
     assertNoErrors(`warming up ${mode}`, await closedLoop({ concurrency: FLOOD_CONCURRENCY, count: jobsPerPool, fire: () => submit() }));
   }
   const total = jobsPerPool * Object.keys(MODES).length;
-  await waitForCompleted(stack.client, `${jobsQuery(stack.workflowTaskQueue)} AND JobTenant = '${WARM_UP}'`, total, 60_000 + (3 * total * 1000) / CAPACITY_PER_S);
+  await waitForCompleted(
+    stack.client,
+    `${jobsQuery(stack.workflowTaskQueue)} AND JobTenant = '${WARM_UP}'`,
+    total,
+    60_000 + (3 * total * 1000) / CAPACITY_PER_S,
+  );
 }
 
 /** The heavy tenant floods the mode's pool, then the light tenant sends a steady trickle while the flood drains. */
@@ -86,7 +91,12 @@ async function runPhase(stack: BenchStack, mode: Mode, s: Settings, log: (line: 
   const heavyTimes = await dispatchTimes(stack.client, heavyIds);
   const lightTimes = await dispatchTimes(stack.client, lightIds);
   const lightArrived = Math.min(...lightTimes.map((t) => t.acceptedMs));
-  const phase = { mode, heavy: waits(heavyTimes), light: waits(lightTimes), heavyBacklog: heavyTimes.filter((t) => t.startedMs > lightArrived).length };
+  const phase = {
+    mode,
+    heavy: waits(heavyTimes),
+    light: waits(lightTimes),
+    heavyBacklog: heavyTimes.filter((t) => t.startedMs > lightArrived).length,
+  };
   log(`${mode}: light tenant waited p95 ${round(phase.light.total.p95)} ms with ${phase.heavyBacklog} heavy jobs queued ahead`);
   return phase;
 }
@@ -111,8 +121,16 @@ export const fairness: Scenario = {
 
 function report(s: Settings, phases: Phase[], quick: boolean): ScenarioResult {
   const [fair, fifo] = (['fair', 'fifo'] as const).map((m) => phases.find((p) => p.mode === m)!);
-  const row = (p: Phase, tenant: string, w: Waits) =>
-    [MODES[p.mode], tenant, w.total.count, round(w.total.p50), round(w.total.p95), round(w.total.max), round(w.queue.p95), p.heavyBacklog];
+  const row = (p: Phase, tenant: string, w: Waits) => [
+    MODES[p.mode],
+    tenant,
+    w.total.count,
+    round(w.total.p50),
+    round(w.total.p95),
+    round(w.total.max),
+    round(w.queue.p95),
+    p.heavyBacklog,
+  ];
   const metrics: Record<string, number> = {};
   for (const p of phases) {
     metrics[`${p.mode}LightWaitP50Ms`] = p.light.total.p50;
@@ -132,9 +150,19 @@ function report(s: Settings, phases: Phase[], quick: boolean): ScenarioResult {
       modes: MODES,
       wait: 'job accepted (WorkflowExecutionStarted) → inference started (last ActivityTaskStarted); queue wait: ActivityTaskScheduled → ActivityTaskStarted; server timestamps from history',
       warmUp: `${s.warmUpJobsPerPool} jobs per pool, flooded, before the phases`,
-      server: 'temporal server start-dev, file-backed SQLite, matching.enableFairness=true, one task-queue partition; 1 workflow worker process',
+      server:
+        'temporal server start-dev, file-backed SQLite, matching.enableFairness=true, one task-queue partition; 1 workflow worker process',
     },
-    columns: ['mode', 'tenant', 'jobs', 'wait p50 ms', 'wait p95 ms', 'wait max ms', 'queue wait p95 ms', 'heavy jobs queued when light began'],
+    columns: [
+      'mode',
+      'tenant',
+      'jobs',
+      'wait p50 ms',
+      'wait p95 ms',
+      'wait max ms',
+      'queue wait p95 ms',
+      'heavy jobs queued when light began',
+    ],
     rows: phases.flatMap((p) => [row(p, HEAVY, p.heavy), row(p, LIGHT, p.light)]),
     metrics,
     targets: [

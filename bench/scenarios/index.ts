@@ -11,4 +11,15 @@ import { overhead } from './overhead';
 import { peerBullmq } from './peer-bullmq';
 import { scaleOut } from './scale-out';
 
-export const SCENARIOS: readonly Scenario[] = [overhead, scaleOut, peerBullmq, fairness, batching, limits, embeddedSqlite, autoscale, chat, document];
+export const SCENARIOS: readonly Scenario[] = [
+  overhead,
+  scaleOut,
+  peerBullmq,
+  fairness,
+  batching,
+  limits,
+  embeddedSqlite,
+  autoscale,
+  chat,
+  document,
+];

@@ -96,10 +96,14 @@ export const limits: Scenario = {
       const estimate = estimateTokens({ task: 'summarize', text: TEXT, maxTokens: MAX_TOKENS });
       // One job through each pool first: it starts the limiter workflows, and tells how many tokens a call uses.
       await Promise.all([rawSubmitter(stack, rpsBody)(), rawSubmitter(stack, tokenBody)()]);
-      const firstTokenCall = await eventually('the first token job to reach the provider', () => callsOf(provider.requests, 'tokens').find((r) => r.usageTokens));
+      const firstTokenCall = await eventually('the first token job to reach the provider', () =>
+        callsOf(provider.requests, 'tokens').find((r) => r.usageTokens),
+      );
       const tokensPerCall = firstTokenCall.usageTokens!;
       const tokenJobsPerSec = (OVERLOAD * s.tokensPerMinute) / tokensPerCall / 60;
-      log(`offering ${OVERLOAD * s.requestsPerSecond} rps jobs/s for ${s.rpsLoadS} s and ${round(tokenJobsPerSec, 2)} token jobs/s (${tokensPerCall} tokens each, ${estimate} estimated) for ${s.tokenLoadS} s`);
+      log(
+        `offering ${OVERLOAD * s.requestsPerSecond} rps jobs/s for ${s.rpsLoadS} s and ${round(tokenJobsPerSec, 2)} token jobs/s (${tokensPerCall} tokens each, ${estimate} estimated) for ${s.tokenLoadS} s`,
+      );
 
       const started = Date.now();
       await Promise.all([
@@ -112,7 +116,12 @@ export const limits: Scenario = {
       const during = provider.requests.filter((r) => r.receivedAt >= started && r.receivedAt <= end);
       const calls = measureCalls(callsOf(during, 'rps'), s.requestsPerSecond, OVERLOAD * s.requestsPerSecond);
       // The token window counts from the first call (the warm-up job's), so its reservations count too.
-      const tokens = measureTokens(callsOf(provider.requests, 'tokens').filter((r) => r.receivedAt <= end), s.tokensPerMinute, OVERLOAD * s.tokensPerMinute, end);
+      const tokens = measureTokens(
+        callsOf(provider.requests, 'tokens').filter((r) => r.receivedAt <= end),
+        s.tokensPerMinute,
+        OVERLOAD * s.tokensPerMinute,
+        end,
+      );
       return report(quick, s, calls, tokens, { estimate, tokensPerCall });
     } finally {
       await stack.stop();
@@ -170,7 +179,8 @@ function report(
       tokensPerMinute: s.tokensPerMinute,
       load: `open loop at ${OVERLOAD}× each limit: ${OVERLOAD * s.requestsPerSecond} summarize jobs/s for ${s.rpsLoadS} s; ${OVERLOAD}× the tokens per minute for ${s.tokenLoadS} s`,
       tokenJob: `summarize of ${TEXT.length} characters, maxTokens ${MAX_TOKENS}: ${per.estimate} tokens estimated, ${per.tokensPerCall} by the provider's count`,
-      measure: "the provider's request log: calls/s over the middle 80 % of calls; tokens (the provider's usage) in every 60-s window, slid by 250 ms",
+      measure:
+        "the provider's request log: calls/s over the middle 80 % of calls; tokens (the provider's usage) in every 60-s window, slid by 250 ms",
     },
     columns: ['limit', 'configured', 'offered', 'achieved', 'achieved / configured', 'busiest (1 s / 60 s)', 'calls'],
     rows: [row('requests per second', calls, 'calls/s'), row('tokens per minute', tokens, 'tokens/min')],
@@ -183,7 +193,9 @@ function report(
     },
     targets,
     notes: [
-      quick ? 'A quick run is shorter than one 60-s window: its token figures are the tokens of the whole run.' : `Sustained tokens/min is the mean over ${tokens.windows} windows of 60 s.`,
+      quick
+        ? 'A quick run is shorter than one 60-s window: its token figures are the tokens of the whole run.'
+        : `Sustained tokens/min is the mean over ${tokens.windows} windows of 60 s.`,
       'The token window keeps each reservation 60 s plus a 2-s grant slack, so a pool with a backlog can sustain at most 60/62 of the limit (96.8 %).',
       `Reconciliation error: tokens calls used beyond their estimate (${per.tokensPerCall} used, ${per.estimate} estimated per call): ${reconciliationError}.`,
       "When calls arrive at idle workers, Temporal's queue rate limit can let the first second see up to about twice the limit; the middle-80 % rate leaves that start out.",

@@ -55,7 +55,8 @@ interface Round {
 
 export const overhead: Scenario = {
   name: 'overhead',
-  description: 'jobs through the HTTP API vs the same workflow started with the Temporal client: throughput, submit and end-to-end latency, history events',
+  description:
+    'jobs through the HTTP API vs the same workflow started with the Temporal client: throughput, submit and end-to-end latency, history events',
   async run({ quick, log }) {
     const s = quick ? SETTINGS.quick : SETTINGS.full;
     const stack = await startBenchStack({ pools: { [POOL]: syntheticPool(100, 0) }, api: true, log });
@@ -103,7 +104,11 @@ async function historyLengths(stack: BenchStack, closed: Map<string, ClosedJob>,
   for (const id of measured) counts.set(closed.get(id)!.historyLength, (counts.get(closed.get(id)!.historyLength) ?? 0) + 1);
   const typical = [...counts].sort((a, b) => b[1] - a[1])[0]![0];
   const longest = Math.max(...counts.keys());
-  const example = (length: number) => historyEventTypes(stack.client, measured.find((id) => closed.get(id)!.historyLength === length)!);
+  const example = (length: number) =>
+    historyEventTypes(
+      stack.client,
+      measured.find((id) => closed.get(id)!.historyLength === length)!,
+    );
   return { typical, counts, events: await example(typical), longest: longest > typical ? await example(longest) : null };
 }
 
@@ -121,7 +126,8 @@ function figures(rounds: Round[], closed: Map<string, ClosedJob>) {
     e2e: summarize(rounds.flatMap((r) => r.ids.map((id, i) => closeOf(id) - r.load.sentAt[i]!))),
     cpu: CPU_ROLES.map((role) => `${role} ${cpuMsPerJob(role)}`).join(', '),
     /** Share of one core, on average over the rounds. */
-    share: (key: string) => Math.round((100 * rounds.reduce((sum, r) => sum + (r.cpu[key] ?? 0), 0)) / rounds.reduce((sum, r) => sum + r.wallS, 0)),
+    share: (key: string) =>
+      Math.round((100 * rounds.reduce((sum, r) => sum + (r.cpu[key] ?? 0), 0)) / rounds.reduce((sum, r) => sum + r.wallS, 0)),
   };
 }
 
@@ -132,15 +138,32 @@ function report(
   history: Awaited<ReturnType<typeof historyLengths>>,
   quick: boolean,
 ): ScenarioResult {
-  const of = (path: PathName, key: Phase['key']) => figures(rounds.filter((r) => r.path === path && r.phase.key === key), closed);
-  const f = { raw: { throughput: of('raw', 'throughput'), target: of('raw', 'target'), light: of('raw', 'light') }, api: { throughput: of('api', 'throughput'), target: of('api', 'target'), light: of('api', 'light') } };
+  const of = (path: PathName, key: Phase['key']) =>
+    figures(
+      rounds.filter((r) => r.path === path && r.phase.key === key),
+      closed,
+    );
+  const f = {
+    raw: { throughput: of('raw', 'throughput'), target: of('raw', 'target'), light: of('raw', 'light') },
+    api: { throughput: of('api', 'throughput'), target: of('api', 'target'), light: of('api', 'light') },
+  };
   const ratio = f.api.throughput.jobsPerSec / f.raw.throughput.jobsPerSec;
   const { typical, events } = history;
   const extras = events.filter((t) => DEADLINE_TIMER_EVENTS.includes(t));
   const rows = s.phases.flatMap((phase) =>
     (['raw', 'api'] as const).map((path) => {
       const x = f[path][phase.key];
-      return [PATHS[path], phase.label, x.jobs, round(x.jobsPerSec), round(x.submit.p50), round(x.submit.p95), round(x.submit.p99), round(x.e2e.p50), round(x.e2e.p99)];
+      return [
+        PATHS[path],
+        phase.label,
+        x.jobs,
+        round(x.jobsPerSec),
+        round(x.submit.p50),
+        round(x.submit.p95),
+        round(x.submit.p99),
+        round(x.e2e.p50),
+        round(x.e2e.p99),
+      ];
     }),
   );
   rows.splice(2, 0, ['API / raw', s.phases[0]!.label, '', round(ratio, 3), '', '', '', '', '']);
@@ -170,8 +193,18 @@ function report(
       historyEvents: typical,
     },
     targets: [
-      { name: 'API throughput', target: '≥ 0.95 × raw', measured: `${round(ratio, 3)} × (${round(f.api.throughput.jobsPerSec)} vs ${round(f.raw.throughput.jobsPerSec)} jobs/s)`, met: quick ? null : ratio >= 0.95 },
-      { name: 'API submit p99 at 100 req/s (open loop)', target: '≤ 25 ms', measured: `${round(target.submit.p99)} ms (raw client: ${round(f.raw.target.submit.p99)} ms)`, met: quick ? null : target.submit.p99 <= 25 },
+      {
+        name: 'API throughput',
+        target: '≥ 0.95 × raw',
+        measured: `${round(ratio, 3)} × (${round(f.api.throughput.jobsPerSec)} vs ${round(f.raw.throughput.jobsPerSec)} jobs/s)`,
+        met: quick ? null : ratio >= 0.95,
+      },
+      {
+        name: 'API submit p99 at 100 req/s (open loop)',
+        target: '≤ 25 ms',
+        measured: `${round(target.submit.p99)} ms (raw client: ${round(f.raw.target.submit.p99)} ms)`,
+        met: quick ? null : target.submit.p99 <= 25,
+      },
       {
         name: 'history events per job',
         target: `≈ ${MINIMUM_EVENTS}, extras explained`,
@@ -180,7 +213,10 @@ function report(
       },
     ],
     notes: [
-      `History events per job (both paths): ${[...history.counts].sort((a, b) => a[0] - b[0]).map(([n, jobs]) => `${n} events × ${jobs} jobs`).join(', ')}. A typical job: ${events.join(', ')}.`,
+      `History events per job (both paths): ${[...history.counts]
+        .sort((a, b) => a[0] - b[0])
+        .map(([n, jobs]) => `${n} events × ${jobs} jobs`)
+        .join(', ')}. A typical job: ${events.join(', ')}.`,
       ...(history.longest ? [`The longest history: ${history.longest.join(', ')}.`] : []),
       `CPU ms per job in the closed-loop rounds (from /proc): raw — ${f.raw.throughput.cpu}; API — ${f.api.throughput.cpu}. Meanwhile processes outside the benchmark used ${f.api.throughput.share('other')} % of a core, and cores sat ${f.api.throughput.share('iowait')} % of one core's time waiting for the disk.`,
       'Open-loop submit latency counts from when each request was due, so a stall also counts against the requests it delays; end-to-end latency runs from that moment to the close time Temporal records.',

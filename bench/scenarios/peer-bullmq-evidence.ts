@@ -52,15 +52,22 @@ export async function gapEvidence(c: {
   assertNoErrors('0 ms, switchyard, light load for the evidence', load);
   await settle();
   const jobs = load.sentAt.length;
-  const persistence = before && url
-    ? persistenceUsed(before, await persistenceCounts(url)).map(([operation, d]) => ({ operation, perJob: d.requests / jobs, meanMs: d.latencyMs / d.requests }))
-    : [];
+  const persistence =
+    before && url
+      ? persistenceUsed(before, await persistenceCounts(url)).map(([operation, d]) => ({
+          operation,
+          perJob: d.requests / jobs,
+          meanMs: d.latencyMs / d.requests,
+        }))
+      : [];
   const steps = await historySteps(c.client, c.workflowIds.slice(first).slice(-20));
 
   const syscalls: Evidence['syscalls'] = {};
   for (const side of c.straceJobs > 0 ? SIDES : []) {
     c.log(`0 ms, ${side}: counting the store's write/sync system calls over ${c.straceJobs} jobs (strace; not timed)`);
-    const counts = await straceCounts(c.stores[side], async () => assertNoErrors(`${side} under strace`, await c.closed(side, c.straceJobs)()));
+    const counts = await straceCounts(c.stores[side], async () =>
+      assertNoErrors(`${side} under strace`, await c.closed(side, c.straceJobs)()),
+    );
     if (counts) syscalls[side] = { jobs: c.straceJobs, counts };
   }
   return { steps, persistence, syscalls };

@@ -10,8 +10,18 @@ import { SIDES, type PeerSettings, type Side } from './peer-bullmq-settings';
 const LABEL: Record<Side, string> = { bullmq: 'BullMQ + Redis', switchyard: 'Switchyard (API → Temporal)' };
 /** CPU by role: sampleCpu's process names (by prefix) → the label in the table. */
 const ROLES: Record<Side, [string, string][]> = {
-  bullmq: [['redis', 'redis'], ['bullmq-worker', 'workers'], ['bench', 'client']],
-  switchyard: [['temporal', 'temporal'], ['workflows', 'wf worker'], ['pool:', 'pool workers'], ['api', 'api'], ['bench', 'client']],
+  bullmq: [
+    ['redis', 'redis'],
+    ['bullmq-worker', 'workers'],
+    ['bench', 'client'],
+  ],
+  switchyard: [
+    ['temporal', 'temporal'],
+    ['workflows', 'wf worker'],
+    ['pool:', 'pool workers'],
+    ['api', 'api'],
+    ['bench', 'client'],
+  ],
 };
 const STORE: Record<Side, string> = { bullmq: 'redis-server', switchyard: 'Temporal dev server' };
 // eslint-disable-next-line @typescript-eslint/no-require-imports
@@ -36,7 +46,10 @@ function figures(of: Measured[], cores: number) {
   const sum = (f: (m: Measured) => number) => tp.reduce((total, m) => total + f(m), 0);
   const side = tp[0]!.side;
   const cpuMsPerJob = Object.fromEntries(
-    ROLES[side].map(([prefix, label]) => [label, (1000 * sum((m) => Object.entries(m.cpu).reduce((t, [n, v]) => (n.startsWith(prefix) ? t + v : t), 0))) / jobs]),
+    ROLES[side].map(([prefix, label]) => [
+      label,
+      (1000 * sum((m) => Object.entries(m.cpu).reduce((t, [n, v]) => (n.startsWith(prefix) ? t + v : t), 0))) / jobs,
+    ]),
   );
   const wallS = sum((m) => m.wallS);
   const share = (key: string) => sum((m) => m.cpu[key] ?? NaN) / wallS;
@@ -57,11 +70,21 @@ function figures(of: Measured[], cores: number) {
 }
 type Figures = ReturnType<typeof figures>;
 
-const cpuText = (f: Figures) => Object.entries(f.cpuMsPerJob).map(([role, ms]) => `${role} ${round(ms, 2)}`).join(' · ');
+const cpuText = (f: Figures) =>
+  Object.entries(f.cpuMsPerJob)
+    .map(([role, ms]) => `${role} ${round(ms, 2)}`)
+    .join(' · ');
 const pct = (x: number) => `${Math.round(100 * x)} %`;
 const opt = (x: number | undefined) => (x === undefined ? '' : round(x));
 
-export function report(r: { s: PeerSettings; measured: Measured[]; evidence: Evidence; redis: RedisServer; quick: boolean; cores: number }): ScenarioResult {
+export function report(r: {
+  s: PeerSettings;
+  measured: Measured[];
+  evidence: Evidence;
+  redis: RedisServer;
+  quick: boolean;
+  cores: number;
+}): ScenarioResult {
   const { s, measured, evidence, quick, cores } = r;
   const rows: (string | number)[][] = [];
   const metrics: Record<string, number> = {};
@@ -73,13 +96,28 @@ export function report(r: { s: PeerSettings; measured: Measured[]; evidence: Evi
     // The first series' metrics are unsuffixed; the others say their slots.
     const suffix = series === main ? '' : `Slots${series.slots}`;
     for (const l of series.latencies) {
-      const of = (side: Side) => figures(measured.filter((m) => m.side === side && m.slots === series.slots && m.latencyMs === l), cores);
+      const of = (side: Side) =>
+        figures(
+          measured.filter((m) => m.side === side && m.slots === series.slots && m.latencyMs === l),
+          cores,
+        );
       const f = { bullmq: of('bullmq'), switchyard: of('switchyard') };
       if (series === main && l === 0) [zero, ceiling] = [f, f.switchyard.jobsPerSec];
       const level = `${s.workers} × ${series.slots}`;
       for (const side of SIDES) {
         const x = f[side];
-        rows.push([level, l, LABEL[side], x.jobs, round(x.jobsPerSec), opt(x.e2e?.p50), opt(x.e2e?.p99), opt(x.rate), cpuText(x), round(x.diskKbPerJob, 1)]);
+        rows.push([
+          level,
+          l,
+          LABEL[side],
+          x.jobs,
+          round(x.jobsPerSec),
+          opt(x.e2e?.p50),
+          opt(x.e2e?.p99),
+          opt(x.rate),
+          cpuText(x),
+          round(x.diskKbPerJob, 1),
+        ]);
         metrics[`${side}JobsPerSec${l}${suffix}`] = x.jobsPerSec;
         if (x.e2e) Object.assign(metrics, { [`${side}E2eP50Ms${l}${suffix}`]: x.e2e.p50, [`${side}E2eP99Ms${l}${suffix}`]: x.e2e.p99 });
       }
@@ -106,7 +144,9 @@ export function report(r: { s: PeerSettings; measured: Measured[]; evidence: Evi
   const stepMs = (which: (type: string) => boolean) => evidence.steps.reduce((t, e) => (which(e.type) ? t + e.ms : t), 0);
   const perJob = (side: Side) => {
     const e = evidence.syscalls[side]!;
-    return Object.entries(e.counts).map(([name, n]) => `${name} ${round(n / e.jobs, 1)}`).join(', ');
+    return Object.entries(e.counts)
+      .map(([name, n]) => `${name} ${round(n / e.jobs, 1)}`)
+      .join(', ');
   };
   const fsyncs = evidence.syscalls.switchyard && (evidence.syscalls.switchyard.counts.fsync ?? 0) / evidence.syscalls.switchyard.jobs;
   if (fsyncs) metrics.temporalFsyncsPerJob0 = fsyncs;
@@ -122,19 +162,37 @@ export function report(r: { s: PeerSettings; measured: Measured[]; evidence: Evi
     settings: {
       inference: 'synthetic provider (src/inference/synthetic.ts), a timer per job, no jitter; the same code on both sides',
       series: s.series.map((x) => `${s.workers} worker processes × ${x.slots} slots on each side: ${x.latencies.join(', ')} ms`),
-      switchyard: 'temporal server start-dev with a file-backed SQLite (as `switchyard up`), 1 workflow worker process, the API process (no API keys); jobs submitted with POST /v1/jobs, completion awaited with the Temporal client (the workflow result, a long poll)',
+      switchyard:
+        'temporal server start-dev with a file-backed SQLite (as `switchyard up`), 1 workflow worker process, the API process (no API keys); jobs submitted with POST /v1/jobs, completion awaited with the Temporal client (the workflow result, a long poll)',
       bullmq: `bullmq ${BULLMQ_VERSION}, ${r.redis.version.split(' ').slice(0, 3).join(' ')}; Queue.add with a job id, completion heard through QueueEvents; ${JSON.stringify(BULLMQ_SETTINGS)}`,
       redis: REDIS_SETTINGS,
       throughput: `closed loop, max(${s.minInFlight}, 2 × the slots) jobs in flight; ${s.rounds} rounds per side and inference time of min(${s.jobsPerRound}, ${s.roundSeconds} s at the slots' ideal rate) jobs, after ${s.warmupJobs} warm-up jobs; rounds alternate A B B A`,
       latency: `open loop at half the lower of the two throughputs, the same rate and count (≤ ${s.latencyJobs}) on both sides; first series only`,
       e2e: 'from the submit call to the client hearing the job completed, both measured in the benchmark process',
     },
-    columns: ['workers × slots', 'inference ms', 'side', 'jobs', 'jobs/s', 'e2e p50 ms', 'e2e p99 ms', 'at jobs/s', 'CPU ms per job', 'store disk KB per job'],
+    columns: [
+      'workers × slots',
+      'inference ms',
+      'side',
+      'jobs',
+      'jobs/s',
+      'e2e p50 ms',
+      'e2e p99 ms',
+      'at jobs/s',
+      'CPU ms per job',
+      'store disk KB per job',
+    ],
     rows,
     metrics,
     targets,
     notes: [
-      `Durability. Switchyard: every state change of a job (accepted, each task scheduled, started and completed, the result) is committed to the Temporal server's SQLite file before the server acknowledges it; the dev server opens SQLite with its defaults (rollback journal, synchronous=FULL: fsync on every commit), so an acknowledged job survives a crash of any process or of the machine. BullMQ: Redis with ${Object.entries(REDIS_SETTINGS).map(([k, v]) => `${k} ${v || '""'}`).join(', ')}, as BullMQ's production guide recommends: the AOF is fsynced once a second, so a crash of the machine can lose about the last second of acknowledged jobs and results (a crash of redis-server alone loses nothing written to the kernel).`,
+      `Durability. Switchyard: every state change of a job (accepted, each task scheduled, started and completed, the result) is committed to the Temporal server's SQLite file before the server acknowledges it; the dev server opens SQLite with its defaults (rollback journal, synchronous=FULL: fsync on every commit), so an acknowledged job survives a crash of any process or of the machine. BullMQ: Redis with ${Object.entries(
+        REDIS_SETTINGS,
+      )
+        .map(([k, v]) => `${k} ${v || '""'}`)
+        .join(
+          ', ',
+        )}, as BullMQ's production guide recommends: the AOF is fsynced once a second, so a crash of the machine can lose about the last second of acknowledged jobs and results (a crash of redis-server alone loses nothing written to the kernel).`,
       `Each side runs ${s.workers} worker processes × the slots. Switchyard also runs what its architecture needs: the Temporal server, one workflow worker process and the API process; BullMQ needs only redis-server. All of it shares this machine's ${cores} cores with the load generator.`,
       `At 0 ms, where the time goes. A Switchyard job's history has ${evidence.steps.length} events; at the latency phase's rate, the median ms before each was: ${evidence.steps.map((e) => `${e.type} ${round(e.ms)}`).join(', ')} — ${round(stepMs(() => true))} ms from accepted to completed, ${round(stepMs((t) => t.endsWith('TaskStarted')))} ms of it before the …TaskStarted events (a scheduled task committed, handed to matching, picked up by a polling worker) and ${round(stepMs((t) => t.endsWith('TaskCompleted')))} ms before the …TaskCompleted events (the worker's turn, its answer committed). Every state change is committed, with the mutable state, task and visibility rows, in SQLite transactions through the dev server's single SQLite connection, one after another. CPU per job (ms): Switchyard — ${cpuText(z.switchyard)}; BullMQ — ${cpuText(z.bullmq)}. The Temporal server used ${pct(z.switchyard.temporal)} of a core and wrote ${round(z.switchyard.diskKbPerJob, 1)} KB to disk per job (/proc/<pid>/io); redis-server ${round(z.bullmq.diskKbPerJob, 2)} KB. The whole machine was busy ${pct(z.switchyard.busy / cores)} of its ${cores} cores during Switchyard's rounds (I/O wait ${pct(z.switchyard.iowait / cores)}), ${pct(z.bullmq.busy / cores)} during BullMQ's.`,
       calls.length

@@ -72,10 +72,13 @@ function switchyardRunner(stack: BenchStack, pool: string) {
 
 export const peerBullmq: Scenario = {
   name: 'peer-bullmq',
-  description: 'the same job (synthetic inference of 0, 50 and 200 ms) through BullMQ + Redis and through Switchyard: throughput, end-to-end latency, and where the 0-ms gap goes',
+  description:
+    'the same job (synthetic inference of 0, 50 and 200 ms) through BullMQ + Redis and through Switchyard: throughput, end-to-end latency, and where the 0-ms gap goes',
   async run({ quick, log }) {
     const s = quick ? SETTINGS.quick : SETTINGS.full;
-    const levels = s.series.flatMap((series) => series.latencies.map((latencyMs) => ({ series, latencyMs, pool: poolName(series.slots, latencyMs) })));
+    const levels = s.series.flatMap((series) =>
+      series.latencies.map((latencyMs) => ({ series, latencyMs, pool: poolName(series.slots, latencyMs) })),
+    );
     const redis = await startRedis({ log });
     let stack: BenchStack | undefined;
     try {
@@ -84,7 +87,15 @@ export const peerBullmq: Scenario = {
       const measured: Measured[] = [];
       let evidence: Evidence | undefined;
       for (const level of levels) {
-        const found = await runLevel({ s, stack, redis, log, measured, ...level, evidence: level.series === s.series[0] && level.latencyMs === 0 });
+        const found = await runLevel({
+          s,
+          stack,
+          redis,
+          log,
+          measured,
+          ...level,
+          evidence: level.series === s.series[0] && level.latencyMs === 0,
+        });
         evidence ??= found;
       }
       return report({ s, measured, evidence: evidence!, redis, quick, cores: os.cpus().length });
@@ -125,8 +136,19 @@ async function runLevel(c: {
       const [cpu1, io1] = [sampleCpu(procs[side]()), diskWriteBytes(disk[side])];
       assertNoErrors(`${side}, ${slots} slots, ${latencyMs} ms, ${phase}`, result);
       const diskBytes = (io1 ?? NaN) - (io0 ?? NaN);
-      c.measured.push({ side, slots, latencyMs, phase, load: result, cpu: cpuUsed(cpu0, cpu1), diskBytes, wallS: (cpu1.at - cpu0.at) / 1000 });
-      c.log(`${s.workers} × ${slots} slots, ${latencyMs} ms, ${side}, ${phase}: ${result.sentAt.length} jobs in ${Math.round(result.durationMs)} ms`);
+      c.measured.push({
+        side,
+        slots,
+        latencyMs,
+        phase,
+        load: result,
+        cpu: cpuUsed(cpu0, cpu1),
+        diskBytes,
+        wallS: (cpu1.at - cpu0.at) / 1000,
+      });
+      c.log(
+        `${s.workers} × ${slots} slots, ${latencyMs} ms, ${side}, ${phase}: ${result.sentAt.length} jobs in ${Math.round(result.durationMs)} ms`,
+      );
       return result;
     };
     const inFlight = Math.max(s.minInFlight, 2 * s.workers * slots);
@@ -147,11 +169,20 @@ async function runLevel(c: {
     const rate = Math.max(1, Math.floor(Math.min(...SIDES.map((side) => Math.min(...rates[side]))) / 2));
     if (series.latencyPhase) {
       const count = Math.min(s.latencyJobs, Math.max(10, rate * s.roundSeconds));
-      for (const side of [...SIDES].reverse()) await measure(side, 'latency', () => openLoop({ ratePerSec: rate, count, fire: () => fire[side]() }));
+      for (const side of [...SIDES].reverse())
+        await measure(side, 'latency', () => openLoop({ ratePerSec: rate, count, fire: () => fire[side]() }));
     }
     if (!c.evidence) return undefined;
     const light = () => openLoop({ ratePerSec: rate, count: s.evidenceJobs, fire: syRun });
-    return await gapEvidence({ client: stack.client, workflowIds: syRun.workflowIds, light, stores: disk, straceJobs: s.straceJobs, closed, log: c.log });
+    return await gapEvidence({
+      client: stack.client,
+      workflowIds: syRun.workflowIds,
+      light,
+      stores: disk,
+      straceJobs: s.straceJobs,
+      closed,
+      log: c.log,
+    });
   } finally {
     await Promise.all([bull.stop(), stack.stopWorkers(pool)]);
   }

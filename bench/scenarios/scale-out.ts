@@ -41,14 +41,25 @@ interface Level {
  * Starts `jobs` jobs on `pool` while it has no workers, waits until all their activities are queued,
  * then starts `workers` processes and measures how fast they drain it.
  */
-async function drain(stack: BenchStack, pool: string, slots: number, workers: number, jobs: number, log: (l: string) => void): Promise<Level> {
+async function drain(
+  stack: BenchStack,
+  pool: string,
+  slots: number,
+  workers: number,
+  jobs: number,
+  log: (l: string) => void,
+): Promise<Level> {
   const submit = rawSubmitter(stack, jobBody(pool));
   const query = `${jobsQuery(stack.workflowTaskQueue)} AND JobPool = '${pool}'`;
   const earlier = (await stack.client.workflow.count(query)).count; // earlier levels' jobs on this pool, all completed
   const ids: string[] = [];
   const load = await closedLoop({ concurrency: SUBMIT_CONCURRENCY, count: jobs, fire: async (i) => void (ids[i] = await submit()) });
   assertNoErrors(`starting the ${pool} backlog`, load);
-  await eventually(`${jobs} activities queued on ${pool}`, async () => ((await activityBacklog(stack.client, stack.poolTaskQueue(pool))) >= jobs) || undefined, 120_000);
+  await eventually(
+    `${jobs} activities queued on ${pool}`,
+    async () => (await activityBacklog(stack.client, stack.poolTaskQueue(pool))) >= jobs || undefined,
+    120_000,
+  );
   await stack.startWorkers(pool, workers);
   // Sampled once they poll, so their start-up (tsx, connecting) does not count as work on jobs.
   const before: CpuSample = sampleCpu(stack.processes());
@@ -58,14 +69,28 @@ async function drain(stack: BenchStack, pool: string, slots: number, workers: nu
   const closed = await completedJobs(stack.client, query);
   const mine = new Set(ids);
   const closeTimes = [...closed].filter(([id]) => mine.has(id)).map(([, j]) => j.closeMs);
-  const level = { pool, workers, slots, jobs, jobsPerSec: steadyRate(closeTimes), cpu: cpuUsed(before, after), wallS: (after.at - before.at) / 1000 };
+  const level = {
+    pool,
+    workers,
+    slots,
+    jobs,
+    jobsPerSec: steadyRate(closeTimes),
+    cpu: cpuUsed(before, after),
+    wallS: (after.at - before.at) / 1000,
+  };
   log(`${pool}: ${workers} worker(s) × ${slots} slots drained ${jobs} jobs at ${round(level.jobsPerSec)} jobs/s`);
   return level;
 }
 
 const share = (l: Level, role: string) => `${Math.round((100 * (l.cpu[role] ?? 0)) / l.wallS)}%`;
 const cpuText = (l: Level) =>
-  [`temporal ${share(l, 'temporal')}`, `workflows ${share(l, 'workflows')}`, `pool ${share(l, `pool:${l.pool}`)}`, `other ${share(l, 'other')}`, `I/O wait ${share(l, 'iowait')}`].join(' · ');
+  [
+    `temporal ${share(l, 'temporal')}`,
+    `workflows ${share(l, 'workflows')}`,
+    `pool ${share(l, `pool:${l.pool}`)}`,
+    `other ${share(l, 'other')}`,
+    `I/O wait ${share(l, 'iowait')}`,
+  ].join(' · ');
 
 export const scaleOut: Scenario = {
   name: 'scale-out',
@@ -86,7 +111,9 @@ export const scaleOut: Scenario = {
       for (const slots of s.slotSeries) {
         for (const workers of LEVELS) {
           const ideal = (workers * slots * 1000) / LATENCY_MS;
-          levels.push(await drain(stack, poolName(slots), slots, workers, jobsFor(Math.min(ideal, ceiling.jobsPerSec), workers * slots), log));
+          levels.push(
+            await drain(stack, poolName(slots), slots, workers, jobsFor(Math.min(ideal, ceiling.jobsPerSec), workers * slots), log),
+          );
         }
       }
       return report(s, ceiling, levels, quick);
@@ -119,7 +146,10 @@ function report(s: (typeof SETTINGS)['full'], ceiling: Level, levels: Level[], q
   for (const l of levels) metrics[`slots${l.slots}Workers${l.workers}JobsPerSec`] = l.jobsPerSec;
   const targets: ScenarioTarget[] = [];
   for (const slots of s.slotSeries) {
-    for (const [workers, want] of [[2, 1.8], [4, 3.4]] as const) {
+    for (const [workers, want] of [
+      [2, 1.8],
+      [4, 3.4],
+    ] as const) {
       const l = levels.find((x) => x.slots === slots && x.workers === workers)!;
       const ratio = l.jobsPerSec / base(l).jobsPerSec;
       metrics[`slots${slots}Ratio${workers}`] = ratio;
@@ -141,7 +171,8 @@ function report(s: (typeof SETTINGS)['full'], ceiling: Level, levels: Level[], q
       slotsPerProcess: s.slotSeries,
       ceiling: `${CEILING_WORKERS} workers × 20 slots, 0-ms inference`,
       jobsPerLevel: `about ${s.measureSeconds} s of work at the expected rate, at least 10 per slot, at most ${s.maxJobs}`,
-      method: 'backlog started with the Temporal client while the pool has no workers; workers start once every activity is queued; jobs/s over the middle 80 % of completions',
+      method:
+        'backlog started with the Temporal client while the pool has no workers; workers start once every activity is queued; jobs/s over the middle 80 % of completions',
       server: 'temporal server start-dev, file-backed SQLite (as `switchyard up`); 1 workflow worker process',
     },
     columns: ['workers × slots', 'jobs', 'jobs/s', 'vs 1 worker', 'ideal jobs/s', 'ms per job per slot', 'CPU (share of one core)'],

@@ -71,9 +71,7 @@ export function createApp({ config, jobs, conversations, blobs, log, metrics = c
   app.get('/readyz', async (_req, res) => {
     const namespace = config.temporal.namespace;
     try {
-      await jobs.temporal.connection.withDeadline(Date.now() + 2000, () =>
-        jobs.temporal.workflowService.describeNamespace({ namespace }),
-      );
+      await jobs.temporal.connection.withDeadline(Date.now() + 2000, () => jobs.temporal.workflowService.describeNamespace({ namespace }));
       res.json({ status: 'ready', temporal: 'reachable', namespace });
     } catch (err) {
       // The reason goes to the log, not to unauthenticated callers (it names internal addresses).

@@ -16,7 +16,11 @@ export interface DocumentJobChecks {
 }
 
 /** The job's source as the workflow takes it; a Problem if the job cannot be started as asked. */
-export async function documentSourceOf(tenant: string, spec: DocumentJobSpec, { documents, config }: DocumentJobChecks): Promise<DocumentSource> {
+export async function documentSourceOf(
+  tenant: string,
+  spec: DocumentJobSpec,
+  { documents, config }: DocumentJobChecks,
+): Promise<DocumentSource> {
   if (spec.webhook) {
     if (webhookSecretOf(config, tenant) === undefined) {
       throw new Problem(

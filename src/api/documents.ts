@@ -59,7 +59,7 @@ export class DocumentLibrary {
   /** A document job's source: the document's blob and type, for the workflow to read. */
   async source(tenant: string, id: string): Promise<DocumentSource | null> {
     const record = await this.record(tenant, id);
-    return record && { document: { id, blob: record.blob as BlobRef, type: record.type } };
+    return record && { document: { id, blob: record.blob, type: record.type } };
   }
 
   /** Deletes the document, its bytes and its record; false if the tenant has no such document. */

@@ -106,8 +106,11 @@ export function createApiMetrics() {
         ['pool'],
         (g, p) => g.set({ pool: p.name }, p.scaling.desiredWorkers),
       );
-      perPool('switchyard_pool_workers_polling', 'Worker processes that polled the pool recently, as the Temporal server saw them', ['pool'], (g, p) =>
-        g.set({ pool: p.name }, p.scaling.workersPolling),
+      perPool(
+        'switchyard_pool_workers_polling',
+        'Worker processes that polled the pool recently, as the Temporal server saw them',
+        ['pool'],
+        (g, p) => g.set({ pool: p.name }, p.scaling.workersPolling),
       );
       perPool('switchyard_pool_backlog', "Inference calls waiting in the pool's task queue (approximate)", ['pool'], (g, p) => {
         if (p.queue) g.set({ pool: p.name }, p.queue.backlog);
@@ -115,9 +118,14 @@ export function createApiMetrics() {
       perPool('switchyard_pool_backlog_age_seconds', 'How long the oldest waiting call of the pool has waited', ['pool'], (g, p) => {
         if (p.queue) g.set({ pool: p.name }, p.queue.backlogAgeMs / 1000);
       });
-      perPool('switchyard_pool_held_back', 'The limit holding waiting calls back (1) so that more workers would not run them sooner; 0 for the others', ['pool', 'reason'], (g, p) => {
-        for (const reason of HELD_BACK_REASONS) g.set({ pool: p.name, reason }, p.scaling.signal.heldBack === reason ? 1 : 0);
-      });
+      perPool(
+        'switchyard_pool_held_back',
+        'The limit holding waiting calls back (1) so that more workers would not run them sooner; 0 for the others',
+        ['pool', 'reason'],
+        (g, p) => {
+          for (const reason of HELD_BACK_REASONS) g.set({ pool: p.name, reason }, p.scaling.signal.heldBack === reason ? 1 : 0);
+        },
+      );
     },
 
     /** Outermost on the Temporal connection, so a call retried and then successful is no error. */

@@ -27,7 +27,7 @@ export async function writeHashed(
       size += chunk.byteLength;
       if (opts.maxBytes !== undefined && size > opts.maxBytes) throw new BlobTooLargeError(opts.maxBytes);
       hash.update(chunk);
-      for (let written = 0; written < chunk.byteLength; ) written += (await fh.write(chunk, written)).bytesWritten;
+      for (let written = 0; written < chunk.byteLength;) written += (await fh.write(chunk, written)).bytesWritten;
     }
     if (opts.durable) await fh.datasync();
   } catch (err) {

@@ -71,7 +71,10 @@ export class S3BlobStore implements BlobStore {
       const key = `${scope}/${sha256}`;
       if ((await this.size(key)) === null) {
         // lib-storage sends parts of 5 MB (each retried on its own), or one PutObject when smaller.
-        await new Upload({ client: this.client, params: { Bucket: this.settings.bucket, Key: this.objectKey(key), Body: createReadStream(spool) } }).done();
+        await new Upload({
+          client: this.client,
+          params: { Bucket: this.settings.bucket, Key: this.objectKey(key), Body: createReadStream(spool) },
+        }).done();
       }
       return { key, sha256, size };
     } finally {
@@ -117,9 +120,14 @@ export class S3BlobStore implements BlobStore {
     const keys = await this.list(scope);
     for (let i = 0; i < keys.length; i += DELETE_BATCH) {
       const batch = keys.slice(i, i + DELETE_BATCH).map((key) => ({ Key: this.objectKey(key) }));
-      const out = await this.client.send(new DeleteObjectsCommand({ Bucket: this.settings.bucket, Delete: { Objects: batch, Quiet: true } }));
+      const out = await this.client.send(
+        new DeleteObjectsCommand({ Bucket: this.settings.bucket, Delete: { Objects: batch, Quiet: true } }),
+      );
       const failed = out.Errors ?? [];
-      if (failed.length) throw new Error(`could not delete ${failed.length} blobs under ${scope}: ${failed[0]?.Key} ${failed[0]?.Code} ${failed[0]?.Message}`);
+      if (failed.length)
+        throw new Error(
+          `could not delete ${failed.length} blobs under ${scope}: ${failed[0]?.Key} ${failed[0]?.Code} ${failed[0]?.Message}`,
+        );
     }
     return keys.length;
   }

@@ -23,7 +23,12 @@ export async function autoscale(config: Config, log: Logger): Promise<number> {
     print: (line) => console.log(line),
   });
   const address = config.worker.metricsAddress;
-  const metrics = address ? await serveMetrics(address, autoscalerRegistry(() => actuator.status())) : null;
+  const metrics = address
+    ? await serveMetrics(
+        address,
+        autoscalerRegistry(() => actuator.status()),
+      )
+    : null;
   actuator.start();
   log.log('info', AUTOSCALER_READY, { pools: Object.keys(config.pools), metrics: address ? `http://${address}/metrics` : 'off' });
   await new Promise<void>((resolve) => {

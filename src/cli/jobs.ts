@@ -62,7 +62,8 @@ export async function jobsCommand(config: Config, command: string, args: string[
 function progressOf(job: JobResource): string {
   const p = job.progress;
   if (!p) return '';
-  const chunks = p.chunksTotal === null ? '' : ` ${p.chunksDone}/${p.chunksTotal} chunks${p.chunksFailed ? ` (${p.chunksFailed} failed)` : ''}`;
+  const chunks =
+    p.chunksTotal === null ? '' : ` ${p.chunksDone}/${p.chunksTotal} chunks${p.chunksFailed ? ` (${p.chunksFailed} failed)` : ''}`;
   return `  ${p.stage}${chunks}`;
 }
 

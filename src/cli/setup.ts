@@ -12,12 +12,13 @@ export async function setup(config: Config, say: (line: string) => void = consol
   const { namespace, address } = config.temporal;
   const client = createClient(config.temporal);
   try {
-    for (let deadline = Date.now() + WAIT_MS; ; ) {
+    for (let deadline = Date.now() + WAIT_MS; ;) {
       try {
         await client.workflowService.describeNamespace({ namespace });
         break;
       } catch (err) {
-        if (Date.now() > deadline) throw new Error(`Temporal at ${address} (namespace ${namespace}) did not answer: ${(err as Error).message}`);
+        if (Date.now() > deadline)
+          throw new Error(`Temporal at ${address} (namespace ${namespace}) did not answer: ${(err as Error).message}`);
         await new Promise((r) => setTimeout(r, 1000));
       }
     }

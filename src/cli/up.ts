@@ -29,7 +29,12 @@ export async function up(config: Config, args: string[]): Promise<number> {
     say(`Using the Temporal server at ${address} (namespace ${config.temporal.namespace})`);
     await setup(config, say);
   } else {
-    const cli = await resolveTemporalBinary('cli', { explicitPath: config.temporal.cliPath, toolsDir: config.toolsDir, searchPath: config.searchPath, log: say });
+    const cli = await resolveTemporalBinary('cli', {
+      explicitPath: config.temporal.cliPath,
+      toolsDir: config.toolsDir,
+      searchPath: config.searchPath,
+      log: say,
+    });
     server = await startDevServer({
       cliPath: cli.path,
       port: config.devServer.port,
@@ -46,7 +51,12 @@ export async function up(config: Config, args: string[]): Promise<number> {
   const env = childEnvironment({ TEMPORAL_ADDRESS: address, TEMPORAL_UI_URL: uiUrl });
   // Each is restarted when it crashes (kill a worker and the job still finishes); a hung one is killed after its drain grace.
   const supervise = (command: string[], childEnv: NodeJS.ProcessEnv) =>
-    startSwitchyard(command, { env: childEnv, print: say, restart: true, stopGraceMs: stopGraceFor(command, config.worker.shutdownGraceMs) });
+    startSwitchyard(command, {
+      env: childEnv,
+      print: say,
+      restart: true,
+      stopGraceMs: stopGraceFor(command, config.worker.shutdownGraceMs),
+    });
   const children = [
     ...workers.map((args, i) => supervise(args, metrics ? { ...env, SWITCHYARD_WORKER_METRICS_ADDRESS: metrics[i]! } : env)),
     supervise(['api'], env),
@@ -61,8 +71,22 @@ export async function up(config: Config, args: string[]): Promise<number> {
   const apiUrl = `http://${config.api.host}:${config.api.port}`;
   const allReady = Promise.all(children.map((c) => c.ready)).then(() => waitForReady(apiUrl));
   const ready = await Promise.race([allReady, stopped.then(() => false)]);
-  const workerMetrics = metrics && workers.map((args, i) => `${processName(args)} http://${metrics[i]}/metrics${args[0] === 'autoscale' ? ' (its workers: the ports above)' : ''}`);
-  if (ready) say(banner(config, { address, uiUrl, apiUrl, dbFile: server ? config.devServer.dbFile : null, ms: Date.now() - t0, metrics: workerMetrics }));
+  const workerMetrics =
+    metrics &&
+    workers.map(
+      (args, i) => `${processName(args)} http://${metrics[i]}/metrics${args[0] === 'autoscale' ? ' (its workers: the ports above)' : ''}`,
+    );
+  if (ready)
+    say(
+      banner(config, {
+        address,
+        uiUrl,
+        apiUrl,
+        dbFile: server ? config.devServer.dbFile : null,
+        ms: Date.now() - t0,
+        metrics: workerMetrics,
+      }),
+    );
 
   const signal = await stopped;
   say(`\n${signal}: stopping — workers finish in-flight inference (up to ${config.worker.shutdownGraceMs} ms)`);
@@ -81,13 +105,17 @@ function workerMetricsAddresses(base: string | undefined, count: number): string
   if (!base) return null;
   const at = base.lastIndexOf(':');
   const port = Number(base.slice(at + 1));
-  if (port + count - 1 > 65535) throw new Error(`SWITCHYARD_WORKER_METRICS_ADDRESS: ${count} worker processes need ports ${port}–${port + count - 1}`);
+  if (port + count - 1 > 65535)
+    throw new Error(`SWITCHYARD_WORKER_METRICS_ADDRESS: ${count} worker processes need ports ${port}–${port + count - 1}`);
   return Array.from({ length: count }, (_, i) => `${base.slice(0, at)}:${port + i}`);
 }
 
 async function waitForReady(apiUrl: string): Promise<boolean> {
-  for (const deadline = Date.now() + 120_000; Date.now() < deadline; ) {
-    const ok = await fetch(`${apiUrl}/readyz`).then((r) => r.ok, () => false);
+  for (const deadline = Date.now() + 120_000; Date.now() < deadline;) {
+    const ok = await fetch(`${apiUrl}/readyz`).then(
+      (r) => r.ok,
+      () => false,
+    );
     if (ok) return true;
     await new Promise((r) => setTimeout(r, 250));
   }

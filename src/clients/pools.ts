@@ -62,11 +62,16 @@ export const poolResourceSchema = z.object({
     })
     .nullable()
     .describe("Temporal's task-queue statistics; null if the server does not report them"),
-  workers: z.array(z.object({ identity: z.string(), lastAccessAt: z.iso.datetime().nullable() })).describe('Worker processes polling the pool'),
+  workers: z
+    .array(z.object({ identity: z.string(), lastAccessAt: z.iso.datetime().nullable() }))
+    .describe('Worker processes polling the pool'),
   rateLimit: z.object({
     requestsPerSecond: z.number().nullable().describe('Configured for the pool'),
     effectiveRequestsPerSecond: z.number().nullable().describe('What the server enforces now (0 while paused)'),
-    source: z.enum(['api', 'worker', 'system']).nullable().describe('api: set through the API (a pause); worker: the pool setting; system: the default'),
+    source: z
+      .enum(['api', 'worker', 'system'])
+      .nullable()
+      .describe('api: set through the API (a pause); worker: the pool setting; system: the default'),
     tokens: tokensSchema.nullable().describe('The token window now; null without a token limit or while the limiter cannot be asked'),
   }),
   breaker: breakerSchema.nullable().describe('null while the limiter cannot be asked'),
@@ -80,7 +85,10 @@ export const poolResourceSchema = z.object({
   pause: z.object({ reason: z.string(), since: z.iso.datetime().nullable() }).nullable(),
   scaling: z
     .object({
-      desiredWorkers: z.number().int().describe('What the scaling policy recommends now, from this signal alone (the autoscaler adds the stabilization window)'),
+      desiredWorkers: z
+        .number()
+        .int()
+        .describe('What the scaling policy recommends now, from this signal alone (the autoscaler adds the stabilization window)'),
       workersPolling: z.number().int(),
       reason: z.string(),
       signal: loadSignalSchema,

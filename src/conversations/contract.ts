@@ -14,7 +14,6 @@ export const CONVERSATION_WORKFLOW = 'conversation';
 export type ConversationWorkflow = (input: ConversationInput) => Promise<never>;
 export const conversationWorkflowId = (tenant: string, conversationId: string): string => `${tenant}/conversation/${conversationId}`;
 
-
 /** Failure types: of a rejected `submitMessage` (the update's failure cause), and of a message (its record's `error.type`). */
 export const CHAT_FAILURES = {
   /** The conversation's queue is full; answered 429 with Retry-After. */

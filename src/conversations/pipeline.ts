@@ -51,7 +51,9 @@ export const handlerSchema = z
 /** `all`: every handler settles, the stage succeeds iff all did; `first-success`: the first success wins; `quorum`: k successes win. */
 export const fanInSchema = z.union([
   z.enum(['all', 'first-success']),
-  z.strictObject({ quorum: z.number().int().min(1).max(CHAT_LIMITS.handlersPerStage).describe('At most the number of the stage’s handlers') }),
+  z.strictObject({
+    quorum: z.number().int().min(1).max(CHAT_LIMITS.handlersPerStage).describe('At most the number of the stage’s handlers'),
+  }),
 ]);
 
 /** "A quorum of k needs k handlers" in JSON Schema: one `if`/`then` per k. */
@@ -68,7 +70,11 @@ export const stageSchema = z
   })
   .superRefine((s, ctx) => {
     if (typeof s.fanIn === 'object' && s.fanIn.quorum > s.handlers.length) {
-      ctx.addIssue({ code: 'custom', path: ['fanIn', 'quorum'], message: `a quorum of ${s.fanIn.quorum} needs at least as many handlers; the stage has ${s.handlers.length}` });
+      ctx.addIssue({
+        code: 'custom',
+        path: ['fanIn', 'quorum'],
+        message: `a quorum of ${s.fanIn.quorum} needs at least as many handlers; the stage has ${s.handlers.length}`,
+      });
     }
   })
   .meta({ allOf: quorumNeedsHandlers });
@@ -84,13 +90,19 @@ export const pipelineSchema = z
     const seen = new Set<string>();
     p.stages.forEach((stage, i) =>
       stage.handlers.forEach((h, j) => {
-        if (seen.has(h.name)) ctx.addIssue({ code: 'custom', path: ['stages', i, 'handlers', j, 'name'], message: `handler names are unique in a pipeline; "${h.name}" repeats` });
+        if (seen.has(h.name))
+          ctx.addIssue({
+            code: 'custom',
+            path: ['stages', i, 'handlers', j, 'name'],
+            message: `handler names are unique in a pipeline; "${h.name}" repeats`,
+          });
         seen.add(h.name);
       }),
     );
     const targets = new Set<string>();
     p.targets.forEach((t, i) => {
-      if (targets.has(t.name)) ctx.addIssue({ code: 'custom', path: ['targets', i, 'name'], message: `target names are unique; "${t.name}" repeats` });
+      if (targets.has(t.name))
+        ctx.addIssue({ code: 'custom', path: ['targets', i, 'name'], message: `target names are unique; "${t.name}" repeats` });
       targets.add(t.name);
     });
   });

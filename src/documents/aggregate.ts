@@ -88,7 +88,8 @@ export class DocumentRollUp {
   private readonly chunkSummaries: string[] = [];
   private readonly entities = new Map<string, { item: { value: string; type: string }; count: number }>();
   private readonly keywords = new Map<string, { item: { term: string }; count: number }>();
-  private sentiment: { chunks: number; sum: number; min: { index: number; score: number }; max: { index: number; score: number } } | null = null;
+  private sentiment: { chunks: number; sum: number; min: { index: number; score: number }; max: { index: number; score: number } } | null =
+    null;
   private embeddings = { count: 0, dimensions: 0 };
   private readonly promptOutputs: Array<{ index: number; content: string }> = [];
 
@@ -145,7 +146,13 @@ export class DocumentRollUp {
   }
 
   /** The result; `failedIndexes` are the failed chunks known by index, `total − analysed` the failed count. */
-  finish(opts: { total: number; failedIndexes: number[]; documentSummary?: string | null; embeddingsKey?: string; prompt?: string }): DocumentResult {
+  finish(opts: {
+    total: number;
+    failedIndexes: number[];
+    documentSummary?: string | null;
+    embeddingsKey?: string;
+    prompt?: string;
+  }): DocumentResult {
     const has = (task: DocumentTask) => this.tasks.includes(task);
     const result: DocumentResult = {
       chunks: { total: opts.total, analysed: this.analysed, failed: opts.total - this.analysed, failedIndexes: opts.failedIndexes },

@@ -33,7 +33,14 @@ const DECLARED: Record<string, DocumentType> = {
   'text/markdown': 'markdown',
   'text/x-markdown': 'markdown',
 };
-const EXTENSIONS: Record<string, DocumentType> = { pdf: 'pdf', html: 'html', htm: 'html', md: 'markdown', markdown: 'markdown', txt: 'text' };
+const EXTENSIONS: Record<string, DocumentType> = {
+  pdf: 'pdf',
+  html: 'html',
+  htm: 'html',
+  md: 'markdown',
+  markdown: 'markdown',
+  txt: 'text',
+};
 
 const PDF_MAGIC = Buffer.from('%PDF-');
 const HTML_START = /^\s*(<!--[\s\S]*?-->\s*)*<(!doctype\s+html|html)[\s>]/i;
@@ -53,7 +60,10 @@ function isText(head: Uint8Array): boolean {
 export function detectDocumentType(head: Uint8Array, declared: DeclaredDocument = {}): DocumentType {
   const mediaType = declared.contentType?.split(';')[0]!.trim().toLowerCase() || undefined;
   const extension = declared.filename?.toLowerCase().match(/\.([a-z]+)$/)?.[1];
-  const claimed = mediaType && mediaType !== 'application/octet-stream' ? (DECLARED[mediaType] ?? (mediaType.startsWith('text/') ? 'text' : undefined)) : undefined;
+  const claimed =
+    mediaType && mediaType !== 'application/octet-stream'
+      ? (DECLARED[mediaType] ?? (mediaType.startsWith('text/') ? 'text' : undefined))
+      : undefined;
   if (mediaType && mediaType !== 'application/octet-stream' && !claimed) {
     throw new UnsupportedDocumentError(`${mediaType} is not a supported document type: send PDF, HTML, Markdown or plain text`);
   }

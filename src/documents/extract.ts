@@ -36,7 +36,10 @@ async function pdfText(bytes: Uint8Array): Promise<string> {
   }
   try {
     const { text } = await extractPdfPages(pdf, { mergePages: false });
-    return text.map((page) => page.trim()).filter(Boolean).join('\n\n');
+    return text
+      .map((page) => page.trim())
+      .filter(Boolean)
+      .join('\n\n');
   } finally {
     await pdf.destroy();
   }

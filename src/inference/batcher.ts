@@ -3,7 +3,14 @@
  * provider call (`inferBatch`). Every call stays its own activity's: it heartbeats for it, honours its
  * cancellation, and gets its own result or error, so each job keeps its own retries and timeouts.
  */
-import { type CallContext, type InferenceProvider, type InferenceRequest, type InferenceResult, ProviderError, safeHeartbeat } from './provider';
+import {
+  type CallContext,
+  type InferenceProvider,
+  type InferenceRequest,
+  type InferenceResult,
+  ProviderError,
+  safeHeartbeat,
+} from './provider';
 
 export interface BatchSettings {
   /** Calls per provider call; 1 or less turns batching off. */
@@ -90,9 +97,18 @@ export function withBatching(
     // The provider's heartbeats (e.g. between items of CPU-bound work) reach every call still waiting.
     const ctx: CallContext = { signal: batch.abort.signal, heartbeat: () => calls.forEach((c) => c.done || safeHeartbeat(c.ctx)) };
     try {
-      const outcomes = await inferBatch.call(provider, calls.map((c) => c.request), ctx);
+      const outcomes = await inferBatch.call(
+        provider,
+        calls.map((c) => c.request),
+        ctx,
+      );
       calls.forEach((call, i) => {
-        const outcome = outcomes[i] ?? new ProviderError(`the ${provider.kind} provider answered ${outcomes.length} results for ${calls.length} requests`, 'unavailable');
+        const outcome =
+          outcomes[i] ??
+          new ProviderError(
+            `the ${provider.kind} provider answered ${outcomes.length} results for ${calls.length} requests`,
+            'unavailable',
+          );
         call.settle(outcome instanceof Error ? { error: outcome } : { result: outcome });
       });
     } catch (error) {

@@ -74,7 +74,14 @@ export function startProbe(b: BreakerState, id: string, now: number): void {
 }
 
 /** Counts a call's outcome. Only a probe's outcome decides a half-open breaker; late reports of older calls do not. */
-export function record(b: BreakerState, s: BreakerSettings, id: string, outcome: Outcome, retryAfterMs: number | undefined, now: number): void {
+export function record(
+  b: BreakerState,
+  s: BreakerSettings,
+  id: string,
+  outcome: Outcome,
+  retryAfterMs: number | undefined,
+  now: number,
+): void {
   if (!s.enabled) return;
   const wasProbe = b.probes.some((p) => p.id === id);
   b.probes = b.probes.filter((p) => p.id !== id);

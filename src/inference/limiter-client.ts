@@ -85,7 +85,10 @@ export class LimiterClient {
       if (admission.granted) {
         const age = performance.now() - sentAt;
         if (this.opts.settings.tokensPerMinute !== null && age > FRESH_GRANT_MS) {
-          this.opts.log.log('warn', 'limiter grant came too late to use; asking again', { limiter: this.opts.limiter, ageMs: Math.round(age) });
+          this.opts.log.log('warn', 'limiter grant came too late to use; asking again', {
+            limiter: this.opts.limiter,
+            ageMs: Math.round(age),
+          });
           this.report({ id, outcome: 'abandoned', tokens: 0 });
           continue;
         }

@@ -102,7 +102,11 @@ function admit(data: LimiterData, settings: LimiterSettings, { id, tokens: wante
   if (perMinute !== null) {
     const r = tokens.reserve(data.window, id, wanted, perMinute, now);
     if ('tooLarge' in r) {
-      return { id, granted: false, rejected: `the call needs an estimated ${wanted} tokens, more than the limiter's whole ${perMinute} per minute` };
+      return {
+        id,
+        granted: false,
+        rejected: `the call needs an estimated ${wanted} tokens, more than the limiter's whole ${perMinute} per minute`,
+      };
     }
     if (!r.granted) return { id, granted: false, retryInMs: r.retryInMs, reason: `token limit: ${perMinute} per minute` };
   }

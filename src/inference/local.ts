@@ -3,7 +3,14 @@
  * no randomness, so the same text always gives the same output — useful for tests and as a free pool.
  */
 import type { ItemEntity, ItemSentence, ItsFunction, ItsHelpers, PartOfSpeech, Tokens, WinkMethods } from 'wink-nlp';
-import { type CallContext, type InferenceProvider, type InferenceRequest, type InferenceResult, type InferenceTask, ProviderError } from './provider';
+import {
+  type CallContext,
+  type InferenceProvider,
+  type InferenceRequest,
+  type InferenceResult,
+  type InferenceTask,
+  ProviderError,
+} from './provider';
 
 export const LOCAL_MODEL = 'wink-eng-lite-web-model';
 export const LOCAL_TASKS: readonly InferenceTask[] = ['sentiment', 'entities', 'keywords', 'summarize', 'embed'];
@@ -81,10 +88,13 @@ function sentiment(nlp: WinkMethods, text: string) {
 function entities(nlp: WinkMethods, text: string) {
   const found: { value: string; type: string }[] = [];
   // Copy into plain objects: wink's details have a null prototype.
-  nlp.readDoc(text).entities().each((e: ItemEntity) => {
-    const d = e.out(nlp.its.detail) as unknown as { value: string; type: string };
-    found.push({ value: d.value, type: d.type });
-  });
+  nlp
+    .readDoc(text)
+    .entities()
+    .each((e: ItemEntity) => {
+      const d = e.out(nlp.its.detail) as unknown as { value: string; type: string };
+      found.push({ value: d.value, type: d.type });
+    });
   return { entities: found };
 }
 
@@ -102,7 +112,10 @@ function keywords(nlp: WinkMethods, text: string) {
 function summarize(nlp: WinkMethods, text: string) {
   const its = nlp.its;
   const sentences: { text: string; words: string[] }[] = [];
-  nlp.readDoc(text).sentences().each((s: ItemSentence) => sentences.push({ text: s.out().trim(), words: contentLemmas(s.tokens(), its) }));
+  nlp
+    .readDoc(text)
+    .sentences()
+    .each((s: ItemSentence) => sentences.push({ text: s.out().trim(), words: contentLemmas(s.tokens(), its) }));
   const freq = countBy(sentences.flatMap((s) => s.words));
   const maxFreq = Math.max(1, ...freq.values());
   const scored = sentences.map((s, index) => ({

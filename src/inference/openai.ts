@@ -25,8 +25,7 @@ export const OPENAI_BATCH_TASKS: readonly InferenceTask[] = ['embed'];
 
 const HEARTBEAT_EVERY_MS = 1000;
 const SUMMARY_PROMPT =
-  'Summarize the text the user sends in a few concise sentences. Keep the key facts, names and numbers. ' +
-  'Reply with the summary only.';
+  'Summarize the text the user sends in a few concise sentences. Keep the key facts, names and numbers. ' + 'Reply with the summary only.';
 
 // Lenient schemas: only the fields we read, so extra or newer fields never break us.
 const usageSchema = z
@@ -204,7 +203,10 @@ export function createOpenAIProvider(pool: OpenAIPool, fetchImpl: typeof fetch =
     const usage = shareUsage(toUsage(res.usage), texts);
     return texts.map((_, i) => {
       const embedding = byIndex.get(i);
-      if (!embedding) throw new ProviderError(`malformed embeddings response from provider: no vector for input ${i} of ${texts.length}`, 'unavailable', { status: 200 });
+      if (!embedding)
+        throw new ProviderError(`malformed embeddings response from provider: no vector for input ${i} of ${texts.length}`, 'unavailable', {
+          status: 200,
+        });
       return { task: 'embed', model: res.model ?? model, output: { embedding, dimensions: embedding.length }, usage: usage[i] };
     });
   }
@@ -213,11 +215,18 @@ export function createOpenAIProvider(pool: OpenAIPool, fetchImpl: typeof fetch =
    * One call for the batch. A provider refuses a whole batch for one bad input (4xx), so on a refusal
    * each input is sent alone and only the culprit fails; other failures (429, 5xx) are every item's.
    */
-  async function embedBatch(requests: (InferenceRequest & { text: string })[], ctx: CallContext): Promise<(InferenceResult | ProviderError)[]> {
+  async function embedBatch(
+    requests: (InferenceRequest & { text: string })[],
+    ctx: CallContext,
+  ): Promise<(InferenceResult | ProviderError)[]> {
     if (requests.length === 0) return [];
     const model = embeddingModel(requests[0]!); // the batcher groups by model
     try {
-      return await embed(requests.map((r) => r.text), model, ctx);
+      return await embed(
+        requests.map((r) => r.text),
+        model,
+        ctx,
+      );
     } catch (err) {
       if (!(err instanceof ProviderError && err.kind === 'rejected' && requests.length > 1)) throw err;
       return Promise.all(requests.map((r) => embed([r.text], model, ctx).then(([result]) => result!, ownOutcome)));
@@ -254,9 +263,16 @@ export function createOpenAIProvider(pool: OpenAIPool, fetchImpl: typeof fetch =
       ctx.signal.throwIfAborted();
       // An input the provider would refuse fails alone, without a call; the rest go in one.
       const refused = requests.map((r) =>
-        r.task !== 'embed' ? new ProviderError(`task "${r.task}" is not batched by the openai provider`, 'invalid_input') : hasText(r) ? undefined : textMissing(r),
+        r.task !== 'embed'
+          ? new ProviderError(`task "${r.task}" is not batched by the openai provider`, 'invalid_input')
+          : hasText(r)
+            ? undefined
+            : textMissing(r),
       );
-      const answers = await embedBatch(requests.filter((r, i): r is InferenceRequest & { text: string } => refused[i] === undefined), ctx);
+      const answers = await embedBatch(
+        requests.filter((r, i): r is InferenceRequest & { text: string } => refused[i] === undefined),
+        ctx,
+      );
       let next = 0;
       return refused.map((r) => r ?? answers[next++]!);
     },

@@ -5,7 +5,14 @@
  * small fixed output that says it is synthetic.
  */
 import type { PoolConfig } from '../config';
-import { type CallContext, INFERENCE_TASKS, type InferenceProvider, type InferenceRequest, type InferenceResult, safeHeartbeat } from './provider';
+import {
+  type CallContext,
+  INFERENCE_TASKS,
+  type InferenceProvider,
+  type InferenceRequest,
+  type InferenceResult,
+  safeHeartbeat,
+} from './provider';
 
 export type SyntheticPool = Extract<PoolConfig, { provider: 'synthetic' }>;
 export const SYNTHETIC_MODEL = 'synthetic';
@@ -47,7 +54,7 @@ function device(concurrency: number | undefined): (costMs: number) => number {
     const now = Date.now();
     const lane = freeAt.indexOf(Math.min(...freeAt));
     freeAt[lane] = Math.max(now, freeAt[lane]!) + costMs;
-    return freeAt[lane]! - now;
+    return freeAt[lane] - now;
   };
 }
 

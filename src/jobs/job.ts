@@ -21,16 +21,7 @@ export const NON_RETRYABLE_ERRORS = ['InvalidInput', 'ProviderRejected'] as cons
 
 /** Temporal's execution status names, as the client SDK reports them. */
 export type ExecutionStatusName =
-  | 'UNSPECIFIED'
-  | 'RUNNING'
-  | 'COMPLETED'
-  | 'FAILED'
-  | 'CANCELLED'
-  | 'TERMINATED'
-  | 'CONTINUED_AS_NEW'
-  | 'TIMED_OUT'
-  | 'PAUSED'
-  | 'UNKNOWN';
+  'UNSPECIFIED' | 'RUNNING' | 'COMPLETED' | 'FAILED' | 'CANCELLED' | 'TERMINATED' | 'CONTINUED_AS_NEW' | 'TIMED_OUT' | 'PAUSED' | 'UNKNOWN';
 
 /**
  * A job's status from Temporal's own state: a running execution is `running` while one of its

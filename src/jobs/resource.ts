@@ -45,7 +45,11 @@ const documentResultSchema = z.object({
   failedChunks: z.array(z.number().int()).describe('Chunks that failed under failurePolicy continue'),
   review: reviewStateSchema.nullable(),
   webhook: z
-    .object({ url: z.string(), status: z.number().int().describe('HTTP status of the last delivery attempt; 0 if none answered'), attempts: z.number().int() })
+    .object({
+      url: z.string(),
+      status: z.number().int().describe('HTTP status of the last delivery attempt; 0 if none answered'),
+      attempts: z.number().int(),
+    })
     .nullable(),
   size: z.number().int().describe('Bytes of the full result (GET links.result)'),
   sha256: z.string(),
@@ -62,7 +66,9 @@ export const jobResourceSchema = z.object({
   attempts: z
     .number()
     .int()
-    .describe('Attempts of the inference call so far, 0 while the first waits for a worker; for a document job, the most any of its steps took'),
+    .describe(
+      'Attempts of the inference call so far, 0 while the first waits for a worker; for a document job, the most any of its steps took',
+    ),
   lastFailure: jobFailureSchema.nullable(),
   progress: documentProgressSchema
     .nullable()
@@ -133,7 +139,12 @@ export function temporalUiLink(base: JobLinkBase, workflowId: string, runId: str
   return `${base.uiUrl}/namespaces/${encodeURIComponent(base.namespace)}/workflows/${encodeURIComponent(workflowId)}/${runId}/history`;
 }
 
-export function jobLinks(base: JobLinkBase, job: { id: string; type: JobResource['type'] }, workflowId: string, runId: string): JobResource['links'] {
+export function jobLinks(
+  base: JobLinkBase,
+  job: { id: string; type: JobResource['type'] },
+  workflowId: string,
+  runId: string,
+): JobResource['links'] {
   const self = `/v1/jobs/${job.id}`;
   return {
     self,

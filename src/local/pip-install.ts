@@ -70,7 +70,11 @@ export async function installWheels(opts: WheelInstall): Promise<string> {
     });
   } catch (err) {
     await fs.rm(tmp, { recursive: true, force: true });
-    const stderr = String((err as { stderr?: unknown }).stderr ?? '').trim().split('\n').slice(-8).join('\n');
+    const stderr = String((err as { stderr?: unknown }).stderr ?? '')
+      .trim()
+      .split('\n')
+      .slice(-8)
+      .join('\n');
     throw new Error(`\`${python} -m pip install ${opts.requirements.join(' ')}\` failed${stderr ? `:\n${stderr}` : ` (${String(err)})`}`);
   }
   // Another process may have finished an identical install meanwhile: keep theirs.

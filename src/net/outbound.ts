@@ -72,7 +72,11 @@ export class OutboundTimeoutError extends SwitchyardError {
 export class OutboundNetworkError extends SwitchyardError {
   override readonly name = 'OutboundNetworkError';
   readonly code = 'outbound-network';
-  constructor(message: string, readonly systemCode: string | undefined, options: { cause: unknown }) {
+  constructor(
+    message: string,
+    readonly systemCode: string | undefined,
+    options: { cause: unknown },
+  ) {
     super(message, options);
   }
 }
@@ -179,7 +183,9 @@ function redirected(req: OutboundRequest, status: number, from: URL, to: URL): O
   const toGet = status === 303 ? method !== 'HEAD' : (status === 301 || status === 302) && method === 'POST';
   for (const name of Object.keys(headers)) {
     const lower = name.toLowerCase();
-    const dropped = (toGet && (lower === 'content-type' || lower === 'content-length')) || (to.origin !== from.origin && (lower === 'authorization' || lower === 'cookie'));
+    const dropped =
+      (toGet && (lower === 'content-type' || lower === 'content-length')) ||
+      (to.origin !== from.origin && (lower === 'authorization' || lower === 'cookie'));
     if (dropped) delete headers[name];
   }
   return toGet ? { method: 'GET', headers } : { ...req, headers };
@@ -190,7 +196,12 @@ function redirected(req: OutboundRequest, status: number, from: URL, to: URL): O
  * allowed, or too many redirects), OutboundTooLargeError, OutboundTimeoutError, OutboundNetworkError,
  * or the reason of `signal` when the caller aborts. Any status is returned, not thrown.
  */
-export async function fetchOutbound(raw: string, request: OutboundRequest, policy: OutboundPolicy, signal?: AbortSignal): Promise<OutboundResponse> {
+export async function fetchOutbound(
+  raw: string,
+  request: OutboundRequest,
+  policy: OutboundPolicy,
+  signal?: AbortSignal,
+): Promise<OutboundResponse> {
   const allowed = allowList(policy.allow);
   const timeout = AbortSignal.timeout(policy.timeoutMs);
   const aborted = signal ? AbortSignal.any([timeout, signal]) : timeout;
@@ -205,7 +216,8 @@ export async function fetchOutbound(raw: string, request: OutboundRequest, polic
         return { status, headers: res.headers, body: await readBody(res, policy.maxBytes), finalUrl: url.href };
       }
       res.resume();
-      if (redirects >= policy.maxRedirects) throw new UrlRefusedError(`more than ${policy.maxRedirects} redirects, the last one to ${location}`);
+      if (redirects >= policy.maxRedirects)
+        throw new UrlRefusedError(`more than ${policy.maxRedirects} redirects, the last one to ${location}`);
       const next = parseUrl(new URL(location, url).href);
       req = redirected(req, status, url, next);
       url = next;

@@ -46,7 +46,8 @@ export class WebhookFailedError extends SwitchyardError {
 /** A receiver cannot park deliveries for longer than this with Retry-After. */
 const MAX_RETRY_AFTER_MS = 3_600_000;
 
-const signature = (secret: string, m: WebhookMessage) => createHmac('sha256', Buffer.from(secret, 'utf8')).update(`${m.id}.${m.timestamp}.${m.body}`).digest();
+const signature = (secret: string, m: WebhookMessage) =>
+  createHmac('sha256', Buffer.from(secret, 'utf8')).update(`${m.id}.${m.timestamp}.${m.body}`).digest();
 
 export function signWebhook(secret: string, message: WebhookMessage): Record<string, string> {
   return {
@@ -76,10 +77,12 @@ export function verifyWebhook(
   const id = header(headers, 'webhook-id');
   const timestamp = header(headers, 'webhook-timestamp');
   const signatures = header(headers, 'webhook-signature');
-  if (!id || !timestamp || !signatures) throw new WebhookVerificationError('webhook-id, webhook-timestamp and webhook-signature are all needed');
+  if (!id || !timestamp || !signatures)
+    throw new WebhookVerificationError('webhook-id, webhook-timestamp and webhook-signature are all needed');
   const seconds = /^\d+$/.test(timestamp) ? Number(timestamp) : NaN;
   if (!Number.isFinite(seconds)) throw new WebhookVerificationError('webhook-timestamp is not unix seconds');
-  if (Math.abs(nowMs / 1000 - seconds) > toleranceS) throw new WebhookVerificationError(`webhook-timestamp is more than ${toleranceS} s from now`);
+  if (Math.abs(nowMs / 1000 - seconds) > toleranceS)
+    throw new WebhookVerificationError(`webhook-timestamp is more than ${toleranceS} s from now`);
   const expected = signature(secret, { id, timestamp: seconds, body: body.toString() });
   // The header may carry several space-separated signatures (while a secret is being rotated).
   for (const candidate of signatures.split(' ')) {
@@ -107,14 +110,21 @@ export interface WebhookDelivery {
  */
 export async function deliverWebhook(d: WebhookDelivery): Promise<{ status: number }> {
   const body = JSON.stringify(d.event);
-  const headers = { 'content-type': 'application/json', ...signWebhook(d.secret, { id: d.id, timestamp: Math.floor(Date.now() / 1000), body }) };
+  const headers = {
+    'content-type': 'application/json',
+    ...signWebhook(d.secret, { id: d.id, timestamp: Math.floor(Date.now() / 1000), body }),
+  };
   // Redirects are not followed: a signed delivery goes to the URL it was given for, and a 301/302
   // would turn the POST into a GET without the event.
   const res = await fetchOutbound(d.url, { method: 'POST', headers, body, redirect: 'manual' }, d.policy, d.signal);
   const status = res.status;
   if (status >= 200 && status < 300) return { status };
   if (status >= 300 && status < 400) {
-    throw new WebhookFailedError(`the webhook receiver answered HTTP ${status}, a redirect, which is not followed: give the URL it redirects to`, status, false);
+    throw new WebhookFailedError(
+      `the webhook receiver answered HTTP ${status}, a redirect, which is not followed: give the URL it redirects to`,
+      status,
+      false,
+    );
   }
   const retryable = status < 400 || status >= 500 || status === 408 || status === 429;
   const retryAfter = parseRetryAfter(header(res.headers, 'retry-after') ?? null);

@@ -54,7 +54,11 @@ export type PoolBusySlots = { busySlots: number } | { busySlots: null; reason: s
  * The busy slots of a pool's workers, summed. If any worker's cannot be read the answer is null — the
  * policy then estimates them — because a partial sum would understate the calls running.
  */
-export async function poolBusySlots(bindAddresses: readonly string[], taskQueue: string, timeoutMs = SCRAPE_TIMEOUT_MS): Promise<PoolBusySlots> {
+export async function poolBusySlots(
+  bindAddresses: readonly string[],
+  taskQueue: string,
+  timeoutMs = SCRAPE_TIMEOUT_MS,
+): Promise<PoolBusySlots> {
   const reads = await Promise.allSettled(bindAddresses.map((a) => readBusySlots(a, taskQueue, timeoutMs)));
   const failed = reads.find((r): r is PromiseRejectedResult => r.status === 'rejected');
   if (failed) return { busySlots: null, reason: (failed.reason as Error).message };

@@ -39,7 +39,8 @@ export const IDLE_DISPATCH_RATE = 1 / 60;
 export function decide(signal: LoadSignal, settings: ScalingSettings, previous: PolicyState, now: number): Decision {
   const { workers, why } = recommend(signal, settings);
   const bounded = Math.min(settings.maxWorkers, Math.max(settings.minWorkers, workers));
-  const bound = bounded > workers ? `; minWorkers ${settings.minWorkers}` : bounded < workers ? `; capped at maxWorkers ${settings.maxWorkers}` : '';
+  const bound =
+    bounded > workers ? `; minWorkers ${settings.minWorkers}` : bounded < workers ? `; capped at maxWorkers ${settings.maxWorkers}` : '';
 
   const since = now - settings.scaleDownAfterMs;
   const kept = previous.recommendations.filter((r) => r.at > since && r.workers > bounded);

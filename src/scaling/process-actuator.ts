@@ -129,7 +129,13 @@ export class ProcessActuator {
     const desired = decision.desiredWorkers;
     const running = p.running.length;
     if (desired !== p.lastDesired || (desired !== running && !p.draining)) {
-      this.opts.log.log('info', 'autoscale decision', { pool: p.name, running, desired, draining: p.draining !== null, reason: decision.reason });
+      this.opts.log.log('info', 'autoscale decision', {
+        pool: p.name,
+        running,
+        desired,
+        draining: p.draining !== null,
+        reason: decision.reason,
+      });
     }
     p.lastDesired = desired;
     if (p.draining) return;
@@ -150,10 +156,14 @@ export class ProcessActuator {
    * be read (it crashed and is restarting, or does not answer within the scrape timeout).
    */
   private async busySlots(p: PoolProcesses, taskQueue: string): Promise<number | null> {
-    const read = await poolBusySlots(p.running.filter((r) => r.ready).map((r) => r.metricsAddress), taskQueue);
+    const read = await poolBusySlots(
+      p.running.filter((r) => r.ready).map((r) => r.metricsAddress),
+      taskQueue,
+    );
     if ((read.busySlots !== null) !== p.slotsKnown) {
       p.slotsKnown = read.busySlots !== null;
-      if (read.busySlots === null) this.opts.log.log('warn', 'autoscale: cannot read busy slots, estimating them', { pool: p.name, reason: read.reason });
+      if (read.busySlots === null)
+        this.opts.log.log('warn', 'autoscale: cannot read busy slots, estimating them', { pool: p.name, reason: read.reason });
       else this.opts.log.log('info', 'autoscale: busy slots read again', { pool: p.name });
     }
     return read.busySlots;
@@ -163,12 +173,26 @@ export class ProcessActuator {
     const env = { ...this.opts.env, SWITCHYARD_WORKER_METRICS_ADDRESS: metricsAddress };
     const name = `pool:${p.name}#${++p.started}`;
     const args = ['worker', '--pool', p.name];
-    const worker = startSwitchyard(args, { name, env, print: this.opts.print, restart: true, stopGraceMs: stopGraceFor(args, this.opts.shutdownGraceMs) });
+    const worker = startSwitchyard(args, {
+      name,
+      env,
+      print: this.opts.print,
+      restart: true,
+      stopGraceMs: stopGraceFor(args, this.opts.shutdownGraceMs),
+    });
     const running: RunningWorker = { worker, metricsAddress, ready: false };
     // Rejected only when it is stopped before it polled: then it is no longer counted anyway.
-    void worker.ready.then(() => (running.ready = true), () => undefined);
+    void worker.ready.then(
+      () => (running.ready = true),
+      () => undefined,
+    );
     p.running.push(running);
-    this.opts.log.log('info', 'autoscale: worker started', { pool: p.name, worker: name, workers: p.running.length, metrics: `http://${metricsAddress}/metrics` });
+    this.opts.log.log('info', 'autoscale: worker started', {
+      pool: p.name,
+      worker: name,
+      workers: p.running.length,
+      metrics: `http://${metricsAddress}/metrics`,
+    });
   }
 
   /** The newest worker is stopped first: SIGTERM, then it finishes its in-flight calls and exits. */

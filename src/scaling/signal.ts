@@ -20,7 +20,7 @@ export const loadSignalSchema = z.object({
     .object({ backlog: z.number().int(), backlogAgeMs: z.number(), addRate: z.number(), dispatchRate: z.number() })
     .nullable()
     .describe("The pool's task-queue statistics; null if the server does not report them"),
-  busySlots: z.number().int().nullable().describe('Calls running on the pool\'s workers; null when not known (the API does not know them)'),
+  busySlots: z.number().int().nullable().describe("Calls running on the pool's workers; null when not known (the API does not know them)"),
   heldBack: heldBackSchema,
 });
 

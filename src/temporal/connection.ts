@@ -16,8 +16,7 @@ function tlsOptions(t: TemporalConfig): TLSConfig | false {
   return {
     serverNameOverride: t.tlsServerName,
     serverRootCACertificate: t.tlsCaPath ? readFileSync(t.tlsCaPath) : undefined,
-    clientCertPair:
-      t.tlsCertPath && t.tlsKeyPath ? { crt: readFileSync(t.tlsCertPath), key: readFileSync(t.tlsKeyPath) } : undefined,
+    clientCertPair: t.tlsCertPath && t.tlsKeyPath ? { crt: readFileSync(t.tlsCertPath), key: readFileSync(t.tlsKeyPath) } : undefined,
   };
 }
 

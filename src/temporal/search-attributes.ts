@@ -33,8 +33,7 @@ const ALREADY_EXISTS = 6;
 const PERMISSION_DENIED = 7;
 const UNIMPLEMENTED = 12;
 const UNAUTHENTICATED = 16;
-const isNotAllowed = (err: unknown) =>
-  isGrpcServiceError(err) && [PERMISSION_DENIED, UNIMPLEMENTED, UNAUTHENTICATED].includes(err.code);
+const isNotAllowed = (err: unknown) => isGrpcServiceError(err) && [PERMISSION_DENIED, UNIMPLEMENTED, UNAUTHENTICATED].includes(err.code);
 
 export interface EnsureResult {
   /** Attributes this call registered. */
@@ -68,9 +67,7 @@ export async function ensureSearchAttributes(
     return { added: [], notAllowed: true };
   }
 
-  const wrongType = ALL_KEYS.filter(
-    (k) => k.name in existing && existing[k.name] !== encodeSearchAttributeIndexedValueType(k.type),
-  );
+  const wrongType = ALL_KEYS.filter((k) => k.name in existing && existing[k.name] !== encodeSearchAttributeIndexedValueType(k.type));
   if (wrongType.length) {
     throw new Error(
       `search attributes ${wrongType.map((k) => `${k.name} (want ${CLI_TYPE_NAMES[k.type]})`).join(', ')} already exist ` +

@@ -40,8 +40,16 @@ export interface InferenceMetrics {
 export function inferenceMetrics(meter: MetricMeter, pool: string): InferenceMetrics {
   const tagged = meter.withTags({ pool });
   const latency = tagged.createHistogram(LATENCY, 'float', 's', 'Provider calls by pool, task and outcome');
-  const tokens = tagged.createCounter('switchyard_inference_tokens_total', 'tokens', 'LLM tokens used, by pool, task and kind (prompt, completion)');
-  const errors = tagged.createCounter('switchyard_inference_errors_total', 'errors', 'Failed inference attempts by pool, task and failure type');
+  const tokens = tagged.createCounter(
+    'switchyard_inference_tokens_total',
+    'tokens',
+    'LLM tokens used, by pool, task and kind (prompt, completion)',
+  );
+  const errors = tagged.createCounter(
+    'switchyard_inference_errors_total',
+    'errors',
+    'Failed inference attempts by pool, task and failure type',
+  );
   const batches = tagged.createHistogram(BATCH_SIZE, 'int', 'calls', 'Calls per provider call sent by the batcher, by pool and task');
   return {
     call: (task, outcome, seconds) => latency.record(seconds, { task, outcome }),

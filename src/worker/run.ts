@@ -32,9 +32,7 @@ const SDK_LEVELS: Record<string, LogLevel> = { TRACE: 'debug', DEBUG: 'debug', I
 function installRuntime(log: Logger, level: Config['logLevel'], metricsAddress: string | undefined): void {
   const sdkLevel = level === 'debug' ? 'DEBUG' : level === 'info' ? 'INFO' : level === 'warn' ? 'WARN' : 'ERROR';
   Runtime.install({
-    logger: new DefaultLogger(sdkLevel, (entry: LogEntry) =>
-      log.log(SDK_LEVELS[entry.level] ?? 'info', entry.message, { ...entry.meta }),
-    ),
+    logger: new DefaultLogger(sdkLevel, (entry: LogEntry) => log.log(SDK_LEVELS[entry.level] ?? 'info', entry.message, { ...entry.meta })),
     telemetryOptions: metricsAddress ? prometheusTelemetry(metricsAddress) : undefined,
   });
 }
@@ -52,7 +50,14 @@ function limiterClients(config: Config, connection: NativeConnection, log: Logge
     const limiter = limiterOf(pool, config.pools[pool]!);
     if (!clients.has(limiter)) {
       const prefix = config.temporal.taskQueuePrefix;
-      const options = { client, workflowId: limiterWorkflowId(prefix, limiter), taskQueue: workflowTaskQueue(prefix), limiter, settings, log };
+      const options = {
+        client,
+        workflowId: limiterWorkflowId(prefix, limiter),
+        taskQueue: workflowTaskQueue(prefix),
+        limiter,
+        settings,
+        log,
+      };
       clients.set(limiter, new LimiterClient(options));
     }
     return clients.get(limiter);
@@ -116,4 +121,3 @@ export async function runWorker(config: Config, roles: WorkerRoles, log: Logger)
     await connection.close();
   }
 }
-

@@ -29,7 +29,11 @@ function filesUnder(entry: string): string[] {
 export function workflowCodeVersion(): string {
   const hash = createHash('sha256');
   for (const file of SOURCES.flatMap(filesUnder)) {
-    hash.update(file).update('\0').update(readFileSync(path.join(ROOT, file))).update('\0');
+    hash
+      .update(file)
+      .update('\0')
+      .update(readFileSync(path.join(ROOT, file)))
+      .update('\0');
   }
   return hash.digest('hex').slice(0, 16);
 }

@@ -73,10 +73,8 @@ function assertFieldError(answer: Answer, code: string, path: string, message?: 
 const job = (fields: Record<string, unknown> = {}) => ({ ...sentimentJob(), ...fields });
 /** Job fields with text of this many characters. */
 const textOf = (chars: number) => ({ input: { text: 'a'.repeat(chars) } });
-const submit = (fields: Record<string, unknown>, opts: CallOptions = {}) =>
-  stack.call('POST', '/v1/jobs', { body: job(fields), ...opts });
-const submitRaw = (rawBody: string, headers: Record<string, string> = {}) =>
-  stack.call('POST', '/v1/jobs', { rawBody, headers });
+const submit = (fields: Record<string, unknown>, opts: CallOptions = {}) => stack.call('POST', '/v1/jobs', { body: job(fields), ...opts });
+const submitRaw = (rawBody: string, headers: Record<string, string> = {}) => stack.call('POST', '/v1/jobs', { rawBody, headers });
 
 /** Rejects if `work` takes longer than `ms`: a request must fail fast, never hang. */
 async function within<T>(ms: number, work: Promise<T>): Promise<T> {
@@ -438,7 +436,12 @@ describe('retries, runs, failures and pools', () => {
       assertProblem(await stack.call(method, url, { ...who, body: { reason: 'a'.repeat(BODY_LIMIT_BYTES) } }), 413, 'payload-too-large');
       const plain = await stack.call(method, url, { ...who, rawBody: '{}', headers: { ...who.headers, 'content-type': 'text/plain' } });
       assertProblem(plain, 415, 'unsupported-media-type');
-      assertFieldError(await stack.call(method, url, { ...who, body: { status: 'failed', force: true } }), 'unknown-field', 'body', /"force"/);
+      assertFieldError(
+        await stack.call(method, url, { ...who, body: { status: 'failed', force: true } }),
+        'unknown-field',
+        'body',
+        /"force"/,
+      );
     });
   }
 
@@ -465,7 +468,9 @@ describe('retries, runs, failures and pools', () => {
   }
 
   test('bulk retry with a cursor the server never issued is 400 invalid-cursor', async () => {
-    const answer = await stack.call('POST', '/v1/jobs/retry', { body: { status: 'failed', cursor: randomBytes(48).toString('base64url') } });
+    const answer = await stack.call('POST', '/v1/jobs/retry', {
+      body: { status: 'failed', cursor: randomBytes(48).toString('base64url') },
+    });
     assertProblem(answer, 400, 'invalid-cursor');
   });
 
@@ -537,12 +542,21 @@ describe('documents and document jobs', () => {
     documentId = answer.body.id;
   });
   /** A document job on the uploaded document, with some fields replaced; a field set to undefined is left out. */
-  const documentJob = (fields: Record<string, unknown> = {}) => ({ type: 'document', source: { documentId }, tasks: ['keywords'], ...fields });
+  const documentJob = (fields: Record<string, unknown> = {}) => ({
+    type: 'document',
+    source: { documentId },
+    tasks: ['keywords'],
+    ...fields,
+  });
   const submitDocument = (fields: Record<string, unknown>) => stack.call('POST', '/v1/jobs', { body: documentJob(fields) });
 
   const invalid: [string, Record<string, unknown>, string, RegExp?][] = [
     ['no source', { source: undefined }, 'body.source'],
-    ['a source that is both a document and a URL', { source: { documentId: UNKNOWN_DOCUMENT, url: 'https://example.com/a' } }, 'body.source'],
+    [
+      'a source that is both a document and a URL',
+      { source: { documentId: UNKNOWN_DOCUMENT, url: 'https://example.com/a' } },
+      'body.source',
+    ],
     ['a malformed document id', { source: { documentId: 'doc-XYZ' } }, 'body.source.documentId', /doc- and 32 hex digits/],
     ['a URL that is not http(s)', { source: { url: 'file:///etc/passwd' } }, 'body.source.url'],
     ['no tasks', { tasks: undefined }, 'body.tasks'],
@@ -615,12 +629,30 @@ describe('documents and document jobs', () => {
 
   const uploads: [string, string | Buffer, Record<string, string>, number, string][] = [
     ['an empty body', '', { 'content-type': 'text/plain' }, 400, 'empty-document'],
-    [`a body over ${MAX_DOCUMENT_BYTES} bytes`, 'x'.repeat(MAX_DOCUMENT_BYTES + 1), { 'content-type': 'text/plain' }, 413, 'payload-too-large'],
+    [
+      `a body over ${MAX_DOCUMENT_BYTES} bytes`,
+      'x'.repeat(MAX_DOCUMENT_BYTES + 1),
+      { 'content-type': 'text/plain' },
+      413,
+      'payload-too-large',
+    ],
     ['an image', Buffer.from('89504e470d0a1a0a0000000d49484452', 'hex'), { 'content-type': 'image/png' }, 415, 'unsupported-document-type'],
-    ['binary bytes as octets', Buffer.from([0, 1, 2, 3, 255, 254]), { 'content-type': 'application/octet-stream' }, 415, 'unsupported-document-type'],
+    [
+      'binary bytes as octets',
+      Buffer.from([0, 1, 2, 3, 255, 254]),
+      { 'content-type': 'application/octet-stream' },
+      415,
+      'unsupported-document-type',
+    ],
     ['text declared as a PDF', 'Not a PDF at all.', { 'content-type': 'application/pdf' }, 415, 'unsupported-document-type'],
     ['a zip archive', 'PK\u0003\u0004', { 'content-type': 'application/zip' }, 415, 'unsupported-document-type'],
-    ['a gzip content-encoding', 'plain text', { 'content-type': 'text/plain', 'content-encoding': 'gzip' }, 415, 'unsupported-document-type'],
+    [
+      'a gzip content-encoding',
+      'plain text',
+      { 'content-type': 'text/plain', 'content-encoding': 'gzip' },
+      415,
+      'unsupported-document-type',
+    ],
   ];
   for (const [name, bytes, headers, status, code] of uploads) {
     test(`uploading ${name} is ${status} ${code}`, async () => {
@@ -631,7 +663,11 @@ describe('documents and document jobs', () => {
   }
 
   test('an upload with a bad file name or an unknown query parameter is 400, naming it', async () => {
-    assertFieldError(await stack.upload('text', 'text/plain', { query: '?filename=..%2Fetc%2Fpasswd' }), 'invalid-request', 'query.filename');
+    assertFieldError(
+      await stack.upload('text', 'text/plain', { query: '?filename=..%2Fetc%2Fpasswd' }),
+      'invalid-request',
+      'query.filename',
+    );
     assertFieldError(await stack.upload('text', 'text/plain', { query: '?name=a.txt' }), 'unknown-field', 'query');
     const disposition = { 'content-disposition': 'attachment; filename="../../etc/passwd"' };
     assertFieldError(await stack.upload('text', 'text/plain', { headers: disposition }), 'invalid-request', 'headers.content-disposition');
@@ -679,8 +715,16 @@ describe('documents and document jobs', () => {
 
   test('a review that is malformed, oversized or not JSON is 400, 413, 415', async () => {
     assertProblem(await stack.call('POST', review, { rawBody: '{"decision": ' }), 400, 'malformed-json');
-    assertProblem(await stack.call('POST', review, { body: { decision: 'approve', reviewer: 'a'.repeat(BODY_LIMIT_BYTES) } }), 413, 'payload-too-large');
-    assertProblem(await stack.call('POST', review, { rawBody: '{}', headers: { 'content-type': 'text/plain' } }), 415, 'unsupported-media-type');
+    assertProblem(
+      await stack.call('POST', review, { body: { decision: 'approve', reviewer: 'a'.repeat(BODY_LIMIT_BYTES) } }),
+      413,
+      'payload-too-large',
+    );
+    assertProblem(
+      await stack.call('POST', review, { rawBody: '{}', headers: { 'content-type': 'text/plain' } }),
+      415,
+      'unsupported-media-type',
+    );
     assertProblem(await stack.call('POST', review), 415, 'unsupported-media-type');
   });
 });
@@ -722,7 +766,13 @@ describe('configurations the API refuses to start with', () => {
    */
   async function runApi(env: Record<string, string>): Promise<{ exit: string; output: string }> {
     const api = spawnSwitchyard(['api'], { ...stack.env, API_PORT: '0', ...env });
-    const listening = await Promise.race([api.ready.then(() => true, () => false), api.exited.then(() => false)]);
+    const listening = await Promise.race([
+      api.ready.then(
+        () => true,
+        () => false,
+      ),
+      api.exited.then(() => false),
+    ]);
     if (listening) await api.stop();
     return { exit: await api.exited, output: api.lines.join('\n') };
   }
@@ -767,7 +817,11 @@ describe('conversations', () => {
     test(`POST ${url}: malformed JSON 400, an oversized body 413, a body not JSON 415, not an object 400`, async () => {
       assertProblem(await stack.call('POST', url, { rawBody: '{"text": ' }), 400, 'malformed-json');
       assertProblem(await send({ text: 'a'.repeat(BODY_LIMIT_BYTES) }), 413, 'payload-too-large');
-      assertProblem(await stack.call('POST', url, { rawBody: '{}', headers: { 'content-type': 'text/plain' } }), 415, 'unsupported-media-type');
+      assertProblem(
+        await stack.call('POST', url, { rawBody: '{}', headers: { 'content-type': 'text/plain' } }),
+        415,
+        'unsupported-media-type',
+      );
       assertFieldError(await stack.call('POST', url, { rawBody: '[]' }), 'invalid-request', 'body', /expected object/);
     });
   }
@@ -776,7 +830,12 @@ describe('conversations', () => {
     ['at the top level', conversation({ tenant: 'globex' }), 'body', 'tenant'],
     ['in a stage', conversation({ stages: [{ handlers: [handler], parallel: true }] }), 'body.stages.0', 'parallel'],
     ['in a handler', conversation({ stages: [{ handlers: [{ ...handler, priority: 1 }] }] }), 'body.stages.0.handlers.0', 'priority'],
-    ['in a handler’s retry', conversation({ stages: [{ handlers: [{ ...handler, retry: { jitter: true } }] }] }), 'body.stages.0.handlers.0.retry', 'jitter'],
+    [
+      'in a handler’s retry',
+      conversation({ stages: [{ handlers: [{ ...handler, retry: { jitter: true } }] }] }),
+      'body.stages.0.handlers.0.retry',
+      'jitter',
+    ],
     ['in a target', conversation({ targets: [{ name: 't', url: 'https://example.com/hook', secret: 'x' }] }), 'body.targets.0', 'secret'],
   ];
   for (const [where, body, path, key] of unknownFields) {
@@ -791,17 +850,42 @@ describe('conversations', () => {
     ['an id of 65 characters', conversation({ id: 'c'.repeat(65) }), 'body.id'],
     ['no stages', conversation({ stages: [] }), 'body.stages'],
     ['a stage without handlers', conversation({ stages: [{ handlers: [] }] }), 'body.stages.0.handlers'],
-    ['six stages', conversation({ stages: Array.from({ length: 6 }, (_, i) => ({ handlers: [{ ...handler, name: `h${i}` }] })) }), 'body.stages'],
+    [
+      'six stages',
+      conversation({ stages: Array.from({ length: 6 }, (_, i) => ({ handlers: [{ ...handler, name: `h${i}` }] })) }),
+      'body.stages',
+    ],
     ['an unknown pool', conversation({ stages: [{ handlers: [{ ...handler, pool: 'gpu' }] }] }), 'body.stages.0.handlers.0.pool'],
     ['an unknown task', conversation({ stages: [{ handlers: [{ ...handler, task: 'translate' }] }] }), 'body.stages.0.handlers.0.task'],
-    ['a prompt on a sentiment handler', conversation({ stages: [{ handlers: [{ ...handler, prompt: 'be nice' }] }] }), 'body.stages.0.handlers.0.prompt'],
-    ['two handlers of one name', conversation({ stages: [{ handlers: [handler] }, { handlers: [handler] }] }), 'body.stages.1.handlers.0.name'],
-    ['a quorum above the handlers', conversation({ stages: [{ handlers: [handler], fanIn: { quorum: 2 } }] }), 'body.stages.0.fanIn.quorum'],
+    [
+      'a prompt on a sentiment handler',
+      conversation({ stages: [{ handlers: [{ ...handler, prompt: 'be nice' }] }] }),
+      'body.stages.0.handlers.0.prompt',
+    ],
+    [
+      'two handlers of one name',
+      conversation({ stages: [{ handlers: [handler] }, { handlers: [handler] }] }),
+      'body.stages.1.handlers.0.name',
+    ],
+    [
+      'a quorum above the handlers',
+      conversation({ stages: [{ handlers: [handler], fanIn: { quorum: 2 } }] }),
+      'body.stages.0.fanIn.quorum',
+    ],
     ['an unknown fan-in', conversation({ stages: [{ handlers: [handler], fanIn: 'any' }] }), 'body.stages.0.fanIn'],
     ['maxPending 0', conversation({ maxPending: 0 }), 'body.maxPending'],
     ['maxPending above 1000', conversation({ maxPending: 1001 }), 'body.maxPending'],
     ['a target URL that is not http(s)', conversation({ targets: [{ name: 't', url: 'ftp://example.com/hook' }] }), 'body.targets.0.url'],
-    ['two targets of one name', conversation({ targets: [{ name: 't', url: 'https://example.com/a' }, { name: 't', url: 'https://example.com/b' }] }), 'body.targets.1.name'],
+    [
+      'two targets of one name',
+      conversation({
+        targets: [
+          { name: 't', url: 'https://example.com/a' },
+          { name: 't', url: 'https://example.com/b' },
+        ],
+      }),
+      'body.targets.1.name',
+    ],
   ];
   for (const [name, body, path] of invalid) {
     test(`creating with ${name} is 400 invalid-request at ${path}`, async () => {

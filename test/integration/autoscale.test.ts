@@ -44,41 +44,62 @@ function workers(): number {
   return counts.at(-1)?.workers ?? 0;
 }
 
-test('a burst scales the pool out to at least 3 workers and back to 1, with every job done on its first attempt', { timeout: 150_000 }, async () => {
-  await eventually('the first worker', () => (workers() === 1 ? true : undefined));
+test(
+  'a burst scales the pool out to at least 3 workers and back to 1, with every job done on its first attempt',
+  { timeout: 150_000 },
+  async () => {
+    await eventually('the first worker', () => (workers() === 1 ? true : undefined));
 
-  const ids: string[] = [];
-  for (let i = 0; i < JOBS; i += 20) {
-    const batch = await Promise.all(
-      Array.from({ length: Math.min(20, JOBS - i) }, (_, k) =>
-        stack.call('POST', '/v1/jobs', { body: { type: 'inference', task: 'sentiment', pool: 'slow', input: { text: `Job ${i + k}.` } } }),
-      ),
-    );
-    for (const res of batch) {
-      assert.equal(res.status, 202, JSON.stringify(res.body));
-      ids.push(res.body.id);
+    const ids: string[] = [];
+    for (let i = 0; i < JOBS; i += 20) {
+      const batch = await Promise.all(
+        Array.from({ length: Math.min(20, JOBS - i) }, (_, k) =>
+          stack.call('POST', '/v1/jobs', {
+            body: { type: 'inference', task: 'sentiment', pool: 'slow', input: { text: `Job ${i + k}.` } },
+          }),
+        ),
+      );
+      for (const res of batch) {
+        assert.equal(res.status, 202, JSON.stringify(res.body));
+        ids.push(res.body.id);
+      }
     }
-  }
 
-  const done = [];
-  for (const id of ids) done.push(await stack.waitForJob(id, ['succeeded', 'failed', 'cancelled', 'timed_out'], 90_000));
-  const peak = Math.max(...autoscaler.lines.filter((l) => l.includes('"autoscale: worker started"')).map((l) => JSON.parse(l).workers as number));
-  assert.ok(peak >= 3, `the pool grew to only ${peak} workers`);
-  assert.deepEqual(
-    done.filter((j) => j.status !== 'succeeded' || j.attempts !== 1).map((j) => ({ id: j.id, status: j.status, attempts: j.attempts })),
-    [],
-  );
+    const done = [];
+    for (const id of ids) done.push(await stack.waitForJob(id, ['succeeded', 'failed', 'cancelled', 'timed_out'], 90_000));
+    const peak = Math.max(
+      ...autoscaler.lines.filter((l) => l.includes('"autoscale: worker started"')).map((l) => JSON.parse(l).workers as number),
+    );
+    assert.ok(peak >= 3, `the pool grew to only ${peak} workers`);
+    assert.deepEqual(
+      done.filter((j) => j.status !== 'succeeded' || j.attempts !== 1).map((j) => ({ id: j.id, status: j.status, attempts: j.attempts })),
+      [],
+    );
 
-  await eventually('the pool back to 1 worker', () => (workers() === 1 ? true : undefined), 90_000);
-  const decisions = autoscaler.lines.filter((l) => l.includes('"autoscale decision"')).map((l) => JSON.parse(l).reason as string);
-  assert.ok(decisions.every((reason) => typeof reason === 'string'), 'every decision is logged with its reason');
-  // Read, not estimated: an estimate says "busy slots unknown" or "idle".
-  assert.ok(decisions.every((reason) => /^\d+ busy slots want/.test(reason)), `busy slots read from the workers:\n${decisions.join('\n')}`);
-  assert.deepEqual(autoscaler.lines.filter((l) => l.includes('cannot read busy slots')), []);
+    await eventually('the pool back to 1 worker', () => (workers() === 1 ? true : undefined), 90_000);
+    const decisions = autoscaler.lines.filter((l) => l.includes('"autoscale decision"')).map((l) => JSON.parse(l).reason as string);
+    assert.ok(
+      decisions.every((reason) => typeof reason === 'string'),
+      'every decision is logged with its reason',
+    );
+    // Read, not estimated: an estimate says "busy slots unknown" or "idle".
+    assert.ok(
+      decisions.every((reason) => /^\d+ busy slots want/.test(reason)),
+      `busy slots read from the workers:\n${decisions.join('\n')}`,
+    );
+    assert.deepEqual(
+      autoscaler.lines.filter((l) => l.includes('cannot read busy slots')),
+      [],
+    );
 
-  const metrics = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
-  assert.match(metrics, /^switchyard_autoscaler_workers\{pool="slow"\} 1$/m);
-  assert.match(metrics, /^switchyard_autoscaler_desired_workers\{pool="slow"\} 1$/m);
-  const first = await (await fetch(`http://127.0.0.1:${metricsPort + 1}/metrics`)).text();
-  assert.match(first, new RegExp(`^temporal_worker_task_slots_used\\{.*task_queue="${stack.prefix}-pool-slow".*\\} 0$`, 'm'), 'the first worker serves its slots on the next port');
-});
+    const metrics = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
+    assert.match(metrics, /^switchyard_autoscaler_workers\{pool="slow"\} 1$/m);
+    assert.match(metrics, /^switchyard_autoscaler_desired_workers\{pool="slow"\} 1$/m);
+    const first = await (await fetch(`http://127.0.0.1:${metricsPort + 1}/metrics`)).text();
+    assert.match(
+      first,
+      new RegExp(`^temporal_worker_task_slots_used\\{.*task_queue="${stack.prefix}-pool-slow".*\\} 0$`, 'm'),
+      'the first worker serves its slots on the next port',
+    );
+  },
+);

@@ -46,7 +46,8 @@ async function runQuick(scenario: string): Promise<{ columns: string[]; metrics:
   let running = true;
   void exit.then(() => (running = false));
   while (running) {
-    for (const cmd of processesWith(dir)) seen.add(/temporal server start-dev/.test(cmd) ? 'server' : /bin\/switchyard worker/.test(cmd) ? 'worker' : 'other');
+    for (const cmd of processesWith(dir))
+      seen.add(/temporal server start-dev/.test(cmd) ? 'server' : /bin\/switchyard worker/.test(cmd) ? 'worker' : 'other');
     await sleep(500);
   }
   assert.equal(await exit, 0, output);
@@ -70,7 +71,17 @@ async function runQuick(scenario: string): Promise<{ columns: string[]; metrics:
 
 test('overhead --quick: API vs raw client figures and history events', { timeout: 180_000 }, async () => {
   const result = await runQuick('overhead');
-  assert.deepEqual(result.columns, ['path', 'load', 'jobs', 'jobs/s', 'submit p50 ms', 'submit p95 ms', 'submit p99 ms', 'e2e p50 ms', 'e2e p99 ms']);
+  assert.deepEqual(result.columns, [
+    'path',
+    'load',
+    'jobs',
+    'jobs/s',
+    'submit p50 ms',
+    'submit p95 ms',
+    'submit p99 ms',
+    'e2e p50 ms',
+    'e2e p99 ms',
+  ]);
   for (const name of ['rawJobsPerSec', 'apiJobsPerSec', 'throughputRatio', 'apiSubmitP99Ms', 'apiE2eP99Ms', 'historyEvents']) {
     assert.ok(name in result.metrics, name);
   }
@@ -78,14 +89,37 @@ test('overhead --quick: API vs raw client figures and history events', { timeout
 
 test('scale-out --quick: jobs/s at 1, 2 and 4 workers and the ceiling', { timeout: 180_000 }, async () => {
   const result = await runQuick('scale-out');
-  assert.deepEqual(result.columns, ['workers × slots', 'jobs', 'jobs/s', 'vs 1 worker', 'ideal jobs/s', 'ms per job per slot', 'CPU (share of one core)']);
-  for (const workers of [1, 2, 4]) assert.ok(Object.keys(result.metrics).some((k) => k.endsWith(`Workers${workers}JobsPerSec`)), `${workers} workers`);
+  assert.deepEqual(result.columns, [
+    'workers × slots',
+    'jobs',
+    'jobs/s',
+    'vs 1 worker',
+    'ideal jobs/s',
+    'ms per job per slot',
+    'CPU (share of one core)',
+  ]);
+  for (const workers of [1, 2, 4])
+    assert.ok(
+      Object.keys(result.metrics).some((k) => k.endsWith(`Workers${workers}JobsPerSec`)),
+      `${workers} workers`,
+    );
   assert.ok('ceilingJobsPerSec' in result.metrics);
 });
 
 test('peer-bullmq --quick: BullMQ + Redis vs Switchyard at 0, 50 and 200 ms', { timeout: 180_000 }, async () => {
   const result = await runQuick('peer-bullmq');
-  assert.deepEqual(result.columns, ['workers × slots', 'inference ms', 'side', 'jobs', 'jobs/s', 'e2e p50 ms', 'e2e p99 ms', 'at jobs/s', 'CPU ms per job', 'store disk KB per job']);
+  assert.deepEqual(result.columns, [
+    'workers × slots',
+    'inference ms',
+    'side',
+    'jobs',
+    'jobs/s',
+    'e2e p50 ms',
+    'e2e p99 ms',
+    'at jobs/s',
+    'CPU ms per job',
+    'store disk KB per job',
+  ]);
   for (const ms of [0, 50, 200]) {
     for (const name of ['bullmqJobsPerSec', 'switchyardJobsPerSec', 'throughputRatio', 'bullmqE2eP99Ms', 'switchyardE2eP99Ms']) {
       assert.ok(`${name}${ms}` in result.metrics, `${name}${ms}`);
@@ -96,22 +130,51 @@ test('peer-bullmq --quick: BullMQ + Redis vs Switchyard at 0, 50 and 200 ms', { 
 
 test('fairness --quick: the light tenant’s waits with and without fairness', { timeout: 180_000 }, async () => {
   const result = await runQuick('fairness');
-  assert.deepEqual(result.columns, ['mode', 'tenant', 'jobs', 'wait p50 ms', 'wait p95 ms', 'wait max ms', 'queue wait p95 ms', 'heavy jobs queued when light began']);
+  assert.deepEqual(result.columns, [
+    'mode',
+    'tenant',
+    'jobs',
+    'wait p50 ms',
+    'wait p95 ms',
+    'wait max ms',
+    'queue wait p95 ms',
+    'heavy jobs queued when light began',
+  ]);
   for (const mode of ['fair', 'fifo']) {
-    for (const name of ['LightWaitP50Ms', 'LightWaitP95Ms', 'LightWaitMaxMs', 'LightQueueWaitP95Ms', 'HeavyWaitP95Ms']) assert.ok(`${mode}${name}` in result.metrics, `${mode}${name}`);
+    for (const name of ['LightWaitP50Ms', 'LightWaitP95Ms', 'LightWaitMaxMs', 'LightQueueWaitP95Ms', 'HeavyWaitP95Ms'])
+      assert.ok(`${mode}${name}` in result.metrics, `${mode}${name}`);
   }
   assert.ok('lightWaitP95FairOverFifo' in result.metrics);
 });
 
 test('batching --quick: a batch-cost provider with batching off vs on', { timeout: 180_000 }, async () => {
   const result = await runQuick('batching');
-  assert.deepEqual(result.columns, ['batching', 'jobs', 'jobs/s', 'e2e p50 ms', 'e2e p95 ms', 'e2e p99 ms', 'mean batch size', 'largest batch', 'provider ceiling jobs/s']);
-  for (const name of ['offJobsPerSec', 'onJobsPerSec', 'throughputRatio', 'offE2eP99Ms', 'onE2eP99Ms', 'meanBatchSize']) assert.ok(name in result.metrics, name);
+  assert.deepEqual(result.columns, [
+    'batching',
+    'jobs',
+    'jobs/s',
+    'e2e p50 ms',
+    'e2e p95 ms',
+    'e2e p99 ms',
+    'mean batch size',
+    'largest batch',
+    'provider ceiling jobs/s',
+  ]);
+  for (const name of ['offJobsPerSec', 'onJobsPerSec', 'throughputRatio', 'offE2eP99Ms', 'onE2eP99Ms', 'meanBatchSize'])
+    assert.ok(name in result.metrics, name);
 });
 
 test('limits --quick: provider calls/s and tokens/min against the configured limits', { timeout: 180_000 }, async () => {
   const result = await runQuick('limits');
-  assert.deepEqual(result.columns, ['limit', 'configured', 'offered', 'achieved', 'achieved / configured', 'busiest (1 s / 60 s)', 'calls']);
+  assert.deepEqual(result.columns, [
+    'limit',
+    'configured',
+    'offered',
+    'achieved',
+    'achieved / configured',
+    'busiest (1 s / 60 s)',
+    'calls',
+  ]);
   for (const name of ['achievedCallsPerSec', 'achievedTokensPerMinute', 'busiestMinuteTokens']) assert.ok(name in result.metrics, name);
   assert.ok(result.metrics.busiestMinuteTokens! <= result.metrics.configuredTokensPerMinute!, 'no 60 s held more tokens than the limit');
 });
@@ -119,7 +182,8 @@ test('limits --quick: provider calls/s and tokens/min against the configured lim
 test('embedded-sqlite --quick: jobs/s under three SQLite settings', { timeout: 180_000 }, async () => {
   const result = await runQuick('embedded-sqlite');
   assert.deepEqual(result.columns, ['SQLite setting', 'jobs/s per round', 'median jobs/s', 'vs default']);
-  for (const name of ['defaultJobsPerSec', 'walFullJobsPerSec', 'walNormalJobsPerSec', 'walFullRatio']) assert.ok(name in result.metrics, name);
+  for (const name of ['defaultJobsPerSec', 'walFullJobsPerSec', 'walNormalJobsPerSec', 'walFullRatio'])
+    assert.ok(name in result.metrics, name);
 });
 
 test('autoscale --quick: a burst drained by the process autoscaler vs one fixed worker', { timeout: 180_000 }, async () => {
@@ -137,7 +201,15 @@ test('autoscale --quick: a burst drained by the process autoscaler vs one fixed 
     'worker-s until back at min',
     'most attempts',
   ]);
-  for (const name of ['firstWorkerPollingS', 'autoDrainS', 'fixedDrainS', 'drainRatio', 'backToMinS', 'autoWorkerSecondsToMin', 'fixedWorkerSecondsDrained']) {
+  for (const name of [
+    'firstWorkerPollingS',
+    'autoDrainS',
+    'fixedDrainS',
+    'drainRatio',
+    'backToMinS',
+    'autoWorkerSecondsToMin',
+    'fixedWorkerSecondsDrained',
+  ]) {
     assert.ok(name in result.metrics, name);
   }
   assert.equal(result.metrics.maxAttempts, 1, 'no job needed a second attempt');
@@ -157,12 +229,22 @@ test('chat --quick: conversations’ messages/s and latency at 1 and 2 inference
     'CPU (share of one core)',
   ]);
   for (const workers of [1, 2]) {
-    for (const name of ['MessagesPerSec', 'LatencyP50Ms', 'LatencyP99Ms']) assert.ok(`workers${workers}${name}` in result.metrics, `workers${workers}${name}`);
+    for (const name of ['MessagesPerSec', 'LatencyP50Ms', 'LatencyP99Ms'])
+      assert.ok(`workers${workers}${name}` in result.metrics, `workers${workers}${name}`);
   }
 });
 
 test('document --quick: a document through the pipeline, chunks/s and its history', { timeout: 180_000 }, async () => {
   const result = await runQuick('document');
-  assert.deepEqual(result.columns, ['maxParallel', 'inference workers', 'chunks', 'seconds', 'chunks/s', 'runs (continue-as-new)', 'history events', 'history KB']);
+  assert.deepEqual(result.columns, [
+    'maxParallel',
+    'inference workers',
+    'chunks',
+    'seconds',
+    'chunks/s',
+    'runs (continue-as-new)',
+    'history events',
+    'history KB',
+  ]);
   for (const name of ['chunks', 'historyEvents', 'historyBytes', 'parallel8Workers1ChunksPerSec']) assert.ok(name in result.metrics, name);
 });

@@ -66,7 +66,12 @@ async function post(cid: string, text: string, headers: Record<string, string> =
   return res.body;
 }
 
-async function waitForMessage(cid: string, ref: string | number, statuses = ['succeeded', 'failed', 'cancelled'], timeoutMs = 60_000): Promise<any> {
+async function waitForMessage(
+  cid: string,
+  ref: string | number,
+  statuses = ['succeeded', 'failed', 'cancelled'],
+  timeoutMs = 60_000,
+): Promise<any> {
   return eventually(
     `message ${ref} of ${cid} to be ${statuses.join('|')}`,
     async () => {
@@ -124,7 +129,11 @@ describe('creating and reading', () => {
     const again = await stack.call('POST', '/v1/conversations', { body: { id: cid, stages, maxPending: 5 } });
     assert.equal(again.status, 200);
     assert.deepEqual(again.body.pipeline, created.pipeline);
-    for (const body of [{ id: cid, stages, maxPending: 6 }, { id: cid, stages: [{ handlers: [handler(cid, 'b')] }], maxPending: 5 }, { id: cid }]) {
+    for (const body of [
+      { id: cid, stages, maxPending: 6 },
+      { id: cid, stages: [{ handlers: [handler(cid, 'b')] }], maxPending: 5 },
+      { id: cid },
+    ]) {
       const conflict = await stack.call('POST', '/v1/conversations', { body });
       assert.equal(conflict.status, 409);
       assert.equal(conflict.body.code, 'conversation-exists');
@@ -140,7 +149,10 @@ describe('ordering', () => {
     const texts = Array.from({ length: 100 }, (_, i) => `${cid} message ${i}`);
     const accepted = await Promise.all(texts.map((t) => post(cid, t)));
     const seqOf = new Map(accepted.map((m, i) => [texts[i]!, m.seq as number]));
-    assert.deepEqual([...seqOf.values()].sort((x, y) => x - y), Array.from({ length: 100 }, (_, i) => i + 1));
+    assert.deepEqual(
+      [...seqOf.values()].sort((x, y) => x - y),
+      Array.from({ length: 100 }, (_, i) => i + 1),
+    );
 
     await eventually(
       'all 100 messages to finish',
@@ -149,7 +161,11 @@ describe('ordering', () => {
     );
     for (const name of ['a', 'b', 'c']) {
       const seqs = seenBy(cid, name).map((t) => seqOf.get(t));
-      assert.deepEqual(seqs, Array.from({ length: 100 }, (_, i) => i + 1), `handler ${name} saw the messages in seq order, once each`);
+      assert.deepEqual(
+        seqs,
+        Array.from({ length: 100 }, (_, i) => i + 1),
+        `handler ${name} saw the messages in seq order, once each`,
+      );
     }
     const last = await waitForMessage(cid, 100);
     assert.equal(last.status, 'succeeded');
@@ -167,7 +183,10 @@ describe('fan-in', () => {
 
   test('all: one handler fails → the stage and message fail, the others’ results are kept, later stages skipped', async () => {
     const cid = newId();
-    const message = await runStage(cid, { fanIn: 'all', handlers: [handler(cid, 'ok1'), handler(cid, 'bad', POISON), handler(cid, 'ok2', delayMarker(500))] });
+    const message = await runStage(cid, {
+      fanIn: 'all',
+      handlers: [handler(cid, 'ok1'), handler(cid, 'bad', POISON), handler(cid, 'ok2', delayMarker(500))],
+    });
     assert.equal(message.status, 'failed');
     assert.deepEqual(statuses(message), { ok1: 'succeeded', bad: 'failed', ok2: 'succeeded' });
     assert.equal(outcome(message, 1, 'bad').error.type, 'ProviderRejected');
@@ -193,7 +212,10 @@ describe('fan-in', () => {
 
   test('quorum: 2 of 3 succeed despite a failure; with 2 failures the quorum is out of reach at once', async () => {
     const won = newId();
-    const ok = await runStage(won, { fanIn: { quorum: 2 }, handlers: [handler(won, 'a'), handler(won, 'bad', POISON), handler(won, 'b', delayMarker(300))] });
+    const ok = await runStage(won, {
+      fanIn: { quorum: 2 },
+      handlers: [handler(won, 'a'), handler(won, 'bad', POISON), handler(won, 'b', delayMarker(300))],
+    });
     assert.equal(ok.status, 'succeeded', JSON.stringify(ok.error));
     assert.deepEqual(statuses(ok), { a: 'succeeded', bad: 'failed', b: 'succeeded' });
 
@@ -269,7 +291,11 @@ describe('continue-as-new', () => {
     const keyed = { 'idempotency-key': `${cid}-first` };
     const first = await post(cid, texts[0]!, keyed);
     for (const text of texts.slice(1)) await post(cid, text);
-    await eventually('14 messages to finish', async () => ((await stack.call('GET', `/v1/conversations/${cid}`)).body.messageCount === 14 ? true : undefined), 120_000);
+    await eventually(
+      '14 messages to finish',
+      async () => ((await stack.call('GET', `/v1/conversations/${cid}`)).body.messageCount === 14 ? true : undefined),
+      120_000,
+    );
 
     // Visibility lags a little behind the latest run.
     await eventually('four runs to be listed', async () => {
@@ -303,7 +329,10 @@ describe('live events (SSE)', () => {
 
   test('a client receives every event of a message as it happens, and the stream ends after message.completed', async () => {
     const cid = newId();
-    await create({ id: cid, stages: [{ handlers: [handler(cid, 'a', delayMarker(600))] }, { handlers: [handler(cid, 'b'), handler(cid, 'c', delayMarker(600))] }] });
+    await create({
+      id: cid,
+      stages: [{ handlers: [handler(cid, 'a', delayMarker(600))] }, { handlers: [handler(cid, 'b'), handler(cid, 'c', delayMarker(600))] }],
+    });
     const { id } = await post(cid, 'stream me');
     const stream = await openSse(eventsUrl(cid, id), auth);
     assert.equal(stream.status, 200);
@@ -313,7 +342,11 @@ describe('live events (SSE)', () => {
     await stream.ended;
 
     const events = stream.events.map((e) => ({ ...e, parsed: JSON.parse(e.data) }));
-    assert.deepEqual(events.map((e) => Number(e.id)), events.map((_, i) => i + 1), 'ids 1, 2, … without gaps or repeats');
+    assert.deepEqual(
+      events.map((e) => Number(e.id)),
+      events.map((_, i) => i + 1),
+      'ids 1, 2, … without gaps or repeats',
+    );
     for (const e of events) assert.equal(e.event, e.parsed.type);
     const types = events.map((e) => e.event);
     assert.equal(types[0], 'message.accepted');
@@ -329,17 +362,26 @@ describe('live events (SSE)', () => {
 
   test('a client that reconnects with Last-Event-ID (or ?lastEventId=) gets the rest, without repeats', async () => {
     const cid = newId();
-    await create({ id: cid, stages: [{ handlers: [handler(cid, 'a', delayMarker(1500))] }, { handlers: [handler(cid, 'b', delayMarker(500))] }] });
+    await create({
+      id: cid,
+      stages: [{ handlers: [handler(cid, 'a', delayMarker(1500))] }, { handlers: [handler(cid, 'b', delayMarker(500))] }],
+    });
     const { id } = await post(cid, 'resume me');
     const firstPart = await openSse(eventsUrl(cid, id), auth);
     const seen = (await firstPart.waitFor(2)).slice(0, 2);
     firstPart.close();
-    assert.deepEqual(seen.map((e) => e.event), ['message.accepted', 'handler.started']);
+    assert.deepEqual(
+      seen.map((e) => e.event),
+      ['message.accepted', 'handler.started'],
+    );
 
     const rest = await openSse(eventsUrl(cid, id), { ...auth, 'last-event-id': '2' });
     await rest.ended;
     const ids = [...seen, ...rest.events].map((e) => Number(e.id));
-    assert.deepEqual(ids, ids.map((_, i) => i + 1));
+    assert.deepEqual(
+      ids,
+      ids.map((_, i) => i + 1),
+    );
     assert.equal(rest.events.at(-1)!.event, 'message.completed');
 
     const whole = await openSse(eventsUrl(cid, id), auth);

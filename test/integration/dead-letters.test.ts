@@ -148,7 +148,9 @@ describe('a failed job', () => {
 
 describe('what cannot be retried', () => {
   test('a queued job is 409 job-not-retryable; once cancelled it can be retried, and the retry is queued again', async () => {
-    const submitted = await stack.call('POST', '/v1/jobs', { body: { type: 'inference', task: 'sentiment', pool: 'idle', input: { text: 'Waiting.' } } });
+    const submitted = await stack.call('POST', '/v1/jobs', {
+      body: { type: 'inference', task: 'sentiment', pool: 'idle', input: { text: 'Waiting.' } },
+    });
     const { id } = submitted.body;
     const queued = await stack.call('POST', `/v1/jobs/${id}/retry`);
     assert.equal(queued.status, 409);
@@ -163,7 +165,10 @@ describe('what cannot be retried', () => {
     assert.equal(retried.body.run.retryOf, cancelled.run.id);
     // Two concurrent retries of a live run: both refused, the run stays one.
     const both = await Promise.all([1, 2].map(() => stack.call('POST', `/v1/jobs/${id}/retry`)));
-    assert.deepEqual(both.map((a) => a.status), [409, 409]);
+    assert.deepEqual(
+      both.map((a) => a.status),
+      [409, 409],
+    );
     await stack.call('POST', `/v1/jobs/${id}/cancel`);
     await stack.waitForJob(id, ['cancelled']);
   });
@@ -180,11 +185,18 @@ describe('bulk retry', () => {
   test('retries the jobs a filter selects, page by page; the same filter again skips them as already retried', async () => {
     const rejected = await failedChats(3);
     // Another failure type and another tenant's failure, which the filter must leave alone.
-    const invalid = await stack.call('POST', '/v1/jobs', { body: { type: 'inference', task: 'sentiment', pool: 'remote', input: { text: 'No.' } } });
+    const invalid = await stack.call('POST', '/v1/jobs', {
+      body: { type: 'inference', task: 'sentiment', pool: 'remote', input: { text: 'No.' } },
+    });
     assert.equal((await stack.waitForJob(invalid.body.id, ['failed'])).lastFailure.type, 'InvalidInput');
     const [other] = await failedChats(1, 'globex');
     const ids = new Set(rejected.map((j) => j.id));
-    const filter = { status: 'failed', errorType: 'ProviderRejected', pool: 'remote', createdAfter: new Date(Date.now() - 120_000).toISOString() };
+    const filter = {
+      status: 'failed',
+      errorType: 'ProviderRejected',
+      pool: 'remote',
+      createdAfter: new Date(Date.now() - 120_000).toISOString(),
+    };
     await listUntil(new URLSearchParams(filter).toString(), (items) => rejected.every((j) => items.some((i) => i.id === j.id)));
 
     // Page by page, two jobs at a time, until no cursor is left.
@@ -201,7 +213,10 @@ describe('bulk retry', () => {
       cursor = body.nextCursor ?? undefined;
     } while (cursor);
     // Jobs failed by earlier tests of this file match too; these three are among them, each once.
-    assert.ok([...ids].every((id) => retried.includes(id)), JSON.stringify(retried));
+    assert.ok(
+      [...ids].every((id) => retried.includes(id)),
+      JSON.stringify(retried),
+    );
     assert.equal(new Set(retried).size, retried.length);
     assert.ok(!retried.includes(invalid.body.id));
     for (const id of ids) assert.equal((await stack.waitForJob(id, ['succeeded', 'failed'])).status, 'succeeded');

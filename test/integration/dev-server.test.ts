@@ -19,7 +19,9 @@ let cliPath = '';
 const running: DevServer[] = [];
 
 before(async () => {
-  cliPath = (await resolveTemporalBinary('cli', { explicitPath: config.temporal.cliPath, toolsDir: config.toolsDir, searchPath: config.searchPath })).path;
+  cliPath = (
+    await resolveTemporalBinary('cli', { explicitPath: config.temporal.cliPath, toolsDir: config.toolsDir, searchPath: config.searchPath })
+  ).path;
 });
 after(async () => {
   await Promise.all(running.map((s) => s.stop()));
@@ -106,7 +108,12 @@ test('a server that exits early is reported with its exit code and output', asyn
 
 test('a busy port is refused before starting anything', async () => {
   const busy = await startDevServer({
-    cliPath, port: await pickFreePort(), uiPort: null, dbFile: null, namespace: NAMESPACE, log: quiet,
+    cliPath,
+    port: await pickFreePort(),
+    uiPort: null,
+    dbFile: null,
+    namespace: NAMESPACE,
+    log: quiet,
   });
   running.push(busy);
   const port = Number(busy.address.split(':')[1]);

@@ -13,7 +13,12 @@ import { Stack, TENANTS } from '../../testkit/stack';
 
 const ROOT = path.resolve(__dirname, '../..');
 const OPERATOR_KEY = 'operator-key-docs-0123456789';
-const PAGES = ['README.md', ...readdirSync(path.join(ROOT, 'docs')).filter((f) => f.endsWith('.md')).map((f) => `docs/${f}`)];
+const PAGES = [
+  'README.md',
+  ...readdirSync(path.join(ROOT, 'docs'))
+    .filter((f) => f.endsWith('.md'))
+    .map((f) => `docs/${f}`),
+];
 
 /** The shell's prelude: strict mode, and curl that fails on 4xx/5xx unless the example checks the status. */
 const PRELUDE = `

@@ -30,8 +30,10 @@ function report(paragraphs: number, marker = ''): string {
   const topics = ['harbour', 'glacier', 'orchard', 'lantern', 'meadow', 'compass', 'violin', 'quarry', 'tundra', 'saffron'];
   return Array.from({ length: paragraphs }, (_, i) => {
     const topic = topics[i % topics.length];
-    return `Section ${i + 1} ${marker}describes the ${topic}. The ${topic} team met on Monday and was pleased with the results. ` +
-      `Everyone agreed the ${topic} project is going well and deserves more funding.`;
+    return (
+      `Section ${i + 1} ${marker}describes the ${topic}. The ${topic} team met on Monday and was pleased with the results. ` +
+      `Everyone agreed the ${topic} project is going well and deserves more funding.`
+    );
   }).join('\n\n');
 }
 
@@ -121,7 +123,7 @@ describe('uploads', () => {
       headers: { authorization: 'Bearer globex-key-0123456789abcdef', 'content-type': 'text/plain' },
       body,
       duplex: 'half',
-    } as RequestInit);
+    });
     assert.equal(streamed.status, 413);
     assert.equal(((await streamed.json()) as { code: string }).code, 'payload-too-large');
     assert.deepEqual(await stack.blobs().list(scope), before);
@@ -145,7 +147,12 @@ describe('document jobs', () => {
 
   test('DELETE: 409 while the job runs; once it ended, 204, and its data is gone at once', async () => {
     const doc = await uploaded(report(20, `delete-${Date.now()} `), 'text/plain');
-    const id = await submitDocumentJob({ source: { documentId: doc.id }, tasks: ['summarize', 'embed'], chunking: { targetChars: 200 }, maxParallel: 1 });
+    const id = await submitDocumentJob({
+      source: { documentId: doc.id },
+      tasks: ['summarize', 'embed'],
+      chunking: { targetChars: 200 },
+      maxParallel: 1,
+    });
     const early = await stack.call('DELETE', `/v1/jobs/${id}`);
     assert.equal(early.status, 409, JSON.stringify(early.body));
     assert.equal(early.body.code, 'job-not-deletable');
@@ -188,7 +195,14 @@ describe('document jobs', () => {
     assert.equal(job.result.chunksDone, total);
     assert.deepEqual(job.result.failedChunks, []);
     assert.equal(job.result.webhook, null);
-    assert.deepEqual(job.progress, { stage: 'done', chunksTotal: total, chunksDone: total, chunksFailed: 0, failedChunks: [], review: null });
+    assert.deepEqual(job.progress, {
+      stage: 'done',
+      chunksTotal: total,
+      chunksDone: total,
+      chunksFailed: 0,
+      failedChunks: [],
+      review: null,
+    });
     assert.deepEqual(job.links.result, `/v1/jobs/${id}/result`);
     assert.ok(seen.size > 0, 'progress was shown while the job ran');
 
@@ -197,7 +211,10 @@ describe('document jobs', () => {
     assert.match(answer.headers.get('content-type') ?? '', /^application\/json/);
     const result = answer.body;
     assert.deepEqual(result.chunks, { total, analysed: total, failed: 0, failedIndexes: [] });
-    assert.ok(result.keywords.top.some((k: any) => k.term === 'glacier'), JSON.stringify(result.keywords.top.slice(0, 20)));
+    assert.ok(
+      result.keywords.top.some((k: any) => k.term === 'glacier'),
+      JSON.stringify(result.keywords.top.slice(0, 20)),
+    );
     assert.ok(result.entities.distinct > 0);
     assert.equal(result.sentiment.chunks, total);
     assert.ok(result.sentiment.mean > 0, 'the report is upbeat');
@@ -276,7 +293,9 @@ describe('document jobs', () => {
     try {
       await alone.startApi();
       const doc = (await alone.upload(report(2), 'text/plain')).body;
-      const submitted = await alone.call('POST', '/v1/jobs', { body: { type: 'document', source: { documentId: doc.id }, tasks: ['sentiment'] } });
+      const submitted = await alone.call('POST', '/v1/jobs', {
+        body: { type: 'document', source: { documentId: doc.id }, tasks: ['sentiment'] },
+      });
       assert.equal(submitted.status, 202, JSON.stringify(submitted.body));
       const startedAt = Date.now();
       const job = (await alone.call('GET', `/v1/jobs/${submitted.body.id}`)).body;
@@ -313,7 +332,11 @@ describe('document jobs', () => {
     assert.ok(deleted, 'the delete test ran');
     const { id, runId } = deleted;
     const handle = (await stack.temporal()).workflow.getHandle(`${stack.tenant('acme')}/${id}`, runId);
-    await eventually('the history to be gone', async () => ((await handle.fetchHistory().catch(() => null)) === null ? true : undefined), 60_000);
+    await eventually(
+      'the history to be gone',
+      async () => ((await handle.fetchHistory().catch(() => null)) === null ? true : undefined),
+      60_000,
+    );
     assert.equal((await stack.call('GET', `/v1/jobs/${id}`)).status, 404);
     assert.equal((await stack.call('DELETE', `/v1/jobs/${id}`)).status, 404);
   });

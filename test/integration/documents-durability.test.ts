@@ -51,7 +51,9 @@ after(async () => {
 
 /** Two short sentences per section: with 200-character chunks, about two sections per chunk. */
 const longDocument = (tag: string) =>
-  Array.from({ length: SECTIONS }, (_, i) => `Part ${i + 1} of ${tag} went well and the team is happy. The numbers look good today.`).join('\n');
+  Array.from({ length: SECTIONS }, (_, i) => `Part ${i + 1} of ${tag} went well and the team is happy. The numbers look good today.`).join(
+    '\n',
+  );
 
 async function submitLong(tag: string): Promise<string> {
   const upload = await stack.upload(longDocument(tag), 'text/plain');
@@ -80,50 +82,72 @@ async function runsOf(id: string) {
   return runs.sort((a, b) => a.startTime.getTime() - b.startTime.getTime());
 }
 
-test('a long document survives a killed pool worker and a restarted server, continues as new, and counts every chunk once', { timeout: 150_000 }, async () => {
-  const id = await submitLong(`durable-${Date.now()}`);
-  const submittedAt = Date.now();
+test(
+  'a long document survives a killed pool worker and a restarted server, continues as new, and counts every chunk once',
+  { timeout: 150_000 },
+  async () => {
+    const id = await submitLong(`durable-${Date.now()}`);
+    const submittedAt = Date.now();
 
-  await eventually('chunks to be analysed', async () => ((await progressOf(id)).progress?.chunksDone >= 100 ? true : undefined), 60_000);
-  poolWorker.kill('SIGKILL');
-  await poolWorker.exited;
-  poolWorker = await stack.worker(['--pool', 'local']);
+    await eventually('chunks to be analysed', async () => ((await progressOf(id)).progress?.chunksDone >= 100 ? true : undefined), 60_000);
+    poolWorker.kill('SIGKILL');
+    await poolWorker.exited;
+    poolWorker = await stack.worker(['--pool', 'local']);
 
-  await eventually('more chunks to be analysed', async () => ((await progressOf(id)).progress?.chunksDone >= 400 ? true : undefined), 60_000);
-  await server.stop();
-  server = await startDevServer(serverOptions);
+    await eventually(
+      'more chunks to be analysed',
+      async () => ((await progressOf(id)).progress?.chunksDone >= 400 ? true : undefined),
+      60_000,
+    );
+    await server.stop();
+    server = await startDevServer(serverOptions);
 
-  const job = await stack.waitForJob(id, ['succeeded', 'failed', 'cancelled', 'timed_out'], 120_000);
-  assert.equal(job.status, 'succeeded', JSON.stringify(job.lastFailure));
-  const total = job.result.chunksTotal;
-  assert.ok(total >= 1000, `only ${total} chunks`);
-  assert.equal(job.result.chunksDone, total);
-  assert.deepEqual(job.result.failedChunks, []);
-  assert.deepEqual(job.progress, { stage: 'done', chunksTotal: total, chunksDone: total, chunksFailed: 0, failedChunks: [], review: null });
-  const result = (await stack.call('GET', job.links.result)).body;
-  assert.deepEqual(result.chunks, { total, analysed: total, failed: 0, failedIndexes: [] });
-  assert.equal(result.sentiment.chunks, total, 'every chunk rolled up once');
+    const job = await stack.waitForJob(id, ['succeeded', 'failed', 'cancelled', 'timed_out'], 120_000);
+    assert.equal(job.status, 'succeeded', JSON.stringify(job.lastFailure));
+    const total = job.result.chunksTotal;
+    assert.ok(total >= 1000, `only ${total} chunks`);
+    assert.equal(job.result.chunksDone, total);
+    assert.deepEqual(job.result.failedChunks, []);
+    assert.deepEqual(job.progress, {
+      stage: 'done',
+      chunksTotal: total,
+      chunksDone: total,
+      chunksFailed: 0,
+      failedChunks: [],
+      review: null,
+    });
+    const result = (await stack.call('GET', job.links.result)).body;
+    assert.deepEqual(result.chunks, { total, analysed: total, failed: 0, failedIndexes: [] });
+    assert.equal(result.sentiment.chunks, total, 'every chunk rolled up once');
 
-  // It continued as new, and still reads as one job and one run, created when it was submitted.
-  const runs = await eventually('visibility to list the runs', async () => {
-    const listed = await runsOf(id);
-    return listed.length >= 2 && listed.at(-1)!.status.name === 'COMPLETED' ? listed : undefined;
-  });
-  assert.ok(runs.slice(0, -1).every((r) => r.status.name === 'CONTINUED_AS_NEW'), runs.map((r) => r.status.name).join(', '));
-  assert.equal(job.run.number, 1);
-  assert.ok(Math.abs(Date.parse(job.createdAt) - submittedAt) < 5000, `createdAt ${job.createdAt}`);
-  const listedRuns = (await stack.call('GET', `/v1/jobs/${id}/runs`)).body.items;
-  assert.equal(listedRuns.length, 1, JSON.stringify(listedRuns));
-});
+    // It continued as new, and still reads as one job and one run, created when it was submitted.
+    const runs = await eventually('visibility to list the runs', async () => {
+      const listed = await runsOf(id);
+      return listed.length >= 2 && listed.at(-1)!.status.name === 'COMPLETED' ? listed : undefined;
+    });
+    assert.ok(
+      runs.slice(0, -1).every((r) => r.status.name === 'CONTINUED_AS_NEW'),
+      runs.map((r) => r.status.name).join(', '),
+    );
+    assert.equal(job.run.number, 1);
+    assert.ok(Math.abs(Date.parse(job.createdAt) - submittedAt) < 5000, `createdAt ${job.createdAt}`);
+    const listedRuns = (await stack.call('GET', `/v1/jobs/${id}/runs`)).body.items;
+    assert.equal(listedRuns.length, 1, JSON.stringify(listedRuns));
+  },
+);
 
 test('a job that continued as new, cancelled and retried, starts again from the beginning', { timeout: 120_000 }, async () => {
   const id = await submitLong(`retried-${Date.now()}`);
   const client = await stack.temporal();
   const workflowId = `${stack.tenant('acme')}/${id}`;
-  await eventually('the job to continue as new', async () => {
-    const [first] = await runsOf(id);
-    return first?.status.name === 'CONTINUED_AS_NEW' ? true : undefined;
-  }, 90_000);
+  await eventually(
+    'the job to continue as new',
+    async () => {
+      const [first] = await runsOf(id);
+      return first?.status.name === 'CONTINUED_AS_NEW' ? true : undefined;
+    },
+    90_000,
+  );
   assert.equal((await stack.call('POST', `/v1/jobs/${id}/cancel`)).status, 202);
   const cancelled = await stack.waitForJob(id, ['cancelled'], 30_000);
 

@@ -45,7 +45,8 @@ const RETRY = { maxAttempts: 3, initialIntervalMs: 100, maxIntervalMs: 500 };
 const sections = (n: number, tag: string, poisonAt?: number) =>
   Array.from(
     { length: n },
-    (_, i) => `Section ${i + 1} of ${tag} is about the river delta. ${i === poisonAt ? `${POISON} ` : ''}The survey team was happy with it.`,
+    (_, i) =>
+      `Section ${i + 1} of ${tag} is about the river delta. ${i === poisonAt ? `${POISON} ` : ''}The survey team was happy with it.`,
   ).join('\n\n');
 
 async function documentJob(text: string, fields: Record<string, unknown>): Promise<string> {
@@ -77,7 +78,9 @@ describe('review', () => {
     assert.equal(preview.status, 200, 'the reviewer reads the result before deciding');
     assert.ok(preview.body.keywords.top.length > 0);
 
-    const decided = await stack.call('POST', waiting.links.review, { body: { decision: 'approve', reviewer: 'alice', comment: 'Looks right.' } });
+    const decided = await stack.call('POST', waiting.links.review, {
+      body: { decision: 'approve', reviewer: 'alice', comment: 'Looks right.' },
+    });
     assert.equal(decided.status, 200, JSON.stringify(decided.body));
     assert.notEqual(decided.body.status, 'waiting');
     const job = await stack.waitForJob(id, ['succeeded', 'failed'], 30_000);
@@ -95,7 +98,9 @@ describe('review', () => {
   test('reject: the job fails ReviewRejected, and its result stays for reference', async () => {
     const id = await documentJob(sections(3, `reject-${Date.now()}`), { tasks: ['keywords', 'embed'], review: { timeoutMs: 120_000 } });
     await stack.waitForJob(id, ['waiting'], 30_000);
-    const decided = await stack.call('POST', `/v1/jobs/${id}/review`, { body: { decision: 'reject', reviewer: 'bob', comment: 'Wrong file.' } });
+    const decided = await stack.call('POST', `/v1/jobs/${id}/review`, {
+      body: { decision: 'reject', reviewer: 'bob', comment: 'Wrong file.' },
+    });
     assert.equal(decided.status, 200, JSON.stringify(decided.body));
     const job = await stack.waitForJob(id, ['failed', 'succeeded'], 30_000);
     assert.equal(job.status, 'failed');
@@ -106,7 +111,10 @@ describe('review', () => {
   });
 
   test('no decision in time: onTimeout approve publishes; the default (fail) ends the job timed_out', async () => {
-    const approved = await documentJob(sections(2, `timeout-approve-${Date.now()}`), { tasks: ['sentiment'], review: { timeoutMs: 1000, onTimeout: 'approve' } });
+    const approved = await documentJob(sections(2, `timeout-approve-${Date.now()}`), {
+      tasks: ['sentiment'],
+      review: { timeoutMs: 1000, onTimeout: 'approve' },
+    });
     const failing = await documentJob(sections(2, `timeout-fail-${Date.now()}`), { tasks: ['sentiment'], review: { timeoutMs: 1000 } });
     const a = await stack.waitForJob(approved, ['succeeded', 'failed', 'timed_out'], 30_000);
     assert.equal(a.status, 'succeeded', JSON.stringify(a.lastFailure));
@@ -126,7 +134,9 @@ describe('review', () => {
       assert.equal(answer.status, 409, JSON.stringify(answer.body));
       assert.equal(answer.body.code, 'review-not-open');
     }
-    const unknown = await stack.call('POST', '/v1/jobs/job-01ARZ3NDEKTSV4RRFFQ69G5FAV/review', { body: { decision: 'approve', reviewer: 'carol' } });
+    const unknown = await stack.call('POST', '/v1/jobs/job-01ARZ3NDEKTSV4RRFFQ69G5FAV/review', {
+      body: { decision: 'approve', reviewer: 'carol' },
+    });
     assert.equal(unknown.status, 404);
   });
 });
@@ -136,7 +146,13 @@ describe('cancel and failures', () => {
     const tag = `cancel-${Date.now()}`;
     openai.script(Array.from({ length: 20 }, () => ({ hang: true as const })));
     try {
-      const id = await documentJob(sections(10, tag), { pool: 'remote', tasks: ['prompt'], prompt: 'Summarise.', chunking: { targetChars: 200 }, maxParallel: 3 });
+      const id = await documentJob(sections(10, tag), {
+        pool: 'remote',
+        tasks: ['prompt'],
+        prompt: 'Summarise.',
+        chunking: { targetChars: 200 },
+        maxParallel: 3,
+      });
       await eventually('three chunk calls in flight', () => (openai.requestsMentioning(tag).length >= 3 ? true : undefined), 30_000);
       const running = (await stack.call('GET', `/v1/jobs/${id}`)).body;
       assert.equal(running.status, 'running');
@@ -152,7 +168,11 @@ describe('cancel and failures', () => {
       const chunkCalls = events.filter((e) => e.activityTaskScheduledEventAttributes?.activityType?.name === 'analyseChunk').length;
       assert.equal(chunkCalls, 3, 'no chunk was started after the first three');
       // Acknowledged (ActivityTaskCanceled), not only requested: the data is deleted once no chunk can write any more.
-      assert.equal(events.filter((e) => e.activityTaskCanceledEventAttributes).length, 3, 'the three chunk activities stopped before the cleanup');
+      assert.equal(
+        events.filter((e) => e.activityTaskCanceledEventAttributes).length,
+        3,
+        'the three chunk activities stopped before the cleanup',
+      );
       assert.equal(openai.requestsMentioning(tag).length, 3, 'no call was sent again');
     } finally {
       openai.script([]);
@@ -188,7 +208,10 @@ describe('cancel and failures', () => {
 describe('webhooks', () => {
   test('the completion event arrives signed; a receiver that fails once gets it again with the same id', async () => {
     site.webhooks.length = 0;
-    const id = await documentJob(sections(2, `webhook-${Date.now()}`), { tasks: ['sentiment'], webhook: { url: `${site.url}/hooks/flaky` } });
+    const id = await documentJob(sections(2, `webhook-${Date.now()}`), {
+      tasks: ['sentiment'],
+      webhook: { url: `${site.url}/hooks/flaky` },
+    });
     const job = await stack.waitForJob(id, ['succeeded', 'failed'], 45_000);
     assert.equal(job.status, 'succeeded', JSON.stringify(job.lastFailure));
     assert.deepEqual(job.result.webhook, { url: `${site.url}/hooks/flaky`, status: 200, attempts: 2 });

@@ -29,7 +29,14 @@ before(async () => {
   openai = await startFakeOpenAI();
   stack = new Stack({
     pools: {
-      [POOL]: { provider: 'openai', baseUrl: openai.url, model: 'fake-model', concurrency: 8, batch: { maxSize: 8, maxWaitMs: 300 }, breaker: { enabled: false } },
+      [POOL]: {
+        provider: 'openai',
+        baseUrl: openai.url,
+        model: 'fake-model',
+        concurrency: 8,
+        batch: { maxSize: 8, maxWaitMs: 300 },
+        breaker: { enabled: false },
+      },
       [WAITING_POOL]: { provider: 'synthetic', concurrency: 2, scaling: { minWorkers: 0, maxWorkers: 3, targetBacklogPerWorker: 2 } },
     },
   });
@@ -96,23 +103,33 @@ test('the API and the workers serve metrics that match the traffic', { timeout: 
   const submitted = await Promise.all([
     ...Array.from({ length: EMBED_JOBS }, (_, i) => submit(embed(i))),
     submit({ ...embed(`${POISON}`), priority: 1 }),
-    submit({ type: 'inference', task: 'chat', pool: POOL, input: { messages: [{ role: 'user', content: `hello ${tag}` }] } }, { 'idempotency-key': tag }),
+    submit(
+      { type: 'inference', task: 'chat', pool: POOL, input: { messages: [{ role: 'user', content: `hello ${tag}` }] } },
+      { 'idempotency-key': tag },
+    ),
   ]);
-  const repeat = await submit({ type: 'inference', task: 'chat', pool: POOL, input: { messages: [{ role: 'user', content: `hello ${tag}` }] } }, { 'idempotency-key': tag });
+  const repeat = await submit(
+    { type: 'inference', task: 'chat', pool: POOL, input: { messages: [{ role: 'user', content: `hello ${tag}` }] } },
+    { 'idempotency-key': tag },
+  );
   assert.equal(repeat.status, 200);
   const jobs = [];
   for (const { body } of submitted) jobs.push(await stack.waitForJob(body.id, ['succeeded', 'failed'], 60_000));
-  assert.deepEqual(jobs.map((j) => j.status), [...Array(EMBED_JOBS).fill('succeeded'), 'failed', 'succeeded']);
+  assert.deepEqual(
+    jobs.map((j) => j.status),
+    [...Array(EMBED_JOBS).fill('succeeded'), 'failed', 'succeeded'],
+  );
   assert.equal(jobs[EMBED_JOBS].lastFailure.type, 'ProviderRejected');
 
-  const unknownId = submitted[0]!.body.id.replace(/.{4}$/, '0000');
+  const unknownId = submitted[0].body.id.replace(/.{4}$/, '0000');
   assert.equal((await stack.call('GET', `/v1/jobs/${unknownId}`)).status, 404);
   assert.equal((await stack.call('GET', '/v1/jobs', { as: null })).status, 401);
   assert.equal((await fetch(`${stack.apiUrl}/metrics`)).status, 200, '/metrics needs no API key');
 
   const api = await scrape(`${stack.apiUrl}/metrics`);
   const tenant = stack.tenant();
-  const submittedAs = (priority: string) => total(api, 'switchyard_jobs_submitted_total', { type: 'inference', tenant, pool: POOL, priority });
+  const submittedAs = (priority: string) =>
+    total(api, 'switchyard_jobs_submitted_total', { type: 'inference', tenant, pool: POOL, priority });
   assert.equal(submittedAs('3'), EMBED_JOBS + 1, 'the embed jobs and the chat job, at the default priority; not the repeat');
   assert.equal(submittedAs('1'), 1, 'the poisoned job, at priority 1');
 
@@ -136,13 +153,17 @@ test('the API and the workers serve metrics that match the traffic', { timeout: 
   // Each pool's scaling signal, read when scraped: the quiet pool with its one worker wants 1 (minWorkers);
   // a backlog of 3 on a pool without workers at 2 per worker wants 2 (3 if the lookahead adds a call).
   const byReason = (samples: Sample[], pool: string) =>
-    samples.filter((s) => s.name === 'switchyard_pool_held_back' && s.labels.pool === pool).map((s) => `${s.labels.reason}=${s.value}`).sort();
+    samples
+      .filter((s) => s.name === 'switchyard_pool_held_back' && s.labels.pool === pool)
+      .map((s) => `${s.labels.reason}=${s.value}`)
+      .sort();
   assert.equal(total(api, 'switchyard_pool_desired_workers', { pool: POOL }), 1);
   assert.equal(total(api, 'switchyard_pool_workers_polling', { pool: POOL }), 1);
   assert.equal(total(api, 'switchyard_pool_backlog', { pool: POOL }), 0);
   assert.ok(has(api, 'switchyard_pool_backlog_age_seconds'));
   assert.deepEqual(byReason(api, POOL), ['breaker=0', 'paused=0', 'rate-limit=0', 'token-limit=0']);
-  for (let i = 0; i < WAITING_JOBS; i++) await submit({ type: 'inference', task: 'sentiment', pool: WAITING_POOL, input: { text: `waiting ${i} of ${tag}` } });
+  for (let i = 0; i < WAITING_JOBS; i++)
+    await submit({ type: 'inference', task: 'sentiment', pool: WAITING_POOL, input: { text: `waiting ${i} of ${tag}` } });
   const waiting = await eventually(`a backlog of ${WAITING_JOBS} on ${WAITING_POOL}`, async () => {
     const samples = await scrape(`${stack.apiUrl}/metrics`);
     return total(samples, 'switchyard_pool_backlog', { pool: WAITING_POOL }) === WAITING_JOBS ? samples : undefined;
@@ -166,7 +187,11 @@ test('the API and the workers serve metrics that match the traffic', { timeout: 
   t.diagnostic(`embed calls ${batchedCalls} in ${batches} batches`);
   assert.equal(batchedCalls, EMBED_JOBS + 1, 'every embed call went through a batch');
   assert.ok(batches >= 1 && batches < batchedCalls, 'concurrent calls shared batches');
-  for (const name of ['temporal_worker_task_slots_available', 'temporal_worker_task_slots_used', 'temporal_activity_schedule_to_start_latency_count']) {
+  for (const name of [
+    'temporal_worker_task_slots_available',
+    'temporal_worker_task_slots_used',
+    'temporal_activity_schedule_to_start_latency_count',
+  ]) {
     assert.ok(has(pool, name), `the SDK's ${name} on the pool worker`);
   }
   assert.equal(total(pool, 'temporal_activity_execution_failed', { activity_type: 'runInference' }), 1, 'the SDK saw one failed attempt');
@@ -182,5 +207,9 @@ test('the API and the workers serve metrics that match the traffic', { timeout: 
   const dashboard = readFileSync(path.resolve(__dirname, '../../deploy/grafana/switchyard.json'), 'utf8');
   const served = new Set([...api, ...pool, ...workflows].map((s) => s.name));
   const queried = new Set(dashboard.match(/\b(?:switchyard|temporal)_[a-z_]+\b/g));
-  assert.deepEqual([...queried].filter((name) => !served.has(name)), [], 'dashboard series missing from the endpoints');
+  assert.deepEqual(
+    [...queried].filter((name) => !served.has(name)),
+    [],
+    'dashboard series missing from the endpoints',
+  );
 });

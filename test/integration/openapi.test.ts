@@ -104,7 +104,13 @@ describe('the document', () => {
   test('lists exactly the routes the Express app serves', () => {
     const config = loadConfig({ SWITCHYARD_POOLS: JSON.stringify(POOL_CONFIG) });
     // The handlers never run here, so the app needs no Temporal client and no blob store.
-    const app = createApp({ config, jobs: {} as JobClient, conversations: {} as ConversationClient, blobs: {} as BlobStore, log: createLogger('error') });
+    const app = createApp({
+      config,
+      jobs: {} as JobClient,
+      conversations: {} as ConversationClient,
+      blobs: {} as BlobStore,
+      log: createLogger('error'),
+    });
     const served = appOperations((app.router as unknown as { stack: Layer[] }).stack).map(key);
     assert.ok(served.length >= 8, `too few routes found: ${served.join(', ')}`);
     assert.deepEqual(new Set(documentedOperations().map(key)), new Set(served));
@@ -122,7 +128,11 @@ describe('the document', () => {
     assert.equal(uploaded.status, 201, JSON.stringify(uploaded.body));
     // Deleted in its turn, so a job of its own: the others must still find theirs.
     const doomed = (await call('POST', '/v1/jobs', sentimentJob('This one is deleted.'))).body.id;
-    await eventually('the job to delete to end', async () => ((await call('GET', `/v1/jobs/${doomed}`)).body.finishedAt ? true : undefined), 30_000);
+    await eventually(
+      'the job to delete to end',
+      async () => ((await call('GET', `/v1/jobs/${doomed}`)).body.finishedAt ? true : undefined),
+      30_000,
+    );
     // A conversation to read and post to, and one to delete.
     assert.equal((await call('POST', '/v1/conversations', { id: 'openapi-doc-deleted' })).status, 201);
     let messageId = '';
@@ -170,7 +180,10 @@ describe('the document', () => {
   test('the Problem schema lists every problem code and type', () => {
     const { code, type } = doc.components.schemas.Problem.properties;
     assert.deepEqual(code.enum, Object.keys(PROBLEMS));
-    assert.deepEqual(type.enum, Object.keys(PROBLEMS).map((c) => `/problems/${c}`));
+    assert.deepEqual(
+      type.enum,
+      Object.keys(PROBLEMS).map((c) => `/problems/${c}`),
+    );
   });
 });
 
@@ -211,7 +224,11 @@ describe('what the document says of methods and deletes', () => {
     assert.equal((await call('POST', '/v1/conversations', { id: cid })).status, 201);
     const message = (await call('POST', `/v1/conversations/${cid}/messages`, { text: 'Soon deleted.' })).body;
     assert.equal((await call('DELETE', `/v1/conversations/${cid}`)).status, 202);
-    for (const read of [`/v1/conversations/${cid}`, `/v1/conversations/${cid}/messages/${message.id}`, `/v1/conversations/${cid}/messages/1/events`]) {
+    for (const read of [
+      `/v1/conversations/${cid}`,
+      `/v1/conversations/${cid}/messages/${message.id}`,
+      `/v1/conversations/${cid}/messages/1/events`,
+    ]) {
       assert.equal((await call('GET', read)).status, 404, read);
     }
     assert.equal((await call('DELETE', `/v1/conversations/${cid}`)).status, 404);

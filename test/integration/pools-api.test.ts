@@ -14,7 +14,12 @@ const SECRET = 'sk-never-shown-0123456789';
 const POOLS = {
   local: { provider: 'local' as const, concurrency: 2 },
   // A fleet rate limit and a token budget: the pool asks its limiter before each call.
-  metered: { provider: 'synthetic' as const, concurrency: 2, latencyMs: 10, rateLimit: { requestsPerSecond: 20, tokensPerMinute: 100_000 } },
+  metered: {
+    provider: 'synthetic' as const,
+    concurrency: 2,
+    latencyMs: 10,
+    rateLimit: { requestsPerSecond: 20, tokensPerMinute: 100_000 },
+  },
   // No worker polls it; its breaker (on for openai pools) has a limiter nothing has asked yet.
   remote: { provider: 'openai' as const, baseUrl: 'http://127.0.0.1:9/v1', model: 'fake-model', apiKey: SECRET },
   // No worker polls it and no limit holds it: its backlog is work that wants workers.
@@ -25,7 +30,12 @@ let stack: Stack;
 
 before(async () => {
   stack = new Stack({ pools: POOLS, env: { SWITCHYARD_OPERATOR_KEYS: OPERATOR_KEY } });
-  await Promise.all([stack.worker(['--workflows']), stack.worker(['--pool', 'local']), stack.worker(['--pool', 'metered']), stack.startApi()]);
+  await Promise.all([
+    stack.worker(['--workflows']),
+    stack.worker(['--pool', 'local']),
+    stack.worker(['--pool', 'metered']),
+    stack.startApi(),
+  ]);
 });
 after(() => stack?.stop());
 
@@ -41,7 +51,10 @@ describe('reading pools', () => {
   test('lists every pool with its settings, workers polling, rate limit and limiter; never an API key', async () => {
     const { status, body } = await asOperator('GET', '/v1/pools');
     assert.equal(status, 200, JSON.stringify(body));
-    assert.deepEqual(body.items.map((p: any) => p.name), Object.keys(POOLS));
+    assert.deepEqual(
+      body.items.map((p: any) => p.name),
+      Object.keys(POOLS),
+    );
     assert.doesNotMatch(JSON.stringify(body), new RegExp(SECRET));
 
     const local = body.items[0];
@@ -104,11 +117,16 @@ describe('reading pools', () => {
       maxBacklogAgeMs: 30_000,
       lookaheadMs: 5000,
     });
-    assert.deepEqual([quiet.scaling.desiredWorkers, quiet.scaling.workersPolling, quiet.scaling.signal.heldBack], [0, 0, null], quiet.scaling.reason);
+    assert.deepEqual(
+      [quiet.scaling.desiredWorkers, quiet.scaling.workersPolling, quiet.scaling.signal.heldBack],
+      [0, 0, null],
+      quiet.scaling.reason,
+    );
     assert.equal(quiet.scaling.signal.slotsPerWorker, 2);
 
     const ids: string[] = [];
-    for (let i = 0; i < 5; i++) ids.push((await stack.call('POST', '/v1/jobs', { body: { ...sentimentJob(`Waiting job ${i}.`), pool: 'idle' } })).body.id);
+    for (let i = 0; i < 5; i++)
+      ids.push((await stack.call('POST', '/v1/jobs', { body: { ...sentimentJob(`Waiting job ${i}.`), pool: 'idle' } })).body.id);
     try {
       const backlogged = await eventually('a backlog of 5 on pool idle', async () => {
         const p = await pool('idle');
@@ -274,7 +292,10 @@ describe('the switchyard command line', () => {
   test('pools, pause and resume print the pool resource', async () => {
     const listed = await cli(['pools']);
     assert.equal(listed.code, '0', listed.out);
-    assert.deepEqual(JSON.parse(listed.out).items.map((p: any) => p.name), Object.keys(POOLS));
+    assert.deepEqual(
+      JSON.parse(listed.out).items.map((p: any) => p.name),
+      Object.keys(POOLS),
+    );
 
     const paused = await cli(['pause', 'local', '--reason', 'provider maintenance']);
     assert.equal(paused.code, '0', paused.out);

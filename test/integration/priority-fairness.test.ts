@@ -61,18 +61,25 @@ async function submitJob(pool: keyof typeof POOLS, as: Submitter, priority = 3):
 async function submitMany(count: number, make: (i: number) => Promise<Submitted>, concurrency = 16): Promise<Submitted[]> {
   const out: Submitted[] = new Array(count);
   let next = 0;
-  await Promise.all(Array.from({ length: concurrency }, async () => {
-    while (next < count) {
-      const i = next++;
-      out[i] = await make(i);
-    }
-  }));
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      while (next < count) {
+        const i = next++;
+        out[i] = await make(i);
+      }
+    }),
+  );
   return out;
 }
 
 /** Waits until every job of the pool has completed (one visibility count at a time); fails if any ended otherwise. */
 async function waitCompleted(pool: keyof typeof POOLS, jobs: readonly Submitted[], timeoutMs: number): Promise<void> {
-  await waitForCompleted(await stack.temporal(), `JobPool = '${pool}' AND TaskQueue = '${workflowTaskQueue(stack.prefix)}'`, jobs.length, timeoutMs);
+  await waitForCompleted(
+    await stack.temporal(),
+    `JobPool = '${pool}' AND TaskQueue = '${workflowTaskQueue(stack.prefix)}'`,
+    jobs.length,
+    timeoutMs,
+  );
 }
 
 /** Pauses the pool, runs `submit`, waits until all `expected` activities are queued, then lets the pool drain them. */
@@ -82,7 +89,11 @@ async function withBacklog<T>(pool: keyof typeof POOLS, expected: number, submit
   await pauseQueue(temporal, queue);
   try {
     const submitted = await submit();
-    await eventually(`${expected} activities queued on ${pool}`, async () => (await activityBacklog(temporal, queue)) >= expected || undefined, 60_000);
+    await eventually(
+      `${expected} activities queued on ${pool}`,
+      async () => (await activityBacklog(temporal, queue)) >= expected || undefined,
+      60_000,
+    );
     return submitted;
   } finally {
     await resumeQueue(temporal, queue);
@@ -93,12 +104,23 @@ const byStart = (times: DispatchTimes[]) => [...times].sort((a, b) => a.startedM
 
 test('with one worker slot and a mixed backlog, jobs start in priority order', async () => {
   const priorities = [5, 3, 1, 4, 2, 5, 1, 3, 2, 4, 3, 5, 2, 1, 4];
-  const jobs = await withBacklog('priority', priorities.length, () => submitMany(priorities.length, (i) => submitJob('priority', 'acme', priorities[i]), 1));
+  const jobs = await withBacklog('priority', priorities.length, () =>
+    submitMany(priorities.length, (i) => submitJob('priority', 'acme', priorities[i]), 1),
+  );
   await waitCompleted('priority', jobs, 60_000);
   const temporal = await stack.temporal();
   const priorityOf = new Map(jobs.map((j) => [j.workflowId, j.priority]));
-  const order = byStart(await dispatchTimes(temporal, jobs.map((j) => j.workflowId))).map((t) => priorityOf.get(t.workflowId));
-  assert.deepEqual(order, [...priorities].sort((a, b) => a - b), `start order by priority: ${order.join(' ')}`);
+  const order = byStart(
+    await dispatchTimes(
+      temporal,
+      jobs.map((j) => j.workflowId),
+    ),
+  ).map((t) => priorityOf.get(t.workflowId));
+  assert.deepEqual(
+    order,
+    [...priorities].sort((a, b) => a - b),
+    `start order by priority: ${order.join(' ')}`,
+  );
 });
 
 test('a flooding tenant does not starve a light one: 300 jobs of A, then 20 of B', { timeout: 240_000 }, async (t) => {
@@ -108,8 +130,14 @@ test('a flooding tenant does not starve a light one: 300 jobs of A, then 20 of B
   await waitCompleted('fairness', [...heavy, ...light], 180_000);
 
   const temporal = await stack.temporal();
-  const a = await dispatchTimes(temporal, heavy.map((j) => j.workflowId));
-  const b = await dispatchTimes(temporal, light.map((j) => j.workflowId));
+  const a = await dispatchTimes(
+    temporal,
+    heavy.map((j) => j.workflowId),
+  );
+  const b = await dispatchTimes(
+    temporal,
+    light.map((j) => j.workflowId),
+  );
   const bArrived = Math.min(...b.map((t) => t.acceptedMs));
   const bDone = Math.max(...b.map((t) => t.closedMs));
   const aLastStart = Math.max(...a.map((t) => t.startedMs));
@@ -135,7 +163,12 @@ test(`a tenant with weight ${WEIGHT} gets about ${WEIGHT}× the share of a tenan
   const temporal = await stack.temporal();
   const tenantOf = new Map(jobs.map((j) => [j.workflowId, j.tenant]));
   // While both have backlog: the first perTenant starts (the weighted tenant cannot run out before them).
-  const first = byStart(await dispatchTimes(temporal, jobs.map((j) => j.workflowId))).slice(0, perTenant);
+  const first = byStart(
+    await dispatchTimes(
+      temporal,
+      jobs.map((j) => j.workflowId),
+    ),
+  ).slice(0, perTenant);
   const share = first.filter((t) => tenantOf.get(t.workflowId) === weighted).length;
   const summary = `of the first ${perTenant} started, ${share} were the weight-${WEIGHT} tenant's (ratio ${(share / (perTenant - share)).toFixed(2)})`;
   t.diagnostic(summary);

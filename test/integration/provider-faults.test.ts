@@ -50,7 +50,6 @@ async function submitChat(faults: Fault[], spec: Record<string, unknown> = {}): 
 
 const requestsFor = (tag: string) => openai.requestsMentioning(tag);
 
-
 describe('retryable provider failures', () => {
   test('500 then 200: the job succeeds on attempt 2', async () => {
     const { id, tag } = await submitChat([{ status: 500 }]);

@@ -8,7 +8,7 @@ import { jobIdForIdempotencyKey } from '../../src/jobs/ids';
 import { VISIBILITY_LAG_MS } from '../../src/clients/jobs/open-jobs';
 import { poolTaskQueue } from '../../src/temporal/task-queues';
 import { pauseQueue, resumeQueue } from '../../testkit/dispatch';
-import { sentimentJob, Stack, TENANTS } from '../../testkit/stack';
+import { sentimentJob, Stack, type TENANTS } from '../../testkit/stack';
 import { eventually, sleep } from '../../testkit/wait';
 
 const MAX_OPEN = 3;
@@ -57,7 +57,10 @@ test('the (max+1)th open job is 429 with Retry-After; repeats and other tenants 
   await pauseQueue(temporal, queue);
   const firstKey = `quota-first-${Date.now()}`;
   const accepted = [await submit({ key: firstKey }), await submit(), await submit()];
-  assert.deepEqual(accepted.map((r) => r.status), [202, 202, 202]);
+  assert.deepEqual(
+    accepted.map((r) => r.status),
+    [202, 202, 202],
+  );
 
   // Within visibility's lag: counted by this API's own record of what it just started.
   assertQuotaProblem(await submit(), MAX_OPEN);
@@ -96,8 +99,9 @@ test('a concurrent burst at an empty quota admits exactly the quota', async () =
   const temporal = await stack.temporal();
   await pauseQueue(temporal, queue);
   const query = `JobTenant = '${stack.tenant('globex')}'`;
-  await eventually('no open globex jobs in visibility', async () =>
-    (await temporal.workflow.count(`${query} AND ExecutionStatus = 'Running'`)).count === 0 || undefined,
+  await eventually(
+    'no open globex jobs in visibility',
+    async () => (await temporal.workflow.count(`${query} AND ExecutionStatus = 'Running'`)).count === 0 || undefined,
   );
   const before = (await temporal.workflow.count(query)).count;
   const answers = await Promise.all(Array.from({ length: 10 }, (_, i) => submit({ as: 'globex', text: `Burst ${i}.` })));

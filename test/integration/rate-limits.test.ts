@@ -34,7 +34,12 @@ before(async () => {
   });
   // Two worker processes per pool: the limits hold across processes, not per process. The rps pool's
   // start in its test, once its backlog is queued.
-  await Promise.all([stack.worker(['--workflows']), stack.startApi(), stack.worker(['--pool', 'tokens']), stack.worker(['--pool', 'tokens'])]);
+  await Promise.all([
+    stack.worker(['--workflows']),
+    stack.startApi(),
+    stack.worker(['--pool', 'tokens']),
+    stack.worker(['--pool', 'tokens']),
+  ]);
 });
 after(async () => {
   await stack?.stop();
@@ -95,15 +100,19 @@ describe('pool limits', { concurrency: true }, () => {
     const ids = await submitChats('rps', jobs, 5);
     // A backlog first, so what follows is the limit at work, not the pace of submissions.
     const temporal = await stack.temporal();
-    await eventually('every call queued', async () => {
-      const { stats } = await temporal.workflowService.describeTaskQueue({
-        namespace: 'default',
-        taskQueue: { name: poolTaskQueue(stack.prefix, 'rps') },
-        taskQueueType: temporalProto.api.enums.v1.TaskQueueType.TASK_QUEUE_TYPE_ACTIVITY,
-        reportStats: true,
-      });
-      return Number(stats?.approximateBacklogCount ?? 0) >= jobs || undefined;
-    }, 30_000);
+    await eventually(
+      'every call queued',
+      async () => {
+        const { stats } = await temporal.workflowService.describeTaskQueue({
+          namespace: 'default',
+          taskQueue: { name: poolTaskQueue(stack.prefix, 'rps') },
+          taskQueueType: temporalProto.api.enums.v1.TaskQueueType.TASK_QUEUE_TYPE_ACTIVITY,
+          reportStats: true,
+        });
+        return Number(stats?.approximateBacklogCount ?? 0) >= jobs || undefined;
+      },
+      30_000,
+    );
     await Promise.all([stack.worker(['--pool', 'rps']), stack.worker(['--pool', 'rps'])]);
     await Promise.all(ids.map((id) => stack.waitForJob(id, ['succeeded'], 60_000)));
     const calls = rpsProvider.requests.map((r) => r.receivedAt).sort((a, b) => a - b);
@@ -112,7 +121,9 @@ describe('pool limits', { concurrency: true }, () => {
     const sustained = sustainedRate(calls.slice(2 * RPS));
     const average = ((calls.length - 1) * 1000) / (calls.at(-1)! - calls[0]!);
     const burst = burstBeyond(calls, RPS * 1.1);
-    console.log(`rps: ${jobs} calls; sustained ${sustained.toFixed(2)}/s, whole run ${average.toFixed(2)}/s; burst beyond ${RPS * 1.1}/s: ${burst.toFixed(1)} calls`);
+    console.log(
+      `rps: ${jobs} calls; sustained ${sustained.toFixed(2)}/s, whole run ${average.toFixed(2)}/s; burst beyond ${RPS * 1.1}/s: ${burst.toFixed(1)} calls`,
+    );
     assert.ok(sustained <= RPS * 1.1, `sustained ${sustained.toFixed(2)} calls/s; limit ${RPS}`);
     assert.ok(sustained >= RPS * 0.8, `sustained ${sustained.toFixed(2)} calls/s: the limit, not something else, should set the pace`);
     // Temporal's queue limiter is a token bucket that starts full: about two seconds' worth may go at once.
@@ -139,13 +150,19 @@ describe('pool limits', { concurrency: true }, () => {
         `first minute ${firstMinute.length} calls / ${firstMinute.reduce((n, r) => n + tokensOf(r), 0)} tokens; after it ${later.length} calls`,
     );
     assert.ok(busiestMinute <= TOKENS_PER_MINUTE, `a 60-second window held ${busiestMinute} tokens; the limit is ${TOKENS_PER_MINUTE}`);
-    assert.ok(busiestMinute >= TOKENS_PER_MINUTE * 0.7, `the busiest minute used ${busiestMinute} tokens: the limiter should let the budget be used`);
+    assert.ok(
+      busiestMinute >= TOKENS_PER_MINUTE * 0.7,
+      `the busiest minute used ${busiestMinute} tokens: the limiter should let the budget be used`,
+    );
     assert.ok(later.length > 0, 'calls went again once the first minute’s reservations left the window');
     assert.ok(answered.length < ids.length, 'the load was more than the limit allowed in this time');
 
     // Jobs held back are running (waiting for the limiter, heartbeating) or queued — none failed.
     const statuses = await Promise.all(ids.map(async (id) => (await stack.call('GET', `/v1/jobs/${id}`)).body.status as string));
-    assert.deepEqual([...new Set(statuses)].filter((s) => !['succeeded', 'running', 'queued'].includes(s)), []);
+    assert.deepEqual(
+      [...new Set(statuses)].filter((s) => !['succeeded', 'running', 'queued'].includes(s)),
+      [],
+    );
     const limiter = await (await stack.temporal()).workflow.getHandle(limiterWorkflowId(stack.prefix, 'tokens')).query(limiterStateQuery);
     assert.equal(limiter.tokens?.perMinute, TOKENS_PER_MINUTE);
     assert.ok(limiter.tokens.reservedInWindow <= TOKENS_PER_MINUTE);

@@ -54,12 +54,17 @@ async function submit(body: Record<string, unknown>): Promise<string> {
 /** A chat job on the remote pool whose message carries a unique tag, to find its requests by. */
 async function submitRemoteChat(): Promise<{ id: string; tag: string }> {
   const tag = `job-tag-${randomUUID()}`;
-  const id = await submit({ type: 'inference', task: 'chat', pool: REMOTE, input: { messages: [{ role: 'user', content: tag }] }, retry: RETRY });
+  const id = await submit({
+    type: 'inference',
+    task: 'chat',
+    pool: REMOTE,
+    input: { messages: [{ role: 'user', content: tag }] },
+    retry: RETRY,
+  });
   return { id, tag };
 }
 
 const requestsFor = (tag: string) => openai.requestsMentioning(tag);
-
 
 /** Submits a remote chat job under `faults` and waits until its call is in flight at the provider. */
 async function inFlightRemoteChat(faults: Fault[]): Promise<{ id: string; tag: string }> {
@@ -104,7 +109,9 @@ describe('API restart', () => {
       const since = new Date(Date.now() - 1000).toISOString();
       openai.script(Array.from({ length: 5 }, () => ({ delayMs: 4000 })));
       const remote = await Promise.all(Array.from({ length: 5 }, () => submitRemoteChat()));
-      const local = await Promise.all(Array.from({ length: 5 }, (_, i) => submit({ ...sentimentJob(`Restart job ${i} is fine.`), pool: LOCAL })));
+      const local = await Promise.all(
+        Array.from({ length: 5 }, (_, i) => submit({ ...sentimentJob(`Restart job ${i} is fine.`), pool: LOCAL })),
+      );
       const ids = [...remote.map((j) => j.id), ...local];
 
       const urlBefore = stack.apiUrl;
@@ -116,7 +123,10 @@ describe('API restart', () => {
       // The slow jobs were still running across the restart.
       const right = await Promise.all(ids.map((id) => stack.call('GET', `/v1/jobs/${id}`)));
       assert.ok(right.every((r) => r.status === 200));
-      assert.ok(right.some((r) => r.body.status !== 'succeeded'), 'some jobs must still be in flight after the restart');
+      assert.ok(
+        right.some((r) => r.body.status !== 'succeeded'),
+        'some jobs must still be in flight after the restart',
+      );
 
       for (const id of ids) {
         const job = await stack.waitForJob(id, ['succeeded', 'failed'], 30_000);

@@ -104,7 +104,13 @@ function parseBanner(lines: string[]): Banner {
   const curl = /curl -s -X POST (\S+)((?: -H '[^']*')+) \\\n +-d '([^']*)'/.exec(text);
   assert.ok(curl, `no curl example in the banner:\n${text}`);
   const headers = Object.fromEntries([...curl[2]!.matchAll(/-H '([^:]+): ([^']*)'/g)].map((h) => [h[1]!, h[2]!]));
-  return { text, apiUrl: field('API'), temporal: field('Temporal'), uiUrl: field('Temporal UI'), curl: { url: curl[1]!, headers, body: curl[3]! } };
+  return {
+    text,
+    apiUrl: field('API'),
+    temporal: field('Temporal'),
+    uiUrl: field('Temporal UI'),
+    curl: { url: curl[1]!, headers, body: curl[3]! },
+  };
 }
 
 interface Up {
@@ -156,7 +162,8 @@ function killGroup(p: ProcessHandle): void {
 }
 
 /** For assertion messages: how `up` ended (if it has) and its last lines. */
-const tail = (up: Up) => `up ${up.process.exitStatus === undefined ? 'is running' : `exited with ${up.process.exitStatus}`}; its last lines:\n${up.process.lines.slice(-30).join('\n')}`;
+const tail = (up: Up) =>
+  `up ${up.process.exitStatus === undefined ? 'is running' : `exited with ${up.process.exitStatus}`}; its last lines:\n${up.process.lines.slice(-30).join('\n')}`;
 
 // ---- processes and ports --------------------------------------------------------------------------
 
@@ -209,12 +216,19 @@ async function stopAndAssertClean(up: Up, ports: Ports, opts: { again?: boolean 
   const { exit, ms } = await interrupt(up, opts);
   const printed = up.process.lines.slice(from);
   assert.equal(exit, '0', tail(up));
-  assert.ok(printed.some((l) => /^SIGINT: stopping/.test(l)), tail(up));
+  assert.ok(
+    printed.some((l) => /^SIGINT: stopping/.test(l)),
+    tail(up),
+  );
   assert.equal(printed.at(-1), 'stopped', tail(up));
   assert.ok(!printed.some((l) => /restarting/.test(l)), `no process was restarted while stopping:\n${printed.join('\n')}`);
 
   // `up` waits for the processes it manages; helpers they started (esbuild) follow their parent.
-  assert.deepEqual(managed.filter((c) => isAlive(c.pid)), [], 'workers, API and dev server have exited with up');
+  assert.deepEqual(
+    managed.filter((c) => isAlive(c.pid)),
+    [],
+    'workers, API and dev server have exited with up',
+  );
   await eventually('every process started under up to be gone', () => (all.some((c) => isAlive(c.pid)) ? undefined : true), 10_000);
   for (const [what, port] of Object.entries(ports)) assert.ok(await portIsFree(port), `${what} port ${port} is free again`);
   return ms;
@@ -237,7 +251,13 @@ async function assertSucceeds(stack: Stack, id: string): Promise<any> {
 /** A chat job on the `remote` pool whose message is a unique tag, to find its requests at the fake server. */
 async function submitRemoteChat(stack: Stack): Promise<{ id: string; tag: string }> {
   const tag = `up-test-${randomUUID()}`;
-  const id = await submit(stack, { type: 'inference', task: 'chat', pool: 'remote', input: { messages: [{ role: 'user', content: tag }] }, retry: RETRY });
+  const id = await submit(stack, {
+    type: 'inference',
+    task: 'chat',
+    pool: 'remote',
+    input: { messages: [{ role: 'user', content: tag }] },
+    retry: RETRY,
+  });
   return { id, tag };
 }
 
@@ -269,36 +289,52 @@ describe('up on its own dev server', () => {
   });
   after(() => ensureStopped(up));
 
-  test('prints its banner; the UI answers, /readyz is 200, the banner curl example runs a job, SQLite is in the data dir', { timeout: 120_000 }, async () => {
-    const { banner } = up!;
-    const dbFile = path.join(stack.env.SWITCHYARD_DATA_DIR!, 'temporal.sqlite');
-    assert.equal(banner.apiUrl, `http://127.0.0.1:${ports.api}`);
-    assert.equal(banner.temporal, `127.0.0.1:${ports.grpc}`);
-    assert.equal(banner.uiUrl, `http://127.0.0.1:${ports.ui}`);
-    assert.ok(banner.text.includes(`data: ${dbFile}`), banner.text);
-    assert.match(banner.text, /^ {2}Pools +local, remote$/m);
-    assert.equal(banner.curl.url, `${banner.apiUrl}/v1/jobs`);
-    assert.match(banner.text, new RegExp(`curl -s ${banner.apiUrl}/v1/jobs/<id>`));
+  test(
+    'prints its banner; the UI answers, /readyz is 200, the banner curl example runs a job, SQLite is in the data dir',
+    { timeout: 120_000 },
+    async () => {
+      const { banner } = up!;
+      const dbFile = path.join(stack.env.SWITCHYARD_DATA_DIR!, 'temporal.sqlite');
+      assert.equal(banner.apiUrl, `http://127.0.0.1:${ports.api}`);
+      assert.equal(banner.temporal, `127.0.0.1:${ports.grpc}`);
+      assert.equal(banner.uiUrl, `http://127.0.0.1:${ports.ui}`);
+      assert.ok(banner.text.includes(`data: ${dbFile}`), banner.text);
+      assert.match(banner.text, /^ {2}Pools +local, remote$/m);
+      assert.equal(banner.curl.url, `${banner.apiUrl}/v1/jobs`);
+      assert.match(banner.text, new RegExp(`curl -s ${banner.apiUrl}/v1/jobs/<id>`));
 
-    const ui = await eventually('the Web UI to answer', () => fetch(banner.uiUrl).then((r) => r, () => undefined), 15_000);
-    assert.equal(ui.status, 200);
-    assert.match(ui.headers.get('content-type') ?? '', /text\/html/);
-    await ui.text();
-    assert.equal((await stack.call('GET', '/readyz', { as: null })).status, 200);
+      const ui = await eventually(
+        'the Web UI to answer',
+        () =>
+          fetch(banner.uiUrl).then(
+            (r) => r,
+            () => undefined,
+          ),
+        15_000,
+      );
+      assert.equal(ui.status, 200);
+      assert.match(ui.headers.get('content-type') ?? '', /text\/html/);
+      await ui.text();
+      assert.equal((await stack.call('GET', '/readyz', { as: null })).status, 200);
 
-    // Exactly what the banner tells a user to paste.
-    assert.deepEqual(JSON.parse(banner.curl.body), { type: 'inference', task: 'sentiment', input: { text: 'Switchyard makes queues boring. I love it.' } });
-    const res = await fetch(banner.curl.url, { method: 'POST', headers: banner.curl.headers, body: banner.curl.body });
-    const accepted = (await res.json()) as { id: string; tenant: string };
-    assert.equal(res.status, 202, JSON.stringify(accepted));
-    assert.equal(accepted.tenant, stack.tenant('acme'), 'the banner curl carries the first API key');
-    const job = await assertSucceeds(stack, accepted.id);
-    assert.equal(job.attempts, 1);
-    assert.equal(typeof job.result.output.score, 'number');
-    assert.ok(job.links.temporalUi.startsWith(`${banner.uiUrl}/namespaces/default/workflows/`), job.links.temporalUi);
+      // Exactly what the banner tells a user to paste.
+      assert.deepEqual(JSON.parse(banner.curl.body), {
+        type: 'inference',
+        task: 'sentiment',
+        input: { text: 'Switchyard makes queues boring. I love it.' },
+      });
+      const res = await fetch(banner.curl.url, { method: 'POST', headers: banner.curl.headers, body: banner.curl.body });
+      const accepted = (await res.json()) as { id: string; tenant: string };
+      assert.equal(res.status, 202, JSON.stringify(accepted));
+      assert.equal(accepted.tenant, stack.tenant('acme'), 'the banner curl carries the first API key');
+      const job = await assertSucceeds(stack, accepted.id);
+      assert.equal(job.attempts, 1);
+      assert.equal(typeof job.result.output.score, 'number');
+      assert.ok(job.links.temporalUi.startsWith(`${banner.uiUrl}/namespaces/default/workflows/`), job.links.temporalUi);
 
-    assert.ok(fs.statSync(dbFile).size > 0, `${dbFile} exists`);
-  });
+      assert.ok(fs.statSync(dbFile).size > 0, `${dbFile} exists`);
+    },
+  );
 
   test('Ctrl-C (SIGINT to up) stops every process it started and frees every port', { timeout: 120_000 }, async () => {
     const children = childrenOf(up!.pid);
@@ -339,7 +375,9 @@ test('jobs in flight survive a restart of up; finished jobs stay readable', { ti
     assert.equal(up.banner.text.replace(/ready in .*\n/, ''), first.text.replace(/ready in .*\n/, ''), 'the same ports and data file');
     const job = await assertSucceeds(stack, id);
     const doneMs = Date.now() - restartedAt;
-    console.log(`restart → ready in ${up.readyMs} ms, → in-flight job succeeded in ${doneMs} ms (attempts ${job.attempts}, last failure ${JSON.stringify(job.lastFailure)})`);
+    console.log(
+      `restart → ready in ${up.readyMs} ms, → in-flight job succeeded in ${doneMs} ms (attempts ${job.attempts}, last failure ${JSON.stringify(job.lastFailure)})`,
+    );
     assert.ok(job.attempts >= 2, `attempts: ${job.attempts}`);
     assertEchoes(job, tag);
     assert.ok(openai.requestsMentioning(tag).length >= 2, 'the call was sent again after the restart');
@@ -405,7 +443,11 @@ test('with TEMPORAL_ADDRESS set, up starts no dev server of its own and jobs sti
 
     const children = descendantsOf(up.pid);
     assert.equal(children.filter((c) => /bin\/switchyard /.test(c.cmd)).length, 4, children.map((c) => c.cmd).join('\n'));
-    assert.deepEqual(children.filter((c) => /temporal|start-dev/.test(c.cmd)), [], 'no temporal process under up');
+    assert.deepEqual(
+      children.filter((c) => /temporal|start-dev/.test(c.cmd)),
+      [],
+      'no temporal process under up',
+    );
     assert.ok(!up.process.lines.some((l) => /Temporal dev server ready/.test(l)));
     assert.ok(await portIsFree(ports.grpc), 'nothing listens on the dev server port');
     assert.equal(fs.existsSync(path.join(stack.env.SWITCHYARD_DATA_DIR!, 'temporal.sqlite')), false);

@@ -6,15 +6,36 @@ import type { DocumentTask } from '../../src/documents/contract';
 
 const chunk = (index: number, outputs: Partial<Record<DocumentTask, unknown>>, usage: ChunkResult['usage'] = null): ChunkResult => ({
   index,
-  outputs: Object.fromEntries(Object.entries(outputs).map(([task, output]) => [task, { model: task === 'prompt' ? 'gpt' : 'wink', output }])),
+  outputs: Object.fromEntries(
+    Object.entries(outputs).map(([task, output]) => [task, { model: task === 'prompt' ? 'gpt' : 'wink', output }]),
+  ),
   usage,
 });
 const finish = (rollUp: DocumentRollUp, total: number, failedIndexes: number[] = []) => rollUp.finish({ total, failedIndexes });
 
 test('entities are counted per occurrence by value and type, most frequent first', () => {
   const rollUp = new DocumentRollUp(['entities']);
-  rollUp.add(chunk(0, { entities: { entities: [{ value: 'Lisbon', type: 'PLACE' }, { value: 'a@b.example', type: 'EMAIL' }] } }));
-  rollUp.add(chunk(1, { entities: { entities: [{ value: 'a@b.example', type: 'EMAIL' }, { value: 'Lisbon', type: 'ORG' }, { value: 'a@b.example', type: 'EMAIL' }] } }));
+  rollUp.add(
+    chunk(0, {
+      entities: {
+        entities: [
+          { value: 'Lisbon', type: 'PLACE' },
+          { value: 'a@b.example', type: 'EMAIL' },
+        ],
+      },
+    }),
+  );
+  rollUp.add(
+    chunk(1, {
+      entities: {
+        entities: [
+          { value: 'a@b.example', type: 'EMAIL' },
+          { value: 'Lisbon', type: 'ORG' },
+          { value: 'a@b.example', type: 'EMAIL' },
+        ],
+      },
+    }),
+  );
   assert.deepEqual(finish(rollUp, 2).entities, {
     distinct: 3,
     top: [
@@ -37,9 +58,24 @@ test('only the most frequent entities are listed; the rest are counted', () => {
 
 test('keyword counts add up over chunks', () => {
   const rollUp = new DocumentRollUp(['keywords']);
-  rollUp.add(chunk(0, { keywords: { keywords: [{ term: 'factory', count: 2 }, { term: 'growth', count: 1 }] } }));
+  rollUp.add(
+    chunk(0, {
+      keywords: {
+        keywords: [
+          { term: 'factory', count: 2 },
+          { term: 'growth', count: 1 },
+        ],
+      },
+    }),
+  );
   rollUp.add(chunk(1, { keywords: { keywords: [{ term: 'growth', count: 4 }] } }));
-  assert.deepEqual(finish(rollUp, 2).keywords, { distinct: 2, top: [{ term: 'growth', count: 5 }, { term: 'factory', count: 2 }] });
+  assert.deepEqual(finish(rollUp, 2).keywords, {
+    distinct: 2,
+    top: [
+      { term: 'growth', count: 5 },
+      { term: 'factory', count: 2 },
+    ],
+  });
 });
 
 test('sentiment: mean over the chunks that have a score, and the most negative and positive chunk', () => {
@@ -59,7 +95,13 @@ test('summaries are kept in order with the document summary; prompt answers by c
   rollUp.add(chunk(2, { summarize: { summary: 'Third.' }, prompt: { message: { role: 'assistant', content: 'C' } } }, usage));
   const result = rollUp.finish({ total: 3, failedIndexes: [1], documentSummary: 'All of it.', prompt: 'Say a letter.' });
   assert.deepEqual(result.summary, { document: 'All of it.', chunks: 'First.\n\nThird.' });
-  assert.deepEqual(result.prompt, { prompt: 'Say a letter.', outputs: [{ index: 0, content: 'A' }, { index: 2, content: 'C' }] });
+  assert.deepEqual(result.prompt, {
+    prompt: 'Say a letter.',
+    outputs: [
+      { index: 0, content: 'A' },
+      { index: 2, content: 'C' },
+    ],
+  });
   assert.deepEqual(result.chunks, { total: 3, analysed: 2, failed: 1, failedIndexes: [1] });
   assert.deepEqual(result.models, ['gpt', 'wink']);
   assert.deepEqual(result.usage, { promptTokens: 20, completionTokens: 10, totalTokens: 30 });

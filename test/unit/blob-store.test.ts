@@ -151,10 +151,18 @@ describe('S3 blob store, against moto', () => {
     const store = createBlobStore(moto.settings(BUCKET, 'team-a/blobs/'));
     const scope = freshScope();
     await store.putAt(`${scope}/text`, 'hello');
-    const client = new S3Client({ region: 'us-east-1', endpoint: moto.endpoint, forcePathStyle: true, credentials: moto.settings(BUCKET).credentials });
+    const client = new S3Client({
+      region: 'us-east-1',
+      endpoint: moto.endpoint,
+      forcePathStyle: true,
+      credentials: moto.settings(BUCKET).credentials,
+    });
     const listed = await client.send(new ListObjectsV2Command({ Bucket: BUCKET, Prefix: 'team-a/' }));
     client.destroy();
-    assert.deepEqual(listed.Contents?.map((o) => o.Key), [`team-a/blobs/${scope}/text`]);
+    assert.deepEqual(
+      listed.Contents?.map((o) => o.Key),
+      [`team-a/blobs/${scope}/text`],
+    );
     assert.deepEqual(await store.list(scope), [`${scope}/text`]);
   });
 });

@@ -46,19 +46,34 @@ test('limits: ≤ 5 stages, ≤ 8 handlers per stage, ≤ 5 targets, at least on
 test('quorum: at least 1, at most the stage’s handlers', () => {
   const three = [handler('a'), handler('b'), handler('c')];
   assert.deepEqual(issues({ stages: [stage(three, { quorum: 3 })] }), []);
-  assert.deepEqual(issues({ stages: [stage(three, { quorum: 4 })] }), ['stages.0.fanIn.quorum: a quorum of 4 needs at least as many handlers; the stage has 3']);
+  assert.deepEqual(issues({ stages: [stage(three, { quorum: 4 })] }), [
+    'stages.0.fanIn.quorum: a quorum of 4 needs at least as many handlers; the stage has 3',
+  ]);
   assert.match(issues({ stages: [stage(three, { quorum: 0 })] }).join(), /^stages\.0\.fanIn/);
   assert.match(issues({ stages: [stage(three, 'majority')] }).join(), /^stages\.0\.fanIn/);
 });
 
 test('names are unique, prompts are for chat handlers, deadlines cover an attempt, pools must exist', () => {
-  assert.deepEqual(issues({ stages: [stage([handler('a')]), stage([handler('a')])] }), ['stages.1.handlers.0.name: handler names are unique in a pipeline; "a" repeats']);
+  assert.deepEqual(issues({ stages: [stage([handler('a')]), stage([handler('a')])] }), [
+    'stages.1.handlers.0.name: handler names are unique in a pipeline; "a" repeats',
+  ]);
   const t = { name: 'hook', url: 'https://example.com/x' };
-  assert.deepEqual(issues({ stages: [stage([handler('a')])], targets: [t, t] }), ['targets.1.name: target names are unique; "hook" repeats']);
-  assert.deepEqual(issues({ stages: [stage([handler('a', { prompt: 'be brief' })])] }), ['stages.0.handlers.0.prompt: only chat handlers take a prompt; this one does sentiment']);
+  assert.deepEqual(issues({ stages: [stage([handler('a')])], targets: [t, t] }), [
+    'targets.1.name: target names are unique; "hook" repeats',
+  ]);
+  assert.deepEqual(issues({ stages: [stage([handler('a', { prompt: 'be brief' })])] }), [
+    'stages.0.handlers.0.prompt: only chat handlers take a prompt; this one does sentiment',
+  ]);
   assert.deepEqual(issues({ stages: [stage([handler('a', { task: 'chat', prompt: 'be brief' })])] }), []);
-  assert.deepEqual(issues({ stages: [stage([handler('a', { timeoutMs: 5000, deadlineMs: 2000 })])] }), ['stages.0.handlers.0.deadlineMs: must be ≥ timeoutMs']);
-  assert.deepEqual(issues({ stages: [stage([handler('a', { pool: 'gpu' })])] }, pipelineSchemaFor(['local'])), ['stages.0.handlers.0.pool: unknown pool "gpu"; pools: local']);
+  assert.deepEqual(issues({ stages: [stage([handler('a', { timeoutMs: 5000, deadlineMs: 2000 })])] }), [
+    'stages.0.handlers.0.deadlineMs: must be ≥ timeoutMs',
+  ]);
+  assert.deepEqual(issues({ stages: [stage([handler('a', { pool: 'gpu' })])] }, pipelineSchemaFor(['local'])), [
+    'stages.0.handlers.0.pool: unknown pool "gpu"; pools: local',
+  ]);
   assert.match(issues({ stages: [stage([handler('a', { colour: 'red' })])] }).join(), /^stages\.0\.handlers\.0: /);
-  assert.match(issues({ stages: [stage([handler('a')])], targets: [{ name: 'x', url: 'ftp://example.com' }] }).join(), /^targets\.0\.url: /);
+  assert.match(
+    issues({ stages: [stage([handler('a')])], targets: [{ name: 'x', url: 'ftp://example.com' }] }).join(),
+    /^targets\.0\.url: /,
+  );
 });

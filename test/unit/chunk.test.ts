@@ -6,7 +6,13 @@ import { chunkText, type TextChunk } from '../../src/documents/chunk';
 
 /** Real Markdown with headings, tables and code: the project's own docs, front door first. */
 const ROOT = path.resolve(__dirname, '../..');
-const DOCS = ['README.md', ...fs.readdirSync(path.join(ROOT, 'docs')).sort().map((f) => `docs/${f}`)]
+const DOCS = [
+  'README.md',
+  ...fs
+    .readdirSync(path.join(ROOT, 'docs'))
+    .sort()
+    .map((f) => `docs/${f}`),
+]
   .map((f) => fs.readFileSync(path.join(ROOT, f), 'utf8'))
   .join('\n\n');
 const isBlank = (s: string) => /^\s*$/.test(s);
@@ -62,7 +68,10 @@ describe('chunkText', () => {
             s++;
             offsetInSentence = 0;
           } else {
-            assert.ok(sentences[s]!.length > 2 * target, `chunk ${c.index} (target ${target}) cuts sentence ${s} of ${sentences[s]!.length} characters`);
+            assert.ok(
+              sentences[s]!.length > 2 * target,
+              `chunk ${c.index} (target ${target}) cuts sentence ${s} of ${sentences[s]!.length} characters`,
+            );
             assert.ok(remaining.startsWith(rest), `chunk ${c.index} continues sentence ${s}`);
             assert.ok(c.text.length <= target, `a piece of a long sentence is at most the target`);
             assert.equal(remaining[rest.length], ' ', 'the cut is at a space');
@@ -86,21 +95,35 @@ describe('chunkText', () => {
       const chunks = chunkText(DOCS, target);
       assertWellFormed(DOCS, chunks, target);
       assert.deepEqual(chunkText(DOCS, target), chunks);
-      const sentenceEnds = chunks.slice(0, -1).filter((c) => /[.!?:)`|]$/.test(c.text) || /\n\s*\n/.test(DOCS.slice(c.end, chunks[c.index + 1]!.start)));
-      assert.ok(sentenceEnds.length >= 0.7 * (chunks.length - 1), `most chunks end a sentence or paragraph (${sentenceEnds.length}/${chunks.length - 1})`);
+      const sentenceEnds = chunks
+        .slice(0, -1)
+        .filter((c) => /[.!?:)`|]$/.test(c.text) || /\n\s*\n/.test(DOCS.slice(c.end, chunks[c.index + 1]!.start)));
+      assert.ok(
+        sentenceEnds.length >= 0.7 * (chunks.length - 1),
+        `most chunks end a sentence or paragraph (${sentenceEnds.length}/${chunks.length - 1})`,
+      );
     }
   });
 
   it('does not end a sentence at an abbreviation followed by a lower-case word, nor inside a number', () => {
     const text = 'Use a ranking, e.g. the recall at ten, for version 3.14 and later. Then stop.';
-    assert.deepEqual(chunkText(text, 40).map((c) => c.text), ['Use a ranking, e.g. the recall at ten, for version 3.14 and later.', 'Then stop.']);
+    assert.deepEqual(
+      chunkText(text, 40).map((c) => c.text),
+      ['Use a ranking, e.g. the recall at ten, for version 3.14 and later.', 'Then stop.'],
+    );
   });
 
   it('cuts a word longer than the target where it must, never inside a character', () => {
     const text = `${'😀'.repeat(50)} tail.`;
     const chunks = chunkText(text, 7);
     assertWellFormed(text, chunks, 7);
-    assert.equal(chunks.map((c) => c.text).join('').replace(/\s/g, ''), text.replace(/\s/g, ''));
+    assert.equal(
+      chunks
+        .map((c) => c.text)
+        .join('')
+        .replace(/\s/g, ''),
+      text.replace(/\s/g, ''),
+    );
   });
 
   it('splits a megabyte of text well under a second, whatever its shape', () => {

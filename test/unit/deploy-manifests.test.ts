@@ -28,7 +28,16 @@ const find = (list: Manifest[], kind: string, name: string) => {
 
 test('every Kubernetes object validates against its schema', async () => {
   const kinds = new Set(manifests.map((m) => m.object.kind));
-  for (const kind of ['Namespace', 'ConfigMap', 'Secret', 'Deployment', 'Service', 'HorizontalPodAutoscaler', 'PodDisruptionBudget', 'ScaledObject']) {
+  for (const kind of [
+    'Namespace',
+    'ConfigMap',
+    'Secret',
+    'Deployment',
+    'Service',
+    'HorizontalPodAutoscaler',
+    'PodDisruptionBudget',
+    'ScaledObject',
+  ]) {
     assert.ok(kinds.has(kind), `deploy/k8s has a ${kind}`);
   }
   assert.deepEqual(await schemaProblems(manifests), []);
@@ -43,8 +52,14 @@ test('a broken manifest is reported', async () => {
   find(broken, 'Deployment', 'switchyard-api').spec.replicas = 'two';
   find(broken, 'ScaledObject', 'switchyard-pool-local').spec.pollingInterval = 'fast';
   const schema = await schemaProblems(broken);
-  assert.ok(schema.some((p) => p.includes('Deployment/switchyard-api') && p.includes('replicas')), schema.join('\n'));
-  assert.ok(schema.some((p) => p.includes('ScaledObject/switchyard-pool-local') && p.includes('pollingInterval')), schema.join('\n'));
+  assert.ok(
+    schema.some((p) => p.includes('Deployment/switchyard-api') && p.includes('replicas')),
+    schema.join('\n'),
+  );
+  assert.ok(
+    schema.some((p) => p.includes('ScaledObject/switchyard-pool-local') && p.includes('pollingInterval')),
+    schema.join('\n'),
+  );
 
   const wrong = copy();
   find(wrong, 'Service', 'switchyard-api').spec.selector['app.kubernetes.io/component'] = 'apii';
@@ -90,7 +105,8 @@ test('docker-compose.yml passes docker-compose config -q', async (t) => {
     t.skip('docker-compose is not installed (Debian/Ubuntu: apt-get install docker-compose); the file was not validated');
     return;
   }
-  const run = (file: string) => promisify(execFile)('docker-compose', ['-f', file, 'config', '-q'], { cwd: ROOT, env: { ...process.env, SWITCHYARD_API_KEYS: '' } });
+  const run = (file: string) =>
+    promisify(execFile)('docker-compose', ['-f', file, 'config', '-q'], { cwd: ROOT, env: { ...process.env, SWITCHYARD_API_KEYS: '' } });
   await run(COMPOSE_FILE);
   // It does reject a bad file (a misspelt option), so the pass above means something.
   const bad = path.join(ROOT, `.docker-compose.broken-${process.pid}.yml`);
@@ -115,7 +131,10 @@ test('docker-compose.yml: valid Switchyard configuration, workers drain before t
   for (const [name, service] of Object.entries(services).filter(([, s]) => s.image === 'switchyard:local')) {
     const config = loadConfig({ ...service.environment, SWITCHYARD_API_KEYS: 'demo:change-me-to-a-long-random-key' });
     if (service.command?.[0] !== 'worker') continue;
-    assert.ok(durationMs(service.stop_grace_period) > config.worker.shutdownGraceMs, `${name}: stop_grace_period above SWITCHYARD_SHUTDOWN_GRACE_MS`);
+    assert.ok(
+      durationMs(service.stop_grace_period) > config.worker.shutdownGraceMs,
+      `${name}: stop_grace_period above SWITCHYARD_SHUTDOWN_GRACE_MS`,
+    );
     assert.equal(service.environment.SWITCHYARD_WORKER_METRICS_ADDRESS, '0.0.0.0:9464', `${name} serves metrics where Prometheus looks`);
   }
 

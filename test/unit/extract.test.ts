@@ -63,7 +63,10 @@ describe('detecting the document type', () => {
     assert.throws(() => detectDocumentType(png), unsupported(/binary/));
     assert.throws(() => detectDocumentType(zip, { filename: 'report.docx' }), unsupported(/binary/));
     assert.throws(() => detectDocumentType(Buffer.from([0xc3, 0x28, 0x41])), unsupported(/binary/), 'invalid UTF-8');
-    assert.throws(() => detectDocumentType(bytes('text'), { contentType: 'image/png' }), unsupported(/^image\/png is not a supported document type/));
+    assert.throws(
+      () => detectDocumentType(bytes('text'), { contentType: 'image/png' }),
+      unsupported(/^image\/png is not a supported document type/),
+    );
     assert.throws(() => detectDocumentType(bytes('text'), { contentType: 'application/zip' }), unsupported(/application\/zip/));
   });
 });
@@ -108,10 +111,26 @@ describe('extracting text', () => {
       <ul><li>First point</li><li>Second point</li></ul>
       <img src="chart.png" alt="chart"><p>Closing words.</p></body></html>`;
     const text = await extractText(bytes(html), 'html');
-    for (const wanted of ['Quarterly report', 'Sales rose by 5% & costs fell. See the appendix.', 'First point', 'Second point', 'Closing words.']) {
+    for (const wanted of [
+      'Quarterly report',
+      'Sales rose by 5% & costs fell. See the appendix.',
+      'First point',
+      'Second point',
+      'Closing words.',
+    ]) {
       assert.ok(text.includes(wanted), `has "${wanted}":\n${text}`);
     }
-    for (const unwanted of ['script text', 'inline script', 'color: red', 'Home', 'About us', 'Not body', 'Enable JavaScript', 'example.com', 'chart']) {
+    for (const unwanted of [
+      'script text',
+      'inline script',
+      'color: red',
+      'Home',
+      'About us',
+      'Not body',
+      'Enable JavaScript',
+      'example.com',
+      'chart',
+    ]) {
       assert.ok(!text.includes(unwanted), `no "${unwanted}":\n${text}`);
     }
     assert.ok(text.indexOf('Quarterly report') < text.indexOf('Closing words.'));
@@ -119,7 +138,10 @@ describe('extracting text', () => {
 
   it('keeps Markdown and text as they are, with \\n newlines and no BOM', async () => {
     const markdown = '\uFEFF# Title\r\n\r\nSome *emphasis* and a [link](https://example.com).\r\n- item\rlast';
-    assert.equal(await extractText(bytes(markdown), 'markdown'), '# Title\n\nSome *emphasis* and a [link](https://example.com).\n- item\nlast');
+    assert.equal(
+      await extractText(bytes(markdown), 'markdown'),
+      '# Title\n\nSome *emphasis* and a [link](https://example.com).\n- item\nlast',
+    );
     assert.equal(await extractText(bytes('\uFEFFplain\r\ntext'), 'text'), 'plain\ntext');
   });
 });

@@ -19,7 +19,8 @@ import {
 import { ProviderError } from '../../src/inference/provider';
 import { GRANT_SLACK_MS, WINDOW_MS } from '../../src/inference/token-window';
 
-const openaiPool = (over: Record<string, unknown> = {}) => poolSchema.parse({ provider: 'openai', baseUrl: 'http://x', model: 'm', ...over });
+const openaiPool = (over: Record<string, unknown> = {}) =>
+  poolSchema.parse({ provider: 'openai', baseUrl: 'http://x', model: 'm', ...over });
 const settingsOf = (over: Record<string, unknown> = {}) => limiterSettingsOf(openaiPool(over))!;
 
 test('which pools need a limiter: a token limit or an enabled breaker (on by default for openai only)', () => {
@@ -57,10 +58,24 @@ test('breaker only: grants come with a lease; once open, nobody goes until a pro
 test('token limit: no leases; settlements free the unused estimate before the batch’s admissions', () => {
   const settings: LimiterSettings = { ...settingsOf(), tokensPerMinute: 1000 };
   const data = newLimiter('gpt');
-  assert.deepEqual(exchange(data, { settings, settle: [], admit: [{ id: 'a', tokens: 600 }, { id: 'b', tokens: 600 }] }, 0), [
-    { id: 'a', granted: true, probe: false },
-    { id: 'b', granted: false, retryInMs: WINDOW_MS + GRANT_SLACK_MS, reason: 'token limit: 1000 per minute' },
-  ]);
+  assert.deepEqual(
+    exchange(
+      data,
+      {
+        settings,
+        settle: [],
+        admit: [
+          { id: 'a', tokens: 600 },
+          { id: 'b', tokens: 600 },
+        ],
+      },
+      0,
+    ),
+    [
+      { id: 'a', granted: true, probe: false },
+      { id: 'b', granted: false, retryInMs: WINDOW_MS + GRANT_SLACK_MS, reason: 'token limit: 1000 per minute' },
+    ],
+  );
   const answers = exchange(data, { settings, settle: [{ id: 'a', outcome: 'ok', tokens: 350 }], admit: [{ id: 'b', tokens: 600 }] }, 10);
   assert.deepEqual(answers, [{ id: 'b', granted: true, probe: false }]);
   assert.deepEqual(describeLimiter(data, settings, 20).tokens, { perMinute: 1000, reservedInWindow: 950, available: 50 });
@@ -86,15 +101,32 @@ test('a limiter never used shows its configured limits and nothing used', () => 
 });
 
 const estimateCases: { name: string; request: Parameters<typeof estimateTokens>[0]; expect: number }[] = [
-  { name: 'chat with maxTokens', request: { task: 'chat', messages: [{ role: 'user', content: 'x'.repeat(41) }], maxTokens: 20 }, expect: 11 + PROMPT_OVERHEAD_TOKENS + 20 },
-  { name: 'chat without maxTokens', request: { task: 'chat', messages: [{ role: 'system', content: 'abcd' }, { role: 'user', content: 'abcd' }] }, expect: 2 + PROMPT_OVERHEAD_TOKENS + DEFAULT_COMPLETION_TOKENS },
+  {
+    name: 'chat with maxTokens',
+    request: { task: 'chat', messages: [{ role: 'user', content: 'x'.repeat(41) }], maxTokens: 20 },
+    expect: 11 + PROMPT_OVERHEAD_TOKENS + 20,
+  },
+  {
+    name: 'chat without maxTokens',
+    request: {
+      task: 'chat',
+      messages: [
+        { role: 'system', content: 'abcd' },
+        { role: 'user', content: 'abcd' },
+      ],
+    },
+    expect: 2 + PROMPT_OVERHEAD_TOKENS + DEFAULT_COMPLETION_TOKENS,
+  },
   { name: 'summarize', request: { task: 'summarize', text: 'y'.repeat(400), maxTokens: 50 }, expect: 100 + PROMPT_OVERHEAD_TOKENS + 50 },
   { name: 'embed has no completion', request: { task: 'embed', text: 'z'.repeat(8), maxTokens: 50 }, expect: 2 + PROMPT_OVERHEAD_TOKENS },
 ];
 for (const c of estimateCases) test(`estimate: ${c.name}`, () => assert.equal(estimateTokens(c.request), c.expect));
 
 const outcomeCases: { error: unknown; expect: ReturnType<typeof failureOutcome> }[] = [
-  { error: new ProviderError('429', 'rate_limited', { status: 429, retryAfterMs: 3000 }), expect: { outcome: 'throttled', tokens: 0, retryAfterMs: 3000 } },
+  {
+    error: new ProviderError('429', 'rate_limited', { status: 429, retryAfterMs: 3000 }),
+    expect: { outcome: 'throttled', tokens: 0, retryAfterMs: 3000 },
+  },
   { error: new ProviderError('503', 'unavailable', { status: 503 }), expect: { outcome: 'unavailable', tokens: 100 } },
   { error: new ProviderError('slow', 'timeout'), expect: { outcome: 'unavailable', tokens: 100 } },
   { error: new ProviderError('400', 'rejected', { status: 400 }), expect: { outcome: 'ok', tokens: 100 } },

@@ -33,7 +33,7 @@ test('sentiment labels positive and negative text, with per-sentence scores', as
   const pos = await run('sentiment', POSITIVE);
   assert.equal(pos.label, 'positive');
   assert.ok(typeof pos.score === 'number' && pos.score > 0 && pos.score <= 1);
-  assert.equal(Math.round((pos.score as number) * 1000) / 1000, pos.score, 'rounded to 3 places');
+  assert.equal(Math.round((pos.score) * 1000) / 1000, pos.score, 'rounded to 3 places');
   const sentences = pos.sentences as { text: string; score: number }[];
   assert.deepEqual(
     sentences.map((s) => s.text),
@@ -47,8 +47,14 @@ test('sentiment labels positive and negative text, with per-sentence scores', as
 
 test('entities finds the date and the email', async () => {
   const { entities } = (await run('entities', CONTACT)) as { entities: { value: string; type: string }[] };
-  assert.ok(entities.some((e) => e.type === 'EMAIL' && e.value === 'alice@example.com'), JSON.stringify(entities));
-  assert.ok(entities.some((e) => e.type === 'DATE' && e.value === '15 June 2025'), JSON.stringify(entities));
+  assert.ok(
+    entities.some((e) => e.type === 'EMAIL' && e.value === 'alice@example.com'),
+    JSON.stringify(entities),
+  );
+  assert.ok(
+    entities.some((e) => e.type === 'DATE' && e.value === '15 June 2025'),
+    JSON.stringify(entities),
+  );
   // Plain objects, so they serialise and compare like any JSON.
   assert.ok(entities.every((e) => Object.getPrototypeOf(e) === Object.prototype));
 });
@@ -57,7 +63,10 @@ test('keywords are lemmatised content words ranked by count then alphabetically'
   const { keywords } = (await run('keywords', COFFEE)) as { keywords: { term: string; count: number }[] };
   assert.ok(keywords.length <= 10);
   assert.deepEqual(keywords[0], { term: 'coffee', count: 5 });
-  assert.ok(keywords.some((k) => k.term === 'country' && k.count === 2), 'lemmatised: countries → country');
+  assert.ok(
+    keywords.some((k) => k.term === 'country' && k.count === 2),
+    'lemmatised: countries → country',
+  );
   assert.ok(!keywords.some((k) => ['is', 'the', 'a', '.'].includes(k.term)), 'no stop words or punctuation');
   for (let i = 1; i < keywords.length; i++) {
     const [a, b] = [keywords[i - 1]!, keywords[i]!];
@@ -129,6 +138,7 @@ test('a batch runs in one go with the same outputs as single calls; an invalid i
   assert.equal(outcomes.length, 4);
   assert.deepEqual(outcomes[0], await provider.infer(requests[0]!, ctx()));
   assert.deepEqual(outcomes[2], await provider.infer(requests[2]!, ctx()));
-  for (const refused of [outcomes[1], outcomes[3]]) assert.ok(refused instanceof ProviderError && refused.kind === 'invalid_input', String(refused));
+  for (const refused of [outcomes[1], outcomes[3]])
+    assert.ok(refused instanceof ProviderError && refused.kind === 'invalid_input', String(refused));
   assert.ok(c.beats >= 2, 'heartbeats between items');
 });

@@ -124,7 +124,10 @@ test('a non-JSON error body is quoted, trimmed to 500 characters', async () => {
 });
 
 test('a 200 with malformed JSON or missing fields → unavailable', async () => {
-  fake.script([{ status: 200, body: 'not json' }, { status: 200, body: { choices: [] } }]);
+  fake.script([
+    { status: 200, body: 'not json' },
+    { status: 200, body: { choices: [] } },
+  ]);
   const provider = createOpenAIProvider(pool());
   const bad = await providerError(provider.infer(chatRequest, ctx()));
   assert.equal(bad.kind, 'unavailable');
@@ -155,10 +158,12 @@ test('aborting ctx.signal during a hang rejects promptly with the abort, not a P
   const ac = new AbortController();
   const started = Date.now();
   setTimeout(() => ac.abort(), 150);
-  const err = await createOpenAIProvider(pool({ requestTimeoutMs: 60_000 })).infer(chatRequest, ctx(ac.signal)).then(
-    () => assert.fail('expected a rejection'),
-    (e: unknown) => e,
-  );
+  const err = await createOpenAIProvider(pool({ requestTimeoutMs: 60_000 }))
+    .infer(chatRequest, ctx(ac.signal))
+    .then(
+      () => assert.fail('expected a rejection'),
+      (e: unknown) => e,
+    );
   assert.ok(!(err instanceof ProviderError));
   assert.equal((err as Error).name, 'AbortError');
   assert.ok(Date.now() - started < 1000, `took ${Date.now() - started} ms`);
@@ -201,7 +206,11 @@ describe('embeddings in batches', () => {
     assert.deepEqual(fake.requests[0]?.body, { model: 'embed-test', input: texts });
     assert.deepEqual(outcomes.map(vectorOf), texts.map(fakeVector));
     const usage = outcomes.map((o) => (o as InferenceResult).usage!);
-    assert.equal(usage.reduce((n, u) => n + u.totalTokens, 0), 7, 'the shares add up to what the provider reported');
+    assert.equal(
+      usage.reduce((n, u) => n + u.totalTokens, 0),
+      7,
+      'the shares add up to what the provider reported',
+    );
     assert.ok(usage[1]!.promptTokens > usage[2]!.promptTokens, 'longer inputs carry more of it');
   });
 
@@ -229,14 +238,24 @@ describe('embeddings in batches', () => {
 
   test('throttling or an outage of the batch call is every item’s failure: no per-item retries', async () => {
     fake.script([{ status: 429, retryAfter: '3' }]);
-    await assert.rejects(createOpenAIProvider(pool()).inferBatch!(embeds('a', 'b'), ctx()), (err) => err instanceof ProviderError && err.kind === 'rate_limited' && err.options.retryAfterMs === 3000);
+    await assert.rejects(
+      createOpenAIProvider(pool()).inferBatch!(embeds('a', 'b'), ctx()),
+      (err) => err instanceof ProviderError && err.kind === 'rate_limited' && err.options.retryAfterMs === 3000,
+    );
     assert.equal(fake.requests.length, 1);
   });
 
   test('an item without text fails alone, without being sent', async () => {
-    const outcomes = await createOpenAIProvider(pool()).inferBatch!([...embeds('real text', '  '), { task: 'chat', messages: [{ role: 'user', content: 'x' }] }], ctx());
+    const outcomes = await createOpenAIProvider(pool()).inferBatch!(
+      [...embeds('real text', '  '), { task: 'chat', messages: [{ role: 'user', content: 'x' }] }],
+      ctx(),
+    );
     assert.deepEqual(vectorOf(outcomes[0]), fakeVector('real text'));
-    for (const refused of outcomes.slice(1)) assert.ok(refused instanceof ProviderError && refused.kind === 'invalid_input', String(refused));
-    assert.deepEqual(fake.requests.map((r) => r.body), [{ model: 'gpt-test', input: 'real text' }]);
+    for (const refused of outcomes.slice(1))
+      assert.ok(refused instanceof ProviderError && refused.kind === 'invalid_input', String(refused));
+    assert.deepEqual(
+      fake.requests.map((r) => r.body),
+      [{ model: 'gpt-test', input: 'real text' }],
+    );
   });
 });

@@ -157,7 +157,10 @@ describe('fetchOutbound', () => {
     const before = seen.length;
     await assert.rejects(fetchOutbound(`${base}/hello`, {}, STRICT), refusedWith(/^127\.0\.0\.1 is a loopback address$/));
     const port = new URL(base).port;
-    await assert.rejects(fetchOutbound(`http://localhost:${port}/hello`, {}, STRICT), refusedWith(/^localhost resolves to .*a loopback address$/));
+    await assert.rejects(
+      fetchOutbound(`http://localhost:${port}/hello`, {}, STRICT),
+      refusedWith(/^localhost resolves to .*a loopback address$/),
+    );
     assert.equal(seen.length, before, 'the server saw no request');
   });
 

@@ -10,8 +10,12 @@ import { createLogger } from '../../src/logger';
 import type { PoolResource } from '../../src/clients/pools';
 
 /** The parts of a pool resource the gauges read. */
-const pool = (name: string, desiredWorkers: number, heldBack: PoolResource['scaling']['signal']['heldBack'], queue: PoolResource['queue']) =>
-  ({ name, queue, scaling: { desiredWorkers, workersPolling: 2, reason: '', signal: { heldBack } } }) as unknown as PoolResource;
+const pool = (
+  name: string,
+  desiredWorkers: number,
+  heldBack: PoolResource['scaling']['signal']['heldBack'],
+  queue: PoolResource['queue'],
+) => ({ name, queue, scaling: { desiredWorkers, workersPolling: 2, reason: '', signal: { heldBack } } }) as unknown as PoolResource;
 
 test('each pool is read once per scrape; an unreadable pool is logged and left out', async () => {
   const reads: string[] = [];
@@ -26,7 +30,11 @@ test('each pool is read once per scrape; an unreadable pool is logged and left o
   };
   const logged: string[] = [];
   const metrics = createApiMetrics();
-  metrics.observePools(reader, ['fast', 'broken', 'paused'], createLogger('warn', {}, (line) => logged.push(line)));
+  metrics.observePools(
+    reader,
+    ['fast', 'broken', 'paused'],
+    createLogger('warn', {}, (line) => logged.push(line)),
+  );
 
   const text = await metrics.registry.metrics();
   assert.deepEqual(reads.sort(), ['broken', 'fast', 'paused'], 'one read per pool for all five gauges');
@@ -50,7 +58,12 @@ test('each pool is read once per scrape; an unreadable pool is logged and left o
   assert.match(text, /^# HELP switchyard_pool_desired_workers .*Stateless: no stabilization window/m);
   assert.match(text, /^process_cpu_user_seconds_total /m, 'the other metrics are served');
   assert.equal(logged.length, 1);
-  assert.deepEqual(JSON.parse(logged[0]!), { ...JSON.parse(logged[0]!), msg: 'metrics: cannot read the pool', pool: 'broken', error: 'DescribeTaskQueue: UNAVAILABLE' });
+  assert.deepEqual(JSON.parse(logged[0]!), {
+    ...JSON.parse(logged[0]!),
+    msg: 'metrics: cannot read the pool',
+    pool: 'broken',
+    error: 'DescribeTaskQueue: UNAVAILABLE',
+  });
 
   // The next scrape reads again: nothing is cached between scrapes.
   await metrics.registry.metrics();

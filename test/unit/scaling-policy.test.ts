@@ -25,24 +25,99 @@ describe('one decision without history', () => {
     ['idle pool with min 0 scales to zero', signal(), 0, /idle|busy/, { minWorkers: 0 }],
     ['a backlog within target per worker adds nobody', signal({ busySlots: 8, queue: { backlog: 8, dispatchRate: 2 } }), 1],
     ['backlog 20 at 8 per worker wants 3', signal({ busySlots: 8, queue: { backlog: 20, dispatchRate: 2 } }), 3, /backlog 20/],
-    ['a large backlog goes to maxWorkers at once', signal({ busySlots: 8, queue: { backlog: 200, dispatchRate: 2 } }), 4, /capped at maxWorkers 4/],
-    ['a backlog from zero workers asks for one', signal({ workersPolling: 0, busySlots: 0, queue: { backlog: 3, addRate: 1 } }), 1, undefined, { minWorkers: 0 }],
+    [
+      'a large backlog goes to maxWorkers at once',
+      signal({ busySlots: 8, queue: { backlog: 200, dispatchRate: 2 } }),
+      4,
+      /capped at maxWorkers 4/,
+    ],
+    [
+      'a backlog from zero workers asks for one',
+      signal({ workersPolling: 0, busySlots: 0, queue: { backlog: 3, addRate: 1 } }),
+      1,
+      undefined,
+      { minWorkers: 0 },
+    ],
     ['busy slots alone: 20 busy on 8-slot workers want 3', signal({ workersPolling: 3, busySlots: 20, queue: { dispatchRate: 3 } }), 3],
-    ['rates: backlog growing 4/s adds 20 within the 5 s lookahead', signal({ busySlots: 8, queue: { backlog: 4, addRate: 6, dispatchRate: 2 } }), 3, /\+20 expected/],
+    [
+      'rates: backlog growing 4/s adds 20 within the 5 s lookahead',
+      signal({ busySlots: 8, queue: { backlog: 4, addRate: 6, dispatchRate: 2 } }),
+      3,
+      /\+20 expected/,
+    ],
     ['rates: a shrinking backlog counts as it is', signal({ busySlots: 8, queue: { backlog: 16, addRate: 1, dispatchRate: 5 } }), 2],
-    ['age: an old call wants one more worker than are polling', signal({ workersPolling: 2, busySlots: 16, queue: { backlog: 2, backlogAgeMs: 45_000, dispatchRate: 0.1 } }), 3, /waited 45 s/],
-    ['busy slots read: long calls with nothing dispatched for 30 s keep their workers', signal({ workersPolling: 3, busySlots: 24 }), 3, /24 busy slots want 3/],
-    ['busy slots read: idle slots let the pool shrink to what the running calls need', signal({ workersPolling: 3, busySlots: 5, queue: { dispatchRate: 2 } }), 1, /5 busy slots want 1/],
-    ['busy slots unknown with a backlog: all slots assumed busy', signal({ workersPolling: 2, busySlots: null, queue: { backlog: 20, dispatchRate: 4 } }), 3, /assuming all 16 busy/],
-    ['busy slots unknown, calls dispatched lately: keeps the workers', signal({ workersPolling: 3, busySlots: null, queue: { dispatchRate: 1 } }), 3],
+    [
+      'age: an old call wants one more worker than are polling',
+      signal({ workersPolling: 2, busySlots: 16, queue: { backlog: 2, backlogAgeMs: 45_000, dispatchRate: 0.1 } }),
+      3,
+      /waited 45 s/,
+    ],
+    [
+      'busy slots read: long calls with nothing dispatched for 30 s keep their workers',
+      signal({ workersPolling: 3, busySlots: 24 }),
+      3,
+      /24 busy slots want 3/,
+    ],
+    [
+      'busy slots read: idle slots let the pool shrink to what the running calls need',
+      signal({ workersPolling: 3, busySlots: 5, queue: { dispatchRate: 2 } }),
+      1,
+      /5 busy slots want 1/,
+    ],
+    [
+      'busy slots unknown with a backlog: all slots assumed busy',
+      signal({ workersPolling: 2, busySlots: null, queue: { backlog: 20, dispatchRate: 4 } }),
+      3,
+      /assuming all 16 busy/,
+    ],
+    [
+      'busy slots unknown, calls dispatched lately: keeps the workers',
+      signal({ workersPolling: 3, busySlots: null, queue: { dispatchRate: 1 } }),
+      3,
+    ],
     ['busy slots unknown, nothing dispatched for 30 s: idle', signal({ workersPolling: 3, busySlots: null }), 1, /idle/],
-    ['no task-queue statistics and no slot counts: keeps the workers', signal({ workersPolling: 2, busySlots: null, queue: null }), 2, /no task-queue statistics/],
-    ['paused: a backlog asks for nothing', signal({ workersPolling: 1, busySlots: 0, heldBack: 'paused', queue: { backlog: 500, backlogAgeMs: 120_000 } }), 1, /held back by paused/],
-    ['paused with min 0: no worker for a paused backlog', signal({ workersPolling: 1, busySlots: 0, heldBack: 'paused', queue: { backlog: 500 } }), 0, undefined, { minWorkers: 0 }],
-    ['breaker open: a backlog keeps one worker for the probe', signal({ workersPolling: 1, busySlots: 0, heldBack: 'breaker', queue: { backlog: 500 } }), 1, undefined, { minWorkers: 0 }],
-    ['token limit: calls waiting for tokens hold slots but add no worker', signal({ workersPolling: 2, busySlots: 16, heldBack: 'token-limit', queue: { backlog: 100, dispatchRate: 0.5 } }), 2],
-    ['token limit: may still scale down to what is busy', signal({ workersPolling: 3, busySlots: 8, heldBack: 'token-limit', queue: { backlog: 100, dispatchRate: 0.5 } }), 1],
-    ['queue rate limit: a backlog asks for nothing', signal({ workersPolling: 2, busySlots: 4, heldBack: 'rate-limit', queue: { backlog: 300, addRate: 30, dispatchRate: 20 } }), 1, /rate-limit/],
+    [
+      'no task-queue statistics and no slot counts: keeps the workers',
+      signal({ workersPolling: 2, busySlots: null, queue: null }),
+      2,
+      /no task-queue statistics/,
+    ],
+    [
+      'paused: a backlog asks for nothing',
+      signal({ workersPolling: 1, busySlots: 0, heldBack: 'paused', queue: { backlog: 500, backlogAgeMs: 120_000 } }),
+      1,
+      /held back by paused/,
+    ],
+    [
+      'paused with min 0: no worker for a paused backlog',
+      signal({ workersPolling: 1, busySlots: 0, heldBack: 'paused', queue: { backlog: 500 } }),
+      0,
+      undefined,
+      { minWorkers: 0 },
+    ],
+    [
+      'breaker open: a backlog keeps one worker for the probe',
+      signal({ workersPolling: 1, busySlots: 0, heldBack: 'breaker', queue: { backlog: 500 } }),
+      1,
+      undefined,
+      { minWorkers: 0 },
+    ],
+    [
+      'token limit: calls waiting for tokens hold slots but add no worker',
+      signal({ workersPolling: 2, busySlots: 16, heldBack: 'token-limit', queue: { backlog: 100, dispatchRate: 0.5 } }),
+      2,
+    ],
+    [
+      'token limit: may still scale down to what is busy',
+      signal({ workersPolling: 3, busySlots: 8, heldBack: 'token-limit', queue: { backlog: 100, dispatchRate: 0.5 } }),
+      1,
+    ],
+    [
+      'queue rate limit: a backlog asks for nothing',
+      signal({ workersPolling: 2, busySlots: 4, heldBack: 'rate-limit', queue: { backlog: 300, addRate: 30, dispatchRate: 20 } }),
+      1,
+      /rate-limit/,
+    ],
     ['min above the recommendation', signal(), 2, /minWorkers 2/, { minWorkers: 2 }],
   ];
   for (const [name, s, expected, reason, over] of cases) {
@@ -85,12 +160,28 @@ describe('stabilization', () => {
 
   test('steps down through lower recommendations, each after its own window', () => {
     const busy = (n: number) => signal({ workersPolling: 4, busySlots: n * 8, queue: { dispatchRate: 1 } });
-    assert.deepEqual(play([[0, busy(4)], [10_000, busy(2)], [61_000, busy(2)], [71_000, busy(1)], [132_000, busy(1)]]), [4, 4, 2, 2, 1]);
+    assert.deepEqual(
+      play([
+        [0, busy(4)],
+        [10_000, busy(2)],
+        [61_000, busy(2)],
+        [71_000, busy(1)],
+        [132_000, busy(1)],
+      ]),
+      [4, 4, 2, 2, 1],
+    );
   });
 
   test('never scales below the busy slots, however long the window has passed', () => {
     const stillBusy = signal({ workersPolling: 4, busySlots: 25, queue: { dispatchRate: 1 } });
-    assert.deepEqual(play([[0, burst], [100_000, stillBusy], [200_000, stillBusy]]), [4, 4, 4]);
+    assert.deepEqual(
+      play([
+        [0, burst],
+        [100_000, stillBusy],
+        [200_000, stillBusy],
+      ]),
+      [4, 4, 4],
+    );
   });
 
   test('a lowered maxWorkers applies at once, even over the window', () => {
@@ -113,7 +204,13 @@ describe('stabilization', () => {
   });
 
   test('a recommendation at the window edge no longer holds', () => {
-    assert.deepEqual(play([[0, burst], [60_000, done]]), [4, 1]);
+    assert.deepEqual(
+      play([
+        [0, burst],
+        [60_000, done],
+      ]),
+      [4, 1],
+    );
   });
 });
 
@@ -139,7 +236,11 @@ describe('the load signal', () => {
     ['half-open breaker lets only probes through', { breakerState: 'half-open' }, 'breaker'],
     ['token window nearly spent', { tokens: { perMinute: 10_000, available: 200 } }, 'token-limit'],
     ['token window with room', { tokens: { perMinute: 10_000, available: 4000 } }, null],
-    ['dispatching at the queue rate limit', { effectiveRequestsPerSecond: 5, queue: { ...QUIET, backlog: 10, dispatchRate: 4.8 } }, 'rate-limit'],
+    [
+      'dispatching at the queue rate limit',
+      { effectiveRequestsPerSecond: 5, queue: { ...QUIET, backlog: 10, dispatchRate: 4.8 } },
+      'rate-limit',
+    ],
     ['below the queue rate limit', { effectiveRequestsPerSecond: 5, queue: { ...QUIET, backlog: 10, dispatchRate: 2 } }, null],
     ['the server says a rate limit blocked dispatches', { rateLimitingActive: true }, 'rate-limit'],
   ];

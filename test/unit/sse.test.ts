@@ -26,11 +26,16 @@ before(async () => {
   app.set('query parser', 'simple');
   app.get('/events', async (req, res) => {
     const afterId = resumeAfter(req);
-    await streamEvents(res, { events: [], done: false }, async (after) => (polls.push(after), pages.shift() ?? { events: [], done: false }), {
-      afterId,
-      pollMs: 10,
-      heartbeatMs: 100,
-    });
+    await streamEvents(
+      res,
+      { events: [], done: false },
+      async (after) => (polls.push(after), pages.shift() ?? { events: [], done: false }),
+      {
+        afterId,
+        pollMs: 10,
+        heartbeatMs: 100,
+      },
+    );
   });
   app.get('/resume', (req, res) => void res.json({ after: resumeAfter(req) }));
   app.use(errorHandler(() => {}));
@@ -43,7 +48,11 @@ after(() => {
 });
 
 test('events go out as they are polled, each with its id, type and JSON data, until a page is done', async () => {
-  pages = [{ events: [event(1)], done: false }, { events: [], done: false }, { events: [event(2), event(3)], done: true }];
+  pages = [
+    { events: [event(1)], done: false },
+    { events: [], done: false },
+    { events: [event(2), event(3)], done: true },
+  ];
   polls = [];
   const stream = await openSse(`${url}/events`);
   await stream.ended;
@@ -71,7 +80,8 @@ test('a quiet stream gets a comment line every heartbeat; polling stops once the
 });
 
 test('a client resumes after Last-Event-ID, or ?lastEventId= when it cannot set headers; the header wins', async () => {
-  const resume = async (query: string, headers: Record<string, string> = {}) => (await (await fetch(`${url}/resume${query}`, { headers })).json()) as any;
+  const resume = async (query: string, headers: Record<string, string> = {}) =>
+    (await (await fetch(`${url}/resume${query}`, { headers })).json()) as any;
   assert.deepEqual(await resume(''), { after: 0 });
   assert.deepEqual(await resume('', { 'last-event-id': '7' }), { after: 7 });
   assert.deepEqual(await resume('?lastEventId=4'), { after: 4 });

@@ -14,13 +14,16 @@ function ctx(signal = new AbortController().signal): CallContext & { beats: numb
 
 test('config defaults: 100 ms, no jitter, no batch cost; unknown fields are rejected', () => {
   const { provider, latencyMs, jitterMs, callCost, batch } = pool();
-  assert.deepEqual({ provider, latencyMs, jitterMs, callCost, batch }, {
-    provider: 'synthetic',
-    latencyMs: 100,
-    jitterMs: 0,
-    callCost: { fixedMs: 0, perItemMs: 0 },
-    batch: { maxSize: 1, maxWaitMs: 10 },
-  });
+  assert.deepEqual(
+    { provider, latencyMs, jitterMs, callCost, batch },
+    {
+      provider: 'synthetic',
+      latencyMs: 100,
+      jitterMs: 0,
+      callCost: { fixedMs: 0, perItemMs: 0 },
+      batch: { maxSize: 1, maxWaitMs: 10 },
+    },
+  );
   assert.throws(() => poolSchema.parse({ provider: 'synthetic', latency: 5 }));
   assert.throws(() => poolSchema.parse({ provider: 'synthetic', latencyMs: -1 }));
 });
@@ -70,7 +73,10 @@ test('long waits heartbeat; an abort ends the wait at once with the signal reaso
 test('an already aborted call does not wait', async () => {
   const abort = new AbortController();
   abort.abort(new Error('gone'));
-  await assert.rejects(createSyntheticProvider(pool({ latencyMs: 60_000 })).infer({ task: 'keywords', text: 'x' }, ctx(abort.signal)), /gone/);
+  await assert.rejects(
+    createSyntheticProvider(pool({ latencyMs: 60_000 })).infer({ task: 'keywords', text: 'x' }, ctx(abort.signal)),
+    /gone/,
+  );
 });
 
 test('a batch is one call: it costs syntheticCostMs for its size, and each output says the batch size', async () => {
@@ -78,10 +84,21 @@ test('a batch is one call: it costs syntheticCostMs for its size, and each outpu
   const provider = createSyntheticProvider(p);
   assert.deepEqual(provider.batchTasks, INFERENCE_TASKS);
   const started = performance.now();
-  const results = await provider.inferBatch!([{ task: 'embed', text: 'a' }, { task: 'chat', messages: [{ role: 'user', content: 'b' }] }, { task: 'embed', text: 'c' }], ctx());
+  const results = await provider.inferBatch!(
+    [
+      { task: 'embed', text: 'a' },
+      { task: 'chat', messages: [{ role: 'user', content: 'b' }] },
+      { task: 'embed', text: 'c' },
+    ],
+    ctx(),
+  );
   assert.ok(performance.now() - started >= 34, 'waited the cost of one call of three items');
   assert.equal(results.length, 3);
-  assert.deepEqual(results[0], { task: 'embed', model: 'synthetic', output: { synthetic: true, latencyMs: syntheticCostMs(p, 3, 0), batchSize: 3 } });
+  assert.deepEqual(results[0], {
+    task: 'embed',
+    model: 'synthetic',
+    output: { synthetic: true, latencyMs: syntheticCostMs(p, 3, 0), batchSize: 3 },
+  });
   assert.equal((results[1] as { output: { message: { role: string } } }).output.message.role, 'assistant');
 });
 
@@ -108,8 +125,14 @@ test('callCost.concurrency: the device serves that many calls at once and queues
 test('a pool with batch settings batches concurrent calls; batch.maxSize above concurrency is a config error', async () => {
   const provider = createProvider(pool({ latencyMs: 0, concurrency: 4, batch: { maxSize: 4, maxWaitMs: 1000 } }));
   const results = await Promise.all(['a', 'b', 'c', 'd'].map((text) => provider.infer({ task: 'sentiment', text }, ctx())));
-  assert.deepEqual(results.map((r) => (r.output as { batchSize: number }).batchSize), [4, 4, 4, 4]);
+  assert.deepEqual(
+    results.map((r) => (r.output as { batchSize: number }).batchSize),
+    [4, 4, 4, 4],
+  );
   const env = (p: object) => ({ SWITCHYARD_POOLS: JSON.stringify({ gpu: { provider: 'synthetic', ...p } }) });
-  assert.throws(() => loadConfig(env({ concurrency: 8, batch: { maxSize: 16 } })), /pool "gpu" has batch.maxSize 16 above its concurrency 8/);
+  assert.throws(
+    () => loadConfig(env({ concurrency: 8, batch: { maxSize: 16 } })),
+    /pool "gpu" has batch.maxSize 16 above its concurrency 8/,
+  );
   assert.equal(loadConfig(env({ concurrency: 16, batch: { maxSize: 16 } })).pools.gpu?.batch.maxSize, 16);
 });

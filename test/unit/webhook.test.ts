@@ -24,8 +24,14 @@ describe('signing and verifying', () => {
 
   it('rejects a tampered body, another id, a wrong secret, an old or future timestamp and missing headers', () => {
     const headers = signWebhook(SECRET, message);
-    assert.throws(() => verifyWebhook(SECRET, headers, message.body.replace('job-01ABC', 'job-01ABD')), rejectsWith(/no signature matches/));
-    assert.throws(() => verifyWebhook(SECRET, { ...headers, 'webhook-id': 'msg_other' }, message.body), rejectsWith(/no signature matches/));
+    assert.throws(
+      () => verifyWebhook(SECRET, headers, message.body.replace('job-01ABC', 'job-01ABD')),
+      rejectsWith(/no signature matches/),
+    );
+    assert.throws(
+      () => verifyWebhook(SECRET, { ...headers, 'webhook-id': 'msg_other' }, message.body),
+      rejectsWith(/no signature matches/),
+    );
     assert.throws(() => verifyWebhook('another-secret-of-some-length', headers, message.body), rejectsWith(/no signature matches/));
     const old = signWebhook(SECRET, { ...message, timestamp: now - 301 });
     assert.throws(() => verifyWebhook(SECRET, old, message.body), rejectsWith(/more than 300 s from now/));
@@ -35,7 +41,10 @@ describe('signing and verifying', () => {
     assert.throws(() => verifyWebhook(SECRET, { ...headers, 'webhook-timestamp': '12.5' }, message.body), rejectsWith(/not unix seconds/));
     const { 'webhook-signature': _, ...unsigned } = headers;
     assert.throws(() => verifyWebhook(SECRET, unsigned, message.body), rejectsWith(/are all needed/));
-    assert.throws(() => verifyWebhook(SECRET, { ...headers, 'webhook-signature': 'v1,short' }, message.body), rejectsWith(/no signature matches/));
+    assert.throws(
+      () => verifyWebhook(SECRET, { ...headers, 'webhook-signature': 'v1,short' }, message.body),
+      rejectsWith(/no signature matches/),
+    );
   });
 
   it('accepts any one of several signatures, as while a secret is rotated', () => {
@@ -110,7 +119,10 @@ describe('delivering to a real receiver', () => {
 
   it('refuses a receiver on a private address through the SSRF guard', async () => {
     const before = received.length;
-    await assert.rejects(deliver({ policy: { ...POLICY, allow: [] } }), (err: unknown) => err instanceof UrlRefusedError && /loopback/.test(err.reason));
+    await assert.rejects(
+      deliver({ policy: { ...POLICY, allow: [] } }),
+      (err: unknown) => err instanceof UrlRefusedError && /loopback/.test(err.reason),
+    );
     assert.equal(received.length, before);
   });
 

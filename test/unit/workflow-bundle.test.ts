@@ -15,23 +15,27 @@ function recorder(): Logger & { messages: string[] } {
   return logger;
 }
 
-test('the bundle is built once per version of the code, then loaded from the cache; older versions are removed', { timeout: 120_000 }, async () => {
-  const stale = path.join(cacheDir, 'workflows-0000000000000000.js');
-  writeFileSync(stale, '// an older version');
+test(
+  'the bundle is built once per version of the code, then loaded from the cache; older versions are removed',
+  { timeout: 120_000 },
+  async () => {
+    const stale = path.join(cacheDir, 'workflows-0000000000000000.js');
+    writeFileSync(stale, '// an older version');
 
-  const first = recorder();
-  const built = await workflowBundle(first, cacheDir);
-  assert.ok(first.messages.includes('workflow bundle built'), first.messages.join(', '));
-  assert.match(built.code, /inferenceJob/);
-  assert.equal(path.basename(built.path), `workflows-${workflowCodeVersion()}.js`);
-  assert.ok(!existsSync(stale), 'the older bundle was removed');
+    const first = recorder();
+    const built = await workflowBundle(first, cacheDir);
+    assert.ok(first.messages.includes('workflow bundle built'), first.messages.join(', '));
+    assert.match(built.code, /inferenceJob/);
+    assert.equal(path.basename(built.path), `workflows-${workflowCodeVersion()}.js`);
+    assert.ok(!existsSync(stale), 'the older bundle was removed');
 
-  const second = recorder();
-  const loaded = await workflowBundle(second, cacheDir);
-  assert.deepEqual(second.messages, ['workflow bundle loaded']);
-  assert.equal(loaded.code, built.code);
-  assert.deepEqual(readdirSync(cacheDir), [path.basename(built.path)]);
-});
+    const second = recorder();
+    const loaded = await workflowBundle(second, cacheDir);
+    assert.deepEqual(second.messages, ['workflow bundle loaded']);
+    assert.equal(loaded.code, built.code);
+    assert.deepEqual(readdirSync(cacheDir), [path.basename(built.path)]);
+  },
+);
 
 test('the version is stable for the same code', () => {
   assert.equal(workflowCodeVersion(), workflowCodeVersion());

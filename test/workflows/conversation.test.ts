@@ -15,7 +15,7 @@ import path from 'node:path';
 import { after, before, test } from 'node:test';
 import { ApplicationFailure, Context } from '@temporalio/activity';
 import { CancelledFailure, WorkflowFailedError, WorkflowUpdateFailedError, type WorkflowHandle } from '@temporalio/client';
-import { TestWorkflowEnvironment } from '@temporalio/testing';
+import { type TestWorkflowEnvironment } from '@temporalio/testing';
 import { Worker } from '@temporalio/worker';
 import { createChatActivities, type ChatActivities } from '../../activities/chat';
 import type { InferenceActivities } from '../../activities';
@@ -113,7 +113,11 @@ const deliverToTarget: ChatActivities['deliverToTarget'] = async (request) => {
   assert.ok(await storedRecord(request.conversationId, request.seq), 'the record is stored before it is delivered');
   attempts.push({ ...request, attempt, workflowRunId: workflowExecution?.runId ?? '' });
   if (down.has(request.target.url)) {
-    throw ApplicationFailure.create({ type: 'WebhookFailed', message: `${request.target.name} answered 503`, details: [{ attempt, status: 503 }] });
+    throw ApplicationFailure.create({
+      type: 'WebhookFailed',
+      message: `${request.target.name} answered 503`,
+      details: [{ attempt, status: 503 }],
+    });
   }
   return { httpStatus: 200, attempt };
 };
@@ -129,7 +133,12 @@ before(async () => {
       activities: { ...chatActivities, deliverToTarget },
     }),
     // Cancellation reaches an activity with its next heartbeat: let heartbeats through at once.
-    await Worker.create({ connection, taskQueue: poolTaskQueue(PREFIX, 'stub'), activities: { runInference }, maxHeartbeatThrottleInterval: 50 }),
+    await Worker.create({
+      connection,
+      taskQueue: poolTaskQueue(PREFIX, 'stub'),
+      activities: { runInference },
+      maxHeartbeatThrottleInterval: 50,
+    }),
   ];
   running = workers.map((w) => w.run());
 });
@@ -143,7 +152,10 @@ after(async () => {
 type Stage = { handlers: Record<string, unknown>[]; fanIn?: unknown };
 const pipeline = (stages: Stage[], targets: { name: string; url: string }[] = []) =>
   pipelineSchema.parse({
-    stages: stages.map((s) => ({ ...s, handlers: s.handlers.map((h) => ({ pool: 'stub', task: 'sentiment', retry: { maxAttempts: 1 }, ...h })) })),
+    stages: stages.map((s) => ({
+      ...s,
+      handlers: s.handlers.map((h) => ({ pool: 'stub', task: 'sentiment', retry: { maxAttempts: 1 }, ...h })),
+    })),
     targets,
   });
 const ok = (name: string, model = 'ok') => ({ name, model });
@@ -159,13 +171,18 @@ async function start(stages: Stage[], over: Partial<ConversationInput> = {}) {
     heartbeatTimeoutMs: 5000,
     ...over,
   };
-  const handle = await env.client.workflow.start(conversation, { workflowId: conversationWorkflowId('acme', conversationId), taskQueue: WORKFLOW_QUEUE, args: [input] });
+  const handle = await env.client.workflow.start(conversation, {
+    workflowId: conversationWorkflowId('acme', conversationId),
+    taskQueue: WORKFLOW_QUEUE,
+    args: [input],
+  });
   return Object.assign(handle, { conversationId });
 }
 
 type Handle = WorkflowHandle<typeof conversation>;
 /** As the API submits: the message id is the update id; a different one makes the workflow itself recognise a repeat. */
-const submit = (handle: Handle, id: string, text = id, updateId = id) => handle.executeUpdate(submitMessageUpdate, { args: [{ id, text }], updateId });
+const submit = (handle: Handle, id: string, text = id, updateId = id) =>
+  handle.executeUpdate(submitMessageUpdate, { args: [{ id, text }], updateId });
 
 async function liveRecord(handle: Handle, idOrSeq: string | number): Promise<MessageRecord> {
   const answer = await handle.query(messageRecordQuery, idOrSeq);
@@ -177,29 +194,49 @@ const finished = (handle: Handle, idOrSeq: string | number) =>
     const r = await liveRecord(handle, idOrSeq);
     return r.status === 'succeeded' || r.status === 'failed' ? r : undefined;
   });
-const handlerStatuses = (r: MessageRecord) => r.stages.map((s) => `${s.status}: ${s.handlers.map((h) => `${h.name} ${h.status}`).join(', ')}`);
+const handlerStatuses = (r: MessageRecord) =>
+  r.stages.map((s) => `${s.status}: ${s.handlers.map((h) => `${h.name} ${h.status}`).join(', ')}`);
 
 test('100 messages submitted concurrently are numbered 1…100 and processed once each, in seq order', async () => {
   const handle = await start([{ handlers: [ok('echo')] }]);
   const texts = Array.from({ length: 100 }, (_, i) => `${handle.conversationId} message ${i}`);
   const answers = await Promise.all(texts.map((text, i) => submit(handle, `m-${i}`, text)));
-  assert.deepEqual(answers.map((a) => a.seq).sort((a, b) => a - b), Array.from({ length: 100 }, (_, i) => i + 1));
+  assert.deepEqual(
+    answers.map((a) => a.seq).sort((a, b) => a - b),
+    Array.from({ length: 100 }, (_, i) => i + 1),
+  );
 
-  await eventually('all 100 processed', async () => ((await handle.query(conversationStateQuery)).messageCount === 100 ? true : undefined), 40_000);
+  await eventually(
+    'all 100 processed',
+    async () => ((await handle.query(conversationStateQuery)).messageCount === 100 ? true : undefined),
+    40_000,
+  );
   const textBySeq = new Map(answers.map((a, i) => [a.seq, texts[i]!]));
   const seen = calls.filter((c) => c.text.startsWith(handle.conversationId)).map((c) => c.text);
-  assert.deepEqual(seen, [...textBySeq.keys()].sort((a, b) => a - b).map((seq) => textBySeq.get(seq)), 'each message once, in seq order');
+  assert.deepEqual(
+    seen,
+    [...textBySeq.keys()].sort((a, b) => a - b).map((seq) => textBySeq.get(seq)),
+    'each message once, in seq order',
+  );
 
   const state = await handle.query(conversationStateQuery);
-  assert.deepEqual({ status: state.status, lastSeq: state.lastSeq, pending: state.pending, current: state.current }, { status: 'idle', lastSeq: 100, pending: 0, current: null });
+  assert.deepEqual(
+    { status: state.status, lastSeq: state.lastSeq, pending: state.pending, current: state.current },
+    { status: 'idle', lastSeq: 100, pending: 0, current: null },
+  );
   const first = `m-${answers.findIndex((a) => a.seq === 1)}`;
   const repeat = await submit(handle, first, 'sent again', `${first} again`);
   assert.deepEqual(repeat, { id: first, seq: 1, status: null }, 'a repeated id answers the message it already is (stored by now)');
-  assert.deepEqual(await handle.query(messageRecordQuery, first), { stored: { seq: 1, key: messageRecordKey('acme', handle.conversationId, 1) } });
+  assert.deepEqual(await handle.query(messageRecordQuery, first), {
+    stored: { seq: 1, key: messageRecordKey('acme', handle.conversationId, 1) },
+  });
   assert.equal((await storedRecord(handle.conversationId, 1))?.status, 'succeeded');
   const events = await handle.query(messageEventsQuery, 100, 0);
   assert.ok(events && 'events' in events);
-  assert.deepEqual(events.events.map((e) => `${e.id} ${e.type}`), ['1 message.accepted', '2 handler.started', '3 handler.succeeded', '4 stage.completed', '5 message.completed']);
+  assert.deepEqual(
+    events.events.map((e) => `${e.id} ${e.type}`),
+    ['1 message.accepted', '2 handler.started', '3 handler.succeeded', '4 stage.completed', '5 message.completed'],
+  );
   assert.equal(events.done, true);
   assert.equal((await storedRecord(handle.conversationId, 100))?.status, 'succeeded', 'finished records are stored');
 });
@@ -212,12 +249,18 @@ test('fan-in all: one failing handler fails the stage once the others are done; 
   assert.equal(r.status, 'failed');
   assert.deepEqual(handlerStatuses(r), ['failed: a succeeded, flaky failed, c succeeded', 'skipped: d skipped']);
   const flaky = r.stages[0]!.handlers[1]!;
-  assert.deepEqual({ error: flaky.error, attempts: flaky.attempts }, { error: { type: 'ProviderUnavailable', message: 'provider down' }, attempts: 2 });
+  assert.deepEqual(
+    { error: flaky.error, attempts: flaky.attempts },
+    { error: { type: 'ProviderUnavailable', message: 'provider down' }, attempts: 2 },
+  );
   assert.deepEqual(r.stages[0]!.handlers[2]!.output, { chars: 1, mode: 'delay' }, 'the slow handler was waited for and its result kept');
   assert.equal(r.error?.type, CHAT_FAILURES.stageFailed);
-  assert.match(r.error!.message, /stage 1 failed — flaky: provider down/);
+  assert.match(r.error.message, /stage 1 failed — flaky: provider down/);
   assert.ok(!r.events.some((e) => e.type === 'handler.started' && e.handler === 'd'));
-  assert.deepEqual(r.events.slice(-2).map((e) => e.type), ['stage.completed', 'message.completed']);
+  assert.deepEqual(
+    r.events.slice(-2).map((e) => e.type),
+    ['stage.completed', 'message.completed'],
+  );
 });
 
 test('fan-in first-success: a failure does not decide it, the first success does and the rest are cancelled', async () => {
@@ -254,8 +297,14 @@ test('deliveries: a target that recovers gets the message, one that stays down i
   const third = await finished(handle, 'd3');
   assert.equal(third.status, 'succeeded');
   const first = await liveRecord(handle, 'd1');
-  assert.deepEqual(first.deliveries.map((d) => d.status), ['pending', 'pending'], 'message 3 finished while message 1 was still undelivered');
-  await eventually('a few failed attempts at the flaky target', () => (attempts.filter((a) => a.target.url === flaky.url && a.seq === 1).length >= 2 ? true : undefined));
+  assert.deepEqual(
+    first.deliveries.map((d) => d.status),
+    ['pending', 'pending'],
+    'message 3 finished while message 1 was still undelivered',
+  );
+  await eventually('a few failed attempts at the flaky target', () =>
+    attempts.filter((a) => a.target.url === flaky.url && a.seq === 1).length >= 2 ? true : undefined,
+  );
 
   down.delete(flaky.url);
   await env.sleep(10 * 60_000); // past every backoff, and past the dead target's last attempt
@@ -267,10 +316,19 @@ test('deliveries: a target that recovers gets the message, one that stays down i
     const [toFlaky, toDead] = m.deliveries;
     assert.equal(toFlaky!.status, 'delivered');
     assert.equal(toFlaky!.httpStatus, 200);
-    assert.deepEqual({ status: toDead!.status, attempts: toDead!.attempts, lastError: toDead!.lastError }, { status: 'failed', attempts: 10, lastError: 'dead answered 503' });
+    assert.deepEqual(
+      { status: toDead!.status, attempts: toDead!.attempts, lastError: toDead!.lastError },
+      { status: 'failed', attempts: 10, lastError: 'dead answered 503' },
+    );
     const webhookIds = new Set(attempts.filter((a) => a.seq === m.seq && a.target.url === flaky.url).map((a) => a.webhookId));
     assert.deepEqual([...webhookIds], [`${m.id}.flaky`], 'one webhook id across retries');
-    assert.deepEqual(m.events.slice(-2).map((e) => e.type).sort(), ['delivery.delivered', 'delivery.failed']);
+    assert.deepEqual(
+      m.events
+        .slice(-2)
+        .map((e) => e.type)
+        .sort(),
+      ['delivery.delivered', 'delivery.failed'],
+    );
   }
   assert.ok(delivered[0]!.deliveries[0]!.attempts! > 1, 'the first message reached the flaky target after failed attempts');
 
@@ -288,7 +346,10 @@ test('a delivery is a signed POST of the stored record; a receiver that refuses 
   const refusing = await startWebhookReceiver();
   refusing.answerWith(410);
   try {
-    const targets = [{ name: 'hook', url: receiver.url }, { name: 'gone', url: refusing.url }];
+    const targets = [
+      { name: 'hook', url: receiver.url },
+      { name: 'gone', url: refusing.url },
+    ];
     const handle = await start([{ handlers: [ok('a')] }], { pipeline: pipeline([{ handlers: [ok('a')] }], targets) });
     await submit(handle, 'w1', 'deliver me');
     await eventually('the message done, deliveries settled', async () => {
@@ -296,7 +357,13 @@ test('a delivery is a signed POST of the stored record; a receiver that refuses 
       return events && 'done' in events && events.done ? true : undefined;
     });
     const r = await liveRecord(handle, 'w1');
-    assert.deepEqual(r.deliveries.map((d) => [d.target, d.status, d.attempts, d.httpStatus]), [['hook', 'delivered', 1, 200], ['gone', 'failed', 1, 410]]);
+    assert.deepEqual(
+      r.deliveries.map((d) => [d.target, d.status, d.attempts, d.httpStatus]),
+      [
+        ['hook', 'delivered', 1, 200],
+        ['gone', 'failed', 1, 410],
+      ],
+    );
     assert.match(r.deliveries[1]!.lastError!, /HTTP 410/);
 
     const [hit] = receiver.delivered();
@@ -304,7 +371,10 @@ test('a delivery is a signed POST of the stored record; a receiver that refuses 
     assert.equal(verifyWebhook(WEBHOOK_SECRET, hit.headers, hit.raw), true);
     assert.equal(hit.headers['webhook-id'], 'w1.hook');
     assert.equal(hit.body.type, 'conversation.message.completed');
-    assert.deepEqual([hit.body.conversationId, hit.body.message.id, hit.body.message.seq, hit.body.message.text], [handle.conversationId, 'w1', 1, 'deliver me']);
+    assert.deepEqual(
+      [hit.body.conversationId, hit.body.message.id, hit.body.message.seq, hit.body.message.text],
+      [handle.conversationId, 'w1', 1, 'deliver me'],
+    );
     assert.deepEqual(hit.body.message.stages[0].handlers[0].output, { chars: 10, mode: 'ok' });
     assert.equal(refusing.received.length, 1, 'a 410 is not retried');
   } finally {
@@ -346,7 +416,10 @@ test('cancelling the conversation stops the handler in flight and ends every mes
 });
 
 test('a recorded conversation history replays without non-determinism', async () => {
-  const handle = await start([{ handlers: [ok('a', 'delay:200'), ok('b', 'reject'), ok('c', 'hang')], fanIn: { quorum: 1 } }, { handlers: [ok('d')] }]);
+  const handle = await start([
+    { handlers: [ok('a', 'delay:200'), ok('b', 'reject'), ok('c', 'hang')], fanIn: { quorum: 1 } },
+    { handlers: [ok('d')] },
+  ]);
   await submit(handle, 'r1');
   await submit(handle, 'r2');
   await finished(handle, 'r2');
@@ -366,7 +439,9 @@ test('long handlers run as child inference jobs; one that loses the fan-in is ca
   await eventually('the losing job’s inference to stop', () => (cancelledCalls.includes('l1:hang') ? true : undefined));
   const [winner, loser] = ['a', 'b'].map((h) => env.client.workflow.getHandle(`${handle.workflowId}/1/${h}`));
   assert.equal((await winner!.describe()).status.name, 'COMPLETED');
-  await eventually('the losing job to end cancelled', async () => ((await loser!.describe()).status.name === 'CANCELLED' ? true : undefined));
+  await eventually('the losing job to end cancelled', async () =>
+    (await loser!.describe()).status.name === 'CANCELLED' ? true : undefined,
+  );
 });
 
 test('continue-as-new keeps seq numbers, recent ids and records, and re-issues undelivered deliveries with the same webhook id', async () => {
@@ -376,7 +451,9 @@ test('continue-as-new keeps seq numbers, recent ids and records, and re-issues u
   const handle = await start([{ handlers: [ok('a')] }], { pipeline: pipeline([{ handlers: [ok('a')] }], [hook]), messagesPerRun: 5 });
   const { runId: firstRun } = await handle.describe();
   for (let i = 1; i <= 12; i++) assert.equal((await submit(handle, `c${i}`, `${i} ${big}`)).seq, i);
-  await eventually('12 messages processed', async () => ((await handle.query(conversationStateQuery)).messageCount === 12 ? true : undefined));
+  await eventually('12 messages processed', async () =>
+    (await handle.query(conversationStateQuery)).messageCount === 12 ? true : undefined,
+  );
   assert.notEqual((await handle.describe()).runId, firstRun, 'the conversation continued as new');
   // One more continue-as-new once all 12 have finished: then the oldest are certainly out of the state.
   const { runId: afterTwelve } = await handle.describe();
@@ -386,8 +463,16 @@ test('continue-as-new keeps seq numbers, recent ids and records, and re-issues u
     lastSeq = (await submit(handle, `c${lastSeq + 1}`)).seq;
     return undefined;
   });
-  assert.deepEqual(await submit(handle, 'c2', 'again'), { id: 'c2', seq: 2, status: null }, 'a repeat after continue-as-new is the same message');
-  assert.deepEqual(await handle.query(messageRecordQuery, 'c1'), { stored: { seq: 1, key: messageRecordKey('acme', handle.conversationId, 1) } }, 'an old record is read from the blob store');
+  assert.deepEqual(
+    await submit(handle, 'c2', 'again'),
+    { id: 'c2', seq: 2, status: null },
+    'a repeat after continue-as-new is the same message',
+  );
+  assert.deepEqual(
+    await handle.query(messageRecordQuery, 'c1'),
+    { stored: { seq: 1, key: messageRecordKey('acme', handle.conversationId, 1) } },
+    'an old record is read from the blob store',
+  );
   assert.equal((await storedRecord(handle.conversationId, 1))?.status, 'succeeded');
   assert.equal((await finished(handle, lastSeq)).status, 'succeeded', 'the newest records are held');
   assert.equal(await handle.query(messageRecordQuery, lastSeq + 1), null);

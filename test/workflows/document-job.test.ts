@@ -16,7 +16,7 @@ import path from 'node:path';
 import { after, before, test } from 'node:test';
 import { ApplicationFailure, Context } from '@temporalio/activity';
 import { ActivityFailure, CancelledFailure, WorkflowFailedError, WorkflowUpdateFailedError, type WorkflowHandle } from '@temporalio/client';
-import { TestWorkflowEnvironment } from '@temporalio/testing';
+import { type TestWorkflowEnvironment } from '@temporalio/testing';
 import { bundleWorkflowCode, Worker } from '@temporalio/worker';
 import { createActivities, type InferenceActivities } from '../../activities';
 import { createPipelineActivities, type PipelineActivities } from '../../activities/pipeline';
@@ -40,7 +40,12 @@ import { startTimeSkipping } from '../../testkit/time-skipping';
 import { eventually } from '../../testkit/wait';
 
 const PREFIX = `doc-${randomUUID().slice(0, 8)}`;
-const QUEUES = { workflows: `${PREFIX}-workflows`, stubPipeline: `${PREFIX}-stub-pipeline`, stubPool: `${PREFIX}-stub-pool`, pool: `${PREFIX}-local` };
+const QUEUES = {
+  workflows: `${PREFIX}-workflows`,
+  stubPipeline: `${PREFIX}-stub-pipeline`,
+  stubPool: `${PREFIX}-stub-pool`,
+  pool: `${PREFIX}-local`,
+};
 const HOUR = 3_600_000;
 const WEBHOOK_SECRET = 'a-test-webhook-secret';
 let env: TestWorkflowEnvironment;
@@ -116,7 +121,12 @@ const stubPipeline: PipelineActivities = {
     const attempt = Context.current().info.attempt;
     job.webhooks.push({ id, attempt, event });
     const status = job.webhookStatus ?? 204;
-    if (status >= 300) throw ApplicationFailure.create({ type: DOCUMENT_FAILURES.webhookFailed, message: `answered ${status}`, details: [{ status, attempt }] });
+    if (status >= 300)
+      throw ApplicationFailure.create({
+        type: DOCUMENT_FAILURES.webhookFailed,
+        message: `answered ${status}`,
+        details: [{ status, attempt }],
+      });
     return { status, attempts: attempt };
   },
 };
@@ -163,7 +173,11 @@ before(async () => {
       connection,
       taskQueue: QUEUES.workflows,
       workflowBundle: bundle,
-      activities: createPipelineActivities({ blobs, outbound, webhookSecretOf: (tenant) => (tenant === 'acme' ? WEBHOOK_SECRET : undefined) }),
+      activities: createPipelineActivities({
+        blobs,
+        outbound,
+        webhookSecretOf: (tenant) => (tenant === 'acme' ? WEBHOOK_SECRET : undefined),
+      }),
     }),
     await Worker.create({ connection, taskQueue: QUEUES.pool, activities: createActivities({ provider: createLocalProvider(), blobs }) }),
     await Worker.create({ connection, taskQueue: QUEUES.stubPipeline, activities: stubPipeline }),
@@ -207,11 +221,20 @@ async function startStub(stub: Partial<StubJob> & { chunks: number }, overrides:
   const input = jobInput(overrides);
   const job: StubJob = { calls: [], started: [], analysed: [], cancelled: [], running: 0, maxRunning: 0, webhooks: [], ...stub };
   stubJobs.set(jobScope(input.tenant, input.jobId), job);
-  const handle = await env.client.workflow.start(documentJob, { workflowId: input.jobId, taskQueue: QUEUES.workflows, args: [input], ...startOptions });
+  const handle = await env.client.workflow.start(documentJob, {
+    workflowId: input.jobId,
+    taskQueue: QUEUES.workflows,
+    args: [input],
+    ...startOptions,
+  });
   return { handle, job, input };
 }
 
-const outcomeOf = (handle: Handle) => handle.result().then((value) => ({ value, error: undefined }), (error: unknown) => ({ value: undefined, error }));
+const outcomeOf = (handle: Handle) =>
+  handle.result().then(
+    (value) => ({ value, error: undefined }),
+    (error: unknown) => ({ value: undefined, error }),
+  );
 /**
  * The outcome of a job whose chunk activities run in real time. Waiting on `result()` lets the test
  * server skip time, which would fire the heartbeat timeouts of activities that are still running; a
@@ -221,7 +244,8 @@ async function settledOutcome(handle: Handle) {
   await eventually('the job to end', async () => ((await handle.describe()).status.name === 'RUNNING' ? undefined : true));
   return outcomeOf(handle);
 }
-const failureTypeOf = (error: unknown) => (error instanceof WorkflowFailedError && error.cause instanceof ApplicationFailure ? error.cause.type : undefined);
+const failureTypeOf = (error: unknown) =>
+  error instanceof WorkflowFailedError && error.cause instanceof ApplicationFailure ? error.cause.type : undefined;
 const progressOf = (handle: Handle): Promise<DocumentProgress> => handle.query(documentProgressQuery);
 const inStage = (handle: Handle, stage: DocumentProgress['stage']) =>
   eventually(`stage ${stage}`, async () => ((await progressOf(handle)).stage === stage ? true : undefined));
@@ -229,8 +253,10 @@ const review = (handle: Handle, request: ReviewRequest) => handle.executeUpdate(
 const sorted = (xs: number[]) => [...xs].sort((a, b) => a - b);
 
 test('a text document runs end to end on the real activities: chunks analysed by the local model, rolled up, temporary blobs gone', async () => {
-  const good = 'Acme Corp reported wonderful growth in 2025, and delighted investors praised the excellent results. Contact press@acme.example for more.';
-  const bad = 'Sadly, the old warehouse flooded twice. The losses were terrible and the damage was awful. Contact press@acme.example for more.';
+  const good =
+    'Acme Corp reported wonderful growth in 2025, and delighted investors praised the excellent results. Contact press@acme.example for more.';
+  const bad =
+    'Sadly, the old warehouse flooded twice. The losses were terrible and the damage was awful. Contact press@acme.example for more.';
   const text = Array.from({ length: 3 }, () => `${good}\n\n${bad}`).join('\n\n');
   const document = await blobs.putContent(documentScope('acme'), Buffer.from(text));
   const input = jobInput({
@@ -245,21 +271,50 @@ test('a text document runs end to end on the real activities: chunks analysed by
   const outcome = await handle.result();
 
   assert.ok(outcome.chunksTotal > 1, `the document is split (${outcome.chunksTotal} chunks)`);
-  assert.deepEqual({ done: outcome.chunksDone, failed: outcome.failedChunks, webhook: outcome.webhook }, { done: outcome.chunksTotal, failed: [], webhook: null });
+  assert.deepEqual(
+    { done: outcome.chunksDone, failed: outcome.failedChunks, webhook: outcome.webhook },
+    { done: outcome.chunksTotal, failed: [], webhook: null },
+  );
   const result = JSON.parse((await blobs.get(outcome.result.key)).toString('utf8')) as DocumentResult;
   assert.deepEqual(result.chunks, { total: outcome.chunksTotal, analysed: outcome.chunksTotal, failed: 0, failedIndexes: [] });
-  assert.ok(result.summary?.document && result.summary.chunks.length > result.summary.document.length, 'a document summary made from the chunk summaries');
-  assert.ok(result.entities?.top.some((e) => e.value === 'press@acme.example' && e.count === 6), 'entities counted over chunks');
+  assert.ok(
+    result.summary?.document && result.summary.chunks.length > result.summary.document.length,
+    'a document summary made from the chunk summaries',
+  );
+  assert.ok(
+    result.entities?.top.some((e) => e.value === 'press@acme.example' && e.count === 6),
+    'entities counted over chunks',
+  );
   assert.ok(result.keywords?.top.length, 'keywords');
-  assert.ok(result.sentiment && result.sentiment.min.score < 0 && result.sentiment.max.score > 0, 'the most negative and most positive chunk');
-  assert.deepEqual(result.embeddings && { count: result.embeddings.count, dimensions: result.embeddings.dimensions }, { count: outcome.chunksTotal, dimensions: 256 });
+  assert.ok(
+    result.sentiment && result.sentiment.min.score < 0 && result.sentiment.max.score > 0,
+    'the most negative and most positive chunk',
+  );
+  assert.deepEqual(result.embeddings && { count: result.embeddings.count, dimensions: result.embeddings.dimensions }, {
+    count: outcome.chunksTotal,
+    dimensions: 256,
+  });
   const lines = (await blobs.get(result.embeddings!.key)).toString('utf8').trim().split('\n');
-  assert.deepEqual(lines.map((l) => (JSON.parse(l) as { index: number }).index), Array.from({ length: outcome.chunksTotal }, (_, i) => i));
+  assert.deepEqual(
+    lines.map((l) => (JSON.parse(l) as { index: number }).index),
+    Array.from({ length: outcome.chunksTotal }, (_, i) => i),
+  );
 
   const scope = jobScope(input.tenant, input.jobId);
-  assert.deepEqual(await blobs.list(scope), [`${scope}/embeddings.ndjson`, `${scope}/result.json`], 'only the result and the embeddings stay');
+  assert.deepEqual(
+    await blobs.list(scope),
+    [`${scope}/embeddings.ndjson`, `${scope}/result.json`],
+    'only the result and the embeddings stay',
+  );
   const progress = await progressOf(handle);
-  assert.deepEqual(progress, { stage: 'done', chunksTotal: outcome.chunksTotal, chunksDone: outcome.chunksTotal, chunksFailed: 0, failedChunks: [], review: null });
+  assert.deepEqual(progress, {
+    stage: 'done',
+    chunksTotal: outcome.chunksTotal,
+    chunksDone: outcome.chunksTotal,
+    chunksFailed: 0,
+    failedChunks: [],
+    review: null,
+  });
 });
 
 test('a URL is fetched through the guard and the signed webhook reaches its receiver (real activities); a link-local URL is refused', async () => {
@@ -267,7 +322,9 @@ test('a URL is fetched through the guard and the signed webhook reaches its rece
   const server = http.createServer((req, res) => {
     if (req.method === 'GET') {
       res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' });
-      res.end('<html><body><nav>menu</nav><p>The harbour of Lisbon is busy. Ships arrive every morning.</p><p>The cranes unload containers all day.</p></body></html>');
+      res.end(
+        '<html><body><nav>menu</nav><p>The harbour of Lisbon is busy. Ships arrive every morning.</p><p>The cranes unload containers all day.</p></body></html>',
+      );
       return;
     }
     let body = '';
@@ -292,7 +349,10 @@ test('a URL is fetched through the guard and the signed webhook reaches its rece
     const outcome = await handle.result();
     assert.deepEqual(outcome.webhook, { url: `${base}/hook`, status: 204, attempts: 1 });
     const result = JSON.parse((await blobs.get(outcome.result.key)).toString('utf8')) as DocumentResult;
-    assert.ok(result.keywords?.top.some((k) => k.term === 'crane'), 'the page text was analysed');
+    assert.ok(
+      result.keywords?.top.some((k) => k.term === 'crane'),
+      'the page text was analysed',
+    );
     assert.equal(received.length, 1);
     assert.equal(verifyWebhook(WEBHOOK_SECRET, received[0]!.headers, received[0]!.body), true);
     assert.equal((JSON.parse(received[0]!.body) as { type: string }).type, 'document.completed');
@@ -300,10 +360,16 @@ test('a URL is fetched through the guard and the signed webhook reaches its rece
     assert.deepEqual(await blobs.list(scope), [`${scope}/result.json`], 'the fetched page is deleted with the other temporary blobs');
 
     const refused = jobInput({ pipelineTaskQueue: QUEUES.workflows, source: { url: 'http://169.254.169.254/latest/meta-data' } });
-    const refusedHandle = await env.client.workflow.start(documentJob, { workflowId: refused.jobId, taskQueue: QUEUES.workflows, args: [refused] });
+    const refusedHandle = await env.client.workflow.start(documentJob, {
+      workflowId: refused.jobId,
+      taskQueue: QUEUES.workflows,
+      args: [refused],
+    });
     const { error } = await outcomeOf(refusedHandle);
     assert.equal(failureTypeOf(error), undefined, 'the activity failure is the cause');
-    assert.ok(error instanceof WorkflowFailedError && error.cause instanceof ActivityFailure && error.cause.cause instanceof ApplicationFailure);
+    assert.ok(
+      error instanceof WorkflowFailedError && error.cause instanceof ActivityFailure && error.cause.cause instanceof ApplicationFailure,
+    );
     assert.equal(error.cause.cause.type, DOCUMENT_FAILURES.urlRefused);
     assert.match(error.cause.cause.message, /169\.254\.169\.254 is a link-local address/);
   } finally {
@@ -313,12 +379,22 @@ test('a URL is fetched through the guard and the signed webhook reaches its rece
 
 test('chunks run in a sliding window of maxParallel: the next starts when any one ends; progress counts them', async () => {
   const release = new Map<number, () => void>();
-  const { handle, job } = await startStub({
-    chunks: 10,
-    analyse: (index) => new Promise<void>((resolve) => release.set(index, resolve)),
-  }, { maxParallel: 3 });
+  const { handle, job } = await startStub(
+    {
+      chunks: 10,
+      analyse: (index) => new Promise<void>((resolve) => release.set(index, resolve)),
+    },
+    { maxParallel: 3 },
+  );
   await eventually('3 chunks running', () => (release.size === 3 ? true : undefined));
-  assert.deepEqual(await progressOf(handle), { stage: 'analysing', chunksTotal: 10, chunksDone: 0, chunksFailed: 0, failedChunks: [], review: null });
+  assert.deepEqual(await progressOf(handle), {
+    stage: 'analysing',
+    chunksTotal: 10,
+    chunksDone: 0,
+    chunksFailed: 0,
+    failedChunks: [],
+    review: null,
+  });
 
   release.get(1)!(); // not the first: a window, not batches of three
   await eventually('chunk 3 started', () => (release.has(3) ? true : undefined));
@@ -330,9 +406,19 @@ test('chunks run in a sliding window of maxParallel: the next starts when any on
     release.get(next)!();
   }
   const outcome = await handle.result();
-  assert.deepEqual({ total: outcome.chunksTotal, done: outcome.chunksDone, failed: outcome.failedChunks }, { total: 10, done: 10, failed: [] });
+  assert.deepEqual(
+    { total: outcome.chunksTotal, done: outcome.chunksDone, failed: outcome.failedChunks },
+    { total: 10, done: 10, failed: [] },
+  );
   assert.equal(job.maxRunning, 3);
-  assert.deepEqual(job.calls, ['fetchDocument', 'extractText', 'splitText', 'collectSummaries', 'aggregateDocument', 'deleteTemporaryData']);
+  assert.deepEqual(job.calls, [
+    'fetchDocument',
+    'extractText',
+    'splitText',
+    'collectSummaries',
+    'aggregateDocument',
+    'deleteTemporaryData',
+  ]);
 });
 
 test('failFast: a chunk failing after its retries cancels the chunks in flight and fails the job ChunkFailed; the job data is deleted', async () => {
@@ -381,15 +467,22 @@ test('review: refused before the review stage; approved once, a second decision 
     { review: { timeoutMs: 72 * HOUR, onTimeout: 'fail' } },
   );
   await inStage(handle, 'analysing');
-  await assert.rejects(review(handle, { decision: 'approve', reviewer: 'early' }), (err: unknown) => refusedAsNotOpen(err, /not waiting for a review \(stage: analysing\)/));
+  await assert.rejects(review(handle, { decision: 'approve', reviewer: 'early' }), (err: unknown) =>
+    refusedAsNotOpen(err, /not waiting for a review \(stage: analysing\)/),
+  );
   release();
   await inStage(handle, 'review');
   const waiting = (await progressOf(handle)).review;
   assert.ok(waiting?.dueAt && waiting.decision === null, 'the review shows when it is due');
 
   const decided = await review(handle, { decision: 'approve', reviewer: 'ana', comment: 'fine' });
-  assert.deepEqual({ decision: decided.decision, reviewer: decided.reviewer, comment: decided.comment }, { decision: 'approve', reviewer: 'ana', comment: 'fine' });
-  await assert.rejects(review(handle, { decision: 'reject', reviewer: 'bob' }), (err: unknown) => refusedAsNotOpen(err, /already reviewed|stage: publishing|stage: done/));
+  assert.deepEqual(
+    { decision: decided.decision, reviewer: decided.reviewer, comment: decided.comment },
+    { decision: 'approve', reviewer: 'ana', comment: 'fine' },
+  );
+  await assert.rejects(review(handle, { decision: 'reject', reviewer: 'bob' }), (err: unknown) =>
+    refusedAsNotOpen(err, /already reviewed|stage: publishing|stage: done/),
+  );
   const outcome = await handle.result();
   assert.equal(outcome.review?.reviewer, 'ana');
   assert.equal(job.calls.at(-1), 'deleteTemporaryData');
@@ -397,9 +490,15 @@ test('review: refused before the review stage; approved once, a second decision 
 
 test('review: two decisions at once: one is taken, the other refused', async () => {
   let open!: () => void;
-  const { handle } = await startStub({ chunks: 1, publishGate: new Promise<void>((resolve) => (open = resolve)) }, { review: { timeoutMs: HOUR, onTimeout: 'fail' } });
+  const { handle } = await startStub(
+    { chunks: 1, publishGate: new Promise<void>((resolve) => (open = resolve)) },
+    { review: { timeoutMs: HOUR, onTimeout: 'fail' } },
+  );
   await inStage(handle, 'review');
-  const answers = await Promise.allSettled([review(handle, { decision: 'approve', reviewer: 'ana' }), review(handle, { decision: 'reject', reviewer: 'bob' })]);
+  const answers = await Promise.allSettled([
+    review(handle, { decision: 'approve', reviewer: 'ana' }),
+    review(handle, { decision: 'reject', reviewer: 'bob' }),
+  ]);
   assert.equal(answers.filter((a) => a.status === 'fulfilled').length, 1);
   const refused = answers.find((a) => a.status === 'rejected');
   // Refused as decided, or (when it comes in a later workflow task) as no longer in review.
@@ -426,11 +525,18 @@ for (const [onTimeout, expected] of [
 ] as const) {
   test(`review: no decision within 72 hours and onTimeout ${onTimeout} → ${expected} (time skipped; the wait is not the deadline's)`, async () => {
     const started = Date.now();
-    const { handle, job } = await startStub({ chunks: 2 }, { review: { timeoutMs: 72 * HOUR, onTimeout }, deadlineMs: HOUR }, { workflowExecutionTimeout: 80 * HOUR });
+    const { handle, job } = await startStub(
+      { chunks: 2 },
+      { review: { timeoutMs: 72 * HOUR, onTimeout }, deadlineMs: HOUR },
+      { workflowExecutionTimeout: 80 * HOUR },
+    );
     const { value, error } = await outcomeOf(handle);
     assert.ok(Date.now() - started < 20_000, '72 hours pass in seconds');
     if (expected === 'succeeded') {
-      assert.deepEqual({ decision: value?.review?.decision, reviewer: value?.review?.reviewer }, { decision: 'approve', reviewer: 'timeout' });
+      assert.deepEqual(
+        { decision: value?.review?.decision, reviewer: value?.review?.reviewer },
+        { decision: 'approve', reviewer: 'timeout' },
+      );
       assert.equal(job.calls.at(-1), 'deleteTemporaryData');
     } else {
       assert.equal(failureTypeOf(error), expected);
@@ -467,12 +573,29 @@ test('a job whose chunks are still being retried at its day-long deadline ends J
 test('a run continued from a cursor analyses only the chunks after it and carries the counts', async () => {
   // The test server's clock runs ahead of the real one once time has been skipped.
   const acceptedAtMs = await env.currentTimeMs();
-  const cursor: DocumentCursor = { split: { chunks: 10, manifest: ref('m') }, nextChunk: 6, chunksDone: 5, failedChunks: [3], acceptedAtMs, reviewWaitMs: 0 };
-  const { handle, job } = await startStub({ chunks: 10, analyse: async (index) => void (index === 8 && assert.fail('chunk 8 breaks')) }, { cursor, retry: { maxAttempts: 1, initialIntervalMs: 100, backoffCoefficient: 1, maxIntervalMs: 100 } });
+  const cursor: DocumentCursor = {
+    split: { chunks: 10, manifest: ref('m') },
+    nextChunk: 6,
+    chunksDone: 5,
+    failedChunks: [3],
+    acceptedAtMs,
+    reviewWaitMs: 0,
+  };
+  const { handle, job } = await startStub(
+    { chunks: 10, analyse: async (index) => void (index === 8 && assert.fail('chunk 8 breaks')) },
+    { cursor, retry: { maxAttempts: 1, initialIntervalMs: 100, backoffCoefficient: 1, maxIntervalMs: 100 } },
+  );
   const outcome = await handle.result();
   assert.deepEqual(sorted(job.analysed), [6, 7, 9]);
-  assert.deepEqual({ total: outcome.chunksTotal, done: outcome.chunksDone, failed: outcome.failedChunks }, { total: 10, done: 8, failed: [3, 8] });
-  assert.deepEqual(job.calls, ['collectSummaries', 'aggregateDocument', 'deleteTemporaryData'], 'no fetching, extraction or splitting again');
+  assert.deepEqual(
+    { total: outcome.chunksTotal, done: outcome.chunksDone, failed: outcome.failedChunks },
+    { total: 10, done: 8, failed: [3, 8] },
+  );
+  assert.deepEqual(
+    job.calls,
+    ['collectSummaries', 'aggregateDocument', 'deleteTemporaryData'],
+    'no fetching, extraction or splitting again',
+  );
   assert.deepEqual(job.aggregated?.failedChunks, [3, 8]);
 });
 
@@ -485,18 +608,38 @@ test('1,500 chunks: the run continues as new when the server suggests it, each c
   const firstRun = await env.client.workflow.getHandle(handle.workflowId, handle.firstExecutionRunId).describe();
   assert.equal(firstRun.status.name, 'CONTINUED_AS_NEW');
   assert.ok(firstRun.historyLength < 5000, `the first run's history stayed short (${firstRun.historyLength} events)`);
-  assert.deepEqual(sorted(job.started), Array.from({ length: 1500 }, (_, i) => i), 'every chunk once, none again after the continue-as-new');
-  assert.deepEqual({ total: outcome.chunksTotal, done: outcome.chunksDone, failed: outcome.failedChunks }, { total: 1500, done: 1498, failed: [5, 1490] });
-  assert.deepEqual(job.calls, ['fetchDocument', 'extractText', 'splitText', 'collectSummaries', 'aggregateDocument', 'deleteTemporaryData']);
+  assert.deepEqual(
+    sorted(job.started),
+    Array.from({ length: 1500 }, (_, i) => i),
+    'every chunk once, none again after the continue-as-new',
+  );
+  assert.deepEqual(
+    { total: outcome.chunksTotal, done: outcome.chunksDone, failed: outcome.failedChunks },
+    { total: 1500, done: 1498, failed: [5, 1490] },
+  );
+  assert.deepEqual(job.calls, [
+    'fetchDocument',
+    'extractText',
+    'splitText',
+    'collectSummaries',
+    'aggregateDocument',
+    'deleteTemporaryData',
+  ]);
   const progress = await progressOf(handle);
-  assert.deepEqual({ stage: progress.stage, done: progress.chunksDone, failed: progress.chunksFailed }, { stage: 'done', done: 1498, failed: 2 });
+  assert.deepEqual(
+    { stage: progress.stage, done: progress.chunksDone, failed: progress.chunksFailed },
+    { stage: 'done', done: 1498, failed: 2 },
+  );
 });
 
 test('the webhook gets the completed event; a receiver that stays down is retried with backoff and the job still succeeds', async () => {
   const { handle, job, input } = await startStub({ chunks: 3 }, { webhook: { url: 'https://hooks.example/documents?token=x' } });
   const outcome = await handle.result();
   assert.deepEqual(outcome.webhook, { url: 'https://hooks.example/documents?token=x', status: 204, attempts: 1 });
-  assert.deepEqual(job.webhooks.map((w) => [w.id, w.attempt]), [[`${input.jobId}.document.completed`, 1]]);
+  assert.deepEqual(
+    job.webhooks.map((w) => [w.id, w.attempt]),
+    [[`${input.jobId}.document.completed`, 1]],
+  );
   assert.deepEqual(job.webhooks[0]!.event, {
     type: 'document.completed',
     jobId: input.jobId,
@@ -528,4 +671,3 @@ function refusedAsNotOpen(err: unknown, message: RegExp): boolean {
   assert.match(err.cause.message, message);
   return true;
 }
-

@@ -8,7 +8,7 @@ import { randomUUID } from 'node:crypto';
 import { after, before, test } from 'node:test';
 import { Context } from '@temporalio/activity';
 import { ApplicationFailure, CancelledFailure, WorkflowFailedError } from '@temporalio/client';
-import { TestWorkflowEnvironment } from '@temporalio/testing';
+import { type TestWorkflowEnvironment } from '@temporalio/testing';
 import { Worker } from '@temporalio/worker';
 import type { InferenceActivities } from '../../activities';
 import { DEADLINE_EXCEEDED } from '../../src/jobs/job';
@@ -54,9 +54,10 @@ async function run(
   const workflowId = `test-${randomUUID()}`;
   const outcome = await workflows.runUntil(
     pool.runUntil(
-      env.client.workflow
-        .execute(inferenceJob, { workflowId, taskQueue: workflowQueue, args: [input], ...startOptions })
-        .then((value) => ({ value, error: undefined }), (error: unknown) => ({ value: undefined, error })),
+      env.client.workflow.execute(inferenceJob, { workflowId, taskQueue: workflowQueue, args: [input], ...startOptions }).then(
+        (value) => ({ value, error: undefined }),
+        (error: unknown) => ({ value: undefined, error }),
+      ),
     ),
   );
   return { ...outcome, handle: env.client.workflow.getHandle(workflowId) };
@@ -85,10 +86,13 @@ test('a provider rejection is not retried, even when thrown as retryable', async
 
 test('attempts stop at maxAttempts', async () => {
   let calls = 0;
-  const { error } = await run(jobInput({ retry: { maxAttempts: 3, initialIntervalMs: 1000, backoffCoefficient: 2, maxIntervalMs: 60_000 } }), async () => {
-    calls++;
-    throw ApplicationFailure.retryable('provider down', 'ProviderUnavailable');
-  });
+  const { error } = await run(
+    jobInput({ retry: { maxAttempts: 3, initialIntervalMs: 1000, backoffCoefficient: 2, maxIntervalMs: 60_000 } }),
+    async () => {
+      calls++;
+      throw ApplicationFailure.retryable('provider down', 'ProviderUnavailable');
+    },
+  );
   assert.ok(error instanceof WorkflowFailedError);
   assert.equal(calls, 3);
 });
@@ -103,14 +107,20 @@ const deadlineFailureType = (error: unknown) =>
 
 test('a job still retrying at its day-long deadline ends JobDeadlineExceeded (time skipped)', async () => {
   const started = Date.now();
-  const input = jobInput({ deadlineMs: DAY, retry: { maxAttempts: 100, initialIntervalMs: HOUR, backoffCoefficient: 1, maxIntervalMs: HOUR } });
+  const input = jobInput({
+    deadlineMs: DAY,
+    retry: { maxAttempts: 100, initialIntervalMs: HOUR, backoffCoefficient: 1, maxIntervalMs: HOUR },
+  });
   const { error } = await run(input, alwaysDown, { workflowExecutionTimeout: DAY + 60_000 });
   assert.equal(deadlineFailureType(error), DEADLINE_EXCEEDED);
   assert.ok(Date.now() - started < 60_000, 'a day of timers should pass in seconds');
 });
 
 test('a retry that would start after the deadline ends the job JobDeadlineExceeded at once', async () => {
-  const input = jobInput({ deadlineMs: HOUR, retry: { maxAttempts: 100, initialIntervalMs: 2 * HOUR, backoffCoefficient: 1, maxIntervalMs: 2 * HOUR } });
+  const input = jobInput({
+    deadlineMs: HOUR,
+    retry: { maxAttempts: 100, initialIntervalMs: 2 * HOUR, backoffCoefficient: 1, maxIntervalMs: 2 * HOUR },
+  });
   const { error } = await run(input, alwaysDown, { workflowExecutionTimeout: HOUR + 60_000 });
   assert.equal(deadlineFailureType(error), DEADLINE_EXCEEDED);
 });
@@ -132,7 +142,11 @@ test('a cancelled job is cancelled, not timed out', async () => {
       },
     },
   });
-  const handle = await env.client.workflow.start(inferenceJob, { workflowId: `test-${randomUUID()}`, taskQueue: workflowQueue, args: [input] });
+  const handle = await env.client.workflow.start(inferenceJob, {
+    workflowId: `test-${randomUUID()}`,
+    taskQueue: workflowQueue,
+    args: [input],
+  });
   const error = await workflows.runUntil(
     pool.runUntil(async () => {
       await env.sleep(1000);

@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { after, before, test } from 'node:test';
-import { TestWorkflowEnvironment } from '@temporalio/testing';
+import { type TestWorkflowEnvironment } from '@temporalio/testing';
 import { Worker } from '@temporalio/worker';
 import { poolSchema } from '../../src/config';
 import { LimiterClient } from '../../src/inference/limiter-client';
@@ -36,11 +36,21 @@ after(async () => {
 
 const settings = (over: { tokensPerMinute?: number; breaker?: Record<string, unknown> } = {}): LimiterSettings =>
   limiterSettingsOf(
-    poolSchema.parse({ provider: 'openai', baseUrl: 'http://x', model: 'm', rateLimit: { tokensPerMinute: over.tokensPerMinute }, breaker: over.breaker }),
+    poolSchema.parse({
+      provider: 'openai',
+      baseUrl: 'http://x',
+      model: 'm',
+      rateLimit: { tokensPerMinute: over.tokensPerMinute },
+      breaker: over.breaker,
+    }),
   )!;
 
 async function startLimiter(input: Omit<PoolLimiterInput, 'limiter'>) {
-  return env.client.workflow.start(poolLimiter, { workflowId: `limiter-${randomUUID()}`, taskQueue, args: [{ limiter: 'test', ...input }] });
+  return env.client.workflow.start(poolLimiter, {
+    workflowId: `limiter-${randomUUID()}`,
+    taskQueue,
+    args: [{ limiter: 'test', ...input }],
+  });
 }
 
 type Handle = Awaited<ReturnType<typeof startLimiter>>;
@@ -50,7 +60,13 @@ const send = (handle: Handle, batch: Omit<LimiterBatch, 'settle'> & Partial<Pick
 test('token window: grants up to the limit, makes the next call wait, and grants it once the minute has passed', async () => {
   const s = settings({ tokensPerMinute: 1000, breaker: { enabled: false } });
   const handle = await startLimiter({ settings: s });
-  const first = await send(handle, { settings: s, admit: [{ id: 'a', tokens: 700 }, { id: 'b', tokens: 400 }] });
+  const first = await send(handle, {
+    settings: s,
+    admit: [
+      { id: 'a', tokens: 700 },
+      { id: 'b', tokens: 400 },
+    ],
+  });
   assert.deepEqual(first[0], { id: 'a', granted: true, probe: false });
   assert.equal(first[1]!.granted, false);
   const retryInMs = 'retryInMs' in first[1]! ? first[1].retryInMs : NaN;
@@ -74,7 +90,13 @@ test('breaker: opens on throttling, turns half-open on its own when the Retry-Af
   await env.sleep(3500);
   const state = await handle.query(limiterStateQuery);
   assert.deepEqual(state.breaker, { enabled: true, state: 'half-open', openUntil: null, recentFailures: 0, opened: 1 });
-  const [probe, other] = await send(handle, { settings: s, admit: [{ id: 'a', tokens: 1 }, { id: 'b', tokens: 1 }] });
+  const [probe, other] = await send(handle, {
+    settings: s,
+    admit: [
+      { id: 'a', tokens: 1 },
+      { id: 'b', tokens: 1 },
+    ],
+  });
   assert.deepEqual(probe, { id: 'a', granted: true, probe: true });
   assert.equal(other!.granted, false);
   const [resumed] = await send(handle, { settings: s, settle: [{ id: 'a', outcome: 'ok', tokens: 1 }], admit: [{ id: 'b', tokens: 1 }] });
@@ -129,14 +151,23 @@ test('a call waiting for the limiter gives up at once when cancelled', async () 
   setTimeout(() => abort.abort(new Error('cancelled by the test')), 1500);
   await assert.rejects(waiting, /cancelled by the test/);
   assert.ok(Date.now() - started < 5000);
-  assert.ok(beats.some((d) => (d as { waiting?: string } | undefined)?.waiting === 'breaker open'), 'its heartbeat says why it waits');
+  assert.ok(
+    beats.some((d) => (d as { waiting?: string } | undefined)?.waiting === 'breaker open'),
+    'its heartbeat says why it waits',
+  );
   await client.close();
 });
 
 test('a recorded limiter history replays without non-determinism', async () => {
   const s = settings({ tokensPerMinute: 500, breaker: { failureThreshold: 1 } });
   const handle = await startLimiter({ settings: s });
-  await send(handle, { settings: s, admit: [{ id: 'a', tokens: 400 }, { id: 'b', tokens: 400 }] });
+  await send(handle, {
+    settings: s,
+    admit: [
+      { id: 'a', tokens: 400 },
+      { id: 'b', tokens: 400 },
+    ],
+  });
   await send(handle, { settings: s, settle: [{ id: 'a', outcome: 'throttled', tokens: 0, retryAfterMs: 2000 }], admit: [] });
   await env.sleep(2500);
   await send(handle, { settings: s, admit: [{ id: 'c', tokens: 10 }] });

@@ -78,7 +78,10 @@ export function conversationsRouter(conversations: ConversationClient, pools: re
       pipeline: pipeline.data,
       maxPending: body.data.maxPending,
     });
-    res.status(created ? 201 : 200).location(conversation.links.self).json(conversation);
+    res
+      .status(created ? 201 : 200)
+      .location(conversation.links.self)
+      .json(conversation);
   });
 
   router.get('/:cid', async (req, res) => {
@@ -109,7 +112,10 @@ export function conversationsRouter(conversations: ConversationClient, pools: re
     // The configured pipeline cannot run here (a pool it names is not configured): conversations need creating.
     if (!submitted) throw new Problem('not-found', `No conversation ${cid}; create it with POST /v1/conversations`);
     const { message, created } = submitted;
-    res.status(created ? 202 : 200).location(message.links.self).json(message);
+    res
+      .status(created ? 202 : 200)
+      .location(message.links.self)
+      .json(message);
   });
 
   router.get('/:cid/messages/:mid', async (req, res) => {

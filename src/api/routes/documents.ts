@@ -57,7 +57,10 @@ export function documentsRouter(library: DocumentLibrary, maxBytes: number) {
       if (head.length === 0) throw new Problem('empty-document', 'The request body is empty: send the document as the body');
       const type = detectDocumentType(head, { contentType: req.get('content-type'), filename: name ?? undefined });
       const { document, created } = await library.add(tenantOf(req), withHead(head, body), { type, filename: name, maxBytes });
-      res.status(created ? 201 : 200).location(document.links.self).json(document);
+      res
+        .status(created ? 201 : 200)
+        .location(document.links.self)
+        .json(document);
     } catch (err) {
       // The rest of a refused body is read and dropped, so the client gets the answer rather than a reset
       // while it is still sending. The iterator is ended first: while it listens for `readable`, the

@@ -28,7 +28,10 @@ export function buildListQuerySchema(pools: readonly string[]) {
       .min(1)
       .max(4096)
       .optional()
-      .meta({ pattern: '^[A-Za-z0-9_-]+$', description: 'The nextCursor of the previous page of the same query, as it was given: any other value is 400 invalid-cursor' }),
+      .meta({
+        pattern: '^[A-Za-z0-9_-]+$',
+        description: 'The nextCursor of the previous page of the same query, as it was given: any other value is 400 invalid-cursor',
+      }),
   });
 }
 
@@ -59,7 +62,10 @@ export function jobsRouter(
       fingerprint: requestFingerprint(req.body),
     });
     if (created) onCreated(tenantOf(req), parsed.data);
-    res.status(created ? 202 : 200).location(job.links.self).json(job);
+    res
+      .status(created ? 202 : 200)
+      .location(job.links.self)
+      .json(job);
   });
 
   router.get('/', async (req, res) => {

@@ -152,7 +152,8 @@ export function conversationStartOptions(p: {
     staticDetails: [
       `**Conversation** ${conversationId} · **tenant** ${tenant} · **max pending** ${spec.maxPending}`,
       ...spec.pipeline.stages.map(
-        (s, i) => `**Stage ${i + 1}${s.name ? ` (${s.name})` : ''}** ${s.handlers.map((h) => `${h.name}: ${h.task} on ${h.pool}`).join(', ')}`,
+        (s, i) =>
+          `**Stage ${i + 1}${s.name ? ` (${s.name})` : ''}** ${s.handlers.map((h) => `${h.name}: ${h.task} on ${h.pool}`).join(', ')}`,
       ),
       `**Targets** ${spec.pipeline.targets.map((t) => t.name).join(', ') || 'none'}`,
     ].join('\n\n'),
@@ -177,11 +178,18 @@ export class ConversationClient {
   }
 
   /** Creates the conversation; an existing one is answered as it is if it has the same pipeline and limit. */
-  async create(tenant: string, conversationId: string, spec: ConversationSpec): Promise<{ conversation: ConversationResource; created: boolean }> {
+  async create(
+    tenant: string,
+    conversationId: string,
+    spec: ConversationSpec,
+  ): Promise<{ conversation: ConversationResource; created: boolean }> {
     await this.checkTargets(tenant, spec.pipeline);
     const options = this.startOptions(tenant, conversationId, spec);
     try {
-      const handle = await this.temporal.workflow.start<ConversationWorkflow>(CONVERSATION_WORKFLOW, { ...options, workflowIdConflictPolicy: 'FAIL' });
+      const handle = await this.temporal.workflow.start<ConversationWorkflow>(CONVERSATION_WORKFLOW, {
+        ...options,
+        workflowIdConflictPolicy: 'FAIL',
+      });
       const state = newConversationState(tenant, conversationId, spec.pipeline, spec.maxPending);
       const links = { ...this.opts, workflowId: options.workflowId, runId: handle.firstExecutionRunId };
       return { conversation: conversationResource(state, { closed: false, links }), created: true };
@@ -232,7 +240,10 @@ export class ConversationClient {
       }
     }
     const request: SubmitMessageRequest = { id, ...message };
-    const startOptions = { ...this.startOptions(tenant, conversationId, this.opts.defaults), workflowIdConflictPolicy: 'USE_EXISTING' as const };
+    const startOptions = {
+      ...this.startOptions(tenant, conversationId, this.opts.defaults),
+      workflowIdConflictPolicy: 'USE_EXISTING' as const,
+    };
     // An operation is used once: a retry needs a new one.
     const update = () =>
       this.createOnFirstMessage
@@ -246,7 +257,9 @@ export class ConversationClient {
     try {
       const deadline = Date.now() + SUBMIT_TIMEOUT_MS;
       const workflowId = conversationWorkflowId(tenant, conversationId);
-      submitted = await this.updates.run(workflowId, () => this.temporal.connection.withDeadline(deadline, () => whileBusy(deadline, update)));
+      submitted = await this.updates.run(workflowId, () =>
+        this.temporal.connection.withDeadline(deadline, () => whileBusy(deadline, update)),
+      );
     } catch (err) {
       // Without a start: no such conversation, or one that has ended.
       if (err instanceof WorkflowNotFoundError) {
@@ -359,7 +372,8 @@ export class ConversationClient {
   /** The conversation unless it was deleted: cancellation requested (it may still be stopping), or ended. */
   private async describeLive(tenant: string, conversationId: string): Promise<WorkflowExecutionDescription | null> {
     const description = await this.describe(tenant, conversationId);
-    const deleted = description && (description.status.name !== 'RUNNING' || description.raw.workflowExtendedInfo?.cancelRequested === true);
+    const deleted =
+      description && (description.status.name !== 'RUNNING' || description.raw.workflowExtendedInfo?.cancelRequested === true);
     return deleted ? null : description;
   }
 
@@ -416,7 +430,8 @@ async function whileBusy<T>(deadline: number, call: () => Promise<T>): Promise<T
 }
 
 function isResourceExhausted(err: unknown): boolean {
-  for (let e: unknown = err; e; e = (e as { cause?: unknown }).cause) if ((e as { code?: unknown }).code === GrpcStatus.RESOURCE_EXHAUSTED) return true;
+  for (let e: unknown = err; e; e = (e as { cause?: unknown }).cause)
+    if ((e as { code?: unknown }).code === GrpcStatus.RESOURCE_EXHAUSTED) return true;
   return false;
 }
 
@@ -435,7 +450,10 @@ const messageFields = (m: { text: string; author?: string | null; metadata?: Rec
  * workflow learns of a delivery's failures only when its retries run out, Temporal sees each attempt.
  * `targetOf` picks the activities of interest and names their target.
  */
-function deliveriesRetrying(d: WorkflowExecutionDescription, targetOf: (activityId: string) => string | undefined): Map<string, DeliveryAttempts> {
+function deliveriesRetrying(
+  d: WorkflowExecutionDescription,
+  targetOf: (activityId: string) => string | undefined,
+): Map<string, DeliveryAttempts> {
   const retrying = new Map<string, DeliveryAttempts>();
   for (const activity of d.raw.pendingActivities ?? []) {
     if (!activity.activityId?.startsWith('delivery/')) continue;

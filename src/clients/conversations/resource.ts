@@ -107,7 +107,12 @@ export type MessageResource = z.infer<typeof messageResourceSchema>;
 export type ConversationResource = z.infer<typeof conversationResourceSchema>;
 
 /** The state of a conversation just started: what its workflow will answer before its first message. */
-export function newConversationState(tenant: string, conversationId: string, pipeline: ChatPipeline, maxPending: number): ConversationState {
+export function newConversationState(
+  tenant: string,
+  conversationId: string,
+  pipeline: ChatPipeline,
+  maxPending: number,
+): ConversationState {
   return {
     conversationId,
     tenant,

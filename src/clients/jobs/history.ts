@@ -25,8 +25,7 @@ export async function readClosedJob(handle: WorkflowHandle, type: JobType): Prom
       fields.attempts = type === 'document' ? Math.max(fields.attempts, attempt) : attempt;
       fields.startedAt = isoTime(event.eventTime);
     }
-    const activityFailure =
-      event.activityTaskFailedEventAttributes?.failure ?? event.activityTaskTimedOutEventAttributes?.failure;
+    const activityFailure = event.activityTaskFailedEventAttributes?.failure ?? event.activityTaskTimedOutEventAttributes?.failure;
     if (activityFailure) fields.lastFailure = rootFailure(activityFailure);
     if (event.workflowExecutionFailedEventAttributes) {
       fields.lastFailure = rootFailure(event.workflowExecutionFailedEventAttributes.failure) ?? fields.lastFailure;

@@ -152,9 +152,9 @@ export async function listRuns(ctx: Pick<JobsContext, 'temporal' | 'getJob'>, te
   const page = await visibilityPage(ctx.temporal, runsQuery(tenant, workflowIdFor(tenant, jobId)), MAX_RUNS_LISTED);
   // The current run comes from the job itself: visibility may not list a run started a moment ago. A
   // run that continued as new is part of the run after it, not a run of the job of its own.
-  const earlier = [
-    ...new Set(page.executions.filter((e) => e.status !== CONTINUED_AS_NEW).map((e) => e.execution?.runId ?? '')),
-  ].filter((id) => id && id !== current.run.id);
+  const earlier = [...new Set(page.executions.filter((e) => e.status !== CONTINUED_AS_NEW).map((e) => e.execution?.runId ?? ''))].filter(
+    (id) => id && id !== current.run.id,
+  );
   const runs = [current, ...(await mapBounded(earlier, (runId) => ctx.getJob(tenant, jobId, runId)))]
     .filter((r): r is JobResource => r !== null)
     .sort((a, b) => b.createdAt.localeCompare(a.createdAt))

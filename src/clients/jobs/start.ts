@@ -103,9 +103,10 @@ export function jobStartOptions(p: JobStartParams): { memo: JobMemo; options: Wo
   return { memo, options };
 }
 
-export function documentJobStartOptions(
-  p: StartContext & { spec: DocumentJobSpec; source: DocumentSource },
-): { memo: JobMemo; options: WorkflowStartOptions<DocumentJobWorkflow> } {
+export function documentJobStartOptions(p: StartContext & { spec: DocumentJobSpec; source: DocumentSource }): {
+  memo: JobMemo;
+  options: WorkflowStartOptions<DocumentJobWorkflow>;
+} {
   const { tenant, jobId, spec } = p;
   const memo = newMemo(spec.tasks.join(','), p.fingerprint);
   const input: DocumentJobInput = {
@@ -148,7 +149,11 @@ export function documentJobStartOptions(
 }
 
 /** The start of any job: which workflow, with which options. */
-export function workflowStart(p: StartContext & JobToStart): { memo: JobMemo; workflowType: string; options: WorkflowStartOptions<Workflow> } {
+export function workflowStart(p: StartContext & JobToStart): {
+  memo: JobMemo;
+  workflowType: string;
+  options: WorkflowStartOptions<Workflow>;
+} {
   if (p.spec.type === 'inference') return { ...jobStartOptions({ ...p, spec: p.spec }), workflowType: INFERENCE_JOB_WORKFLOW };
   if (!('source' in p)) throw new Error('a document job is started with its source resolved');
   return { ...documentJobStartOptions({ ...p, spec: p.spec, source: p.source }), workflowType: DOCUMENT_JOB_WORKFLOW };
