@@ -1,3 +1,4 @@
+/* global module */
 /**
  * The layering of docs/architecture.md, checked by `npm run lint`: each folder is one role and imports
  * point down; workflows stay deterministic; test, bench and the testkit do not lean on each other.

@@ -60,7 +60,7 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const) {
 main(process.argv.slice(2)).then(
   (code) => process.exit(code),
   async (err: unknown) => {
-    console.error(`bench failed: ${(err as Error)?.stack ?? err}`);
+    console.error(`bench failed: ${(err as Error)?.stack ?? String(err)}`);
     await runInterruptHandlers();
     process.exit(1);
   },

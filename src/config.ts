@@ -1,6 +1,6 @@
 /**
  * The one place the environment is read. Every variable is parsed by zod into a typed Config; a bad
- * value stops start-up with a message that names the variable. The README's config table lists them.
+ * value stops start-up with a message that names the variable. docs/configuration.md lists them.
  */
 import path from 'node:path';
 import { z } from 'zod';
@@ -142,7 +142,7 @@ const envSchema = z.object({
   SWITCHYARD_OUTBOUND_TIMEOUT_MS: int(100, 600_000).default(30_000),
   SWITCHYARD_WEBHOOK_SECRET: z.string().min(16, 'webhook secrets are ≥ 16 characters').optional(),
 
-  /** The handler pipeline of conversations created without one (see README, "Chat conversations"). */
+  /** The handler pipeline of conversations created without one (docs/conversations.md, "Pipelines"). */
   SWITCHYARD_CHAT_PIPELINE: json('chat pipeline { stages, targets }').pipe(pipelineSchema).optional(),
 
   SWITCHYARD_API_URL: z.url({ protocol: /^https?$/ }).default('http://127.0.0.1:3000'),

@@ -8,3 +8,11 @@ export abstract class SwitchyardError extends Error {
   abstract override readonly name: string;
   abstract readonly code: string;
 }
+
+/**
+ * `value` itself when it is an Error (an abort signal's reason usually is: Temporal's CancelledFailure, an
+ * AbortError), else an Error that says what was thrown and carries it as its cause.
+ */
+export function asError(value: unknown): Error {
+  return value instanceof Error ? value : new Error(String(value), { cause: value });
+}

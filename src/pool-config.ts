@@ -9,7 +9,7 @@ export const POOL_NAME = /^[a-z][a-z0-9-]{0,39}$/;
 
 const ms = z.number().int().min(0).max(600_000);
 
-/** Fleet-wide limits of a pool, enforced across all its workers (see README, "Flow control"). */
+/** Fleet-wide limits of a pool, enforced across all its workers (docs/flow-control.md). */
 const rateLimit = z.strictObject({
   /** Activity dispatches per second for the whole pool: Temporal's task-queue rate limit. */
   requestsPerSecond: z.number().positive().max(100_000).optional(),
@@ -42,7 +42,7 @@ const batching = z.strictObject({
 });
 
 /**
- * How many worker processes a pool wants, from its load signal (see README, "Load signal and scaling
+ * How many worker processes a pool wants, from its load signal (docs/scaling.md, "Load signal and scaling
  * policy"; src/scaling/policy.ts). Read by the autoscaler and shown at GET /v1/pools/:name.
  */
 const scaling = z

@@ -15,11 +15,10 @@ export function jobsQuery(workflowTaskQueue: string): string {
 /** Resolves once `expected` executions matching `query` have completed; fails at once if any ended otherwise. */
 export async function waitForCompleted(client: Client, query: string, expected: number, timeoutMs: number): Promise<void> {
   const deadline = Date.now() + timeoutMs;
-  let completed = 0;
   for (;;) {
     const { groups } = await client.workflow.count(`${query} GROUP BY ExecutionStatus`);
     const by = new Map(groups.map((g) => [String(g.groupValues[0]), g.count]));
-    completed = by.get('Completed') ?? 0;
+    const completed = by.get('Completed') ?? 0;
     const other = [...by].filter(([status]) => status !== 'Completed' && status !== 'Running');
     if (other.length) throw new Error(`jobs ended other than Completed: ${other.map(([s, n]) => `${n} ${s}`).join(', ')}`);
     if (completed >= expected) return;

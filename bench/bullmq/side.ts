@@ -80,7 +80,9 @@ export async function startBullmqSide(opts: {
     const settle = (jobId: string, err?: Error) => {
       const w = waiting.get(jobId);
       waiting.delete(jobId);
-      if (w) err ? w.reject(err) : w.resolve();
+      if (!w) return;
+      if (err) w.reject(err);
+      else w.resolve();
     };
     events.on('completed', ({ jobId }) => settle(jobId));
     events.on('failed', ({ jobId, failedReason }) => settle(jobId, new Error(`bullmq job ${jobId} failed: ${failedReason}`)));

@@ -39,7 +39,7 @@ export interface Measured {
   wallS: number;
 }
 
-function figures(of: Measured[], cores: number) {
+function figures(of: Measured[]) {
   const tp = of.filter((m) => m.phase === 'throughput');
   const lat = of.find((m) => m.phase === 'latency');
   const jobs = tp.reduce((sum, m) => sum + m.load.sentAt.length, 0);
@@ -96,11 +96,7 @@ export function report(r: {
     // The first series' metrics are unsuffixed; the others say their slots.
     const suffix = series === main ? '' : `Slots${series.slots}`;
     for (const l of series.latencies) {
-      const of = (side: Side) =>
-        figures(
-          measured.filter((m) => m.side === side && m.slots === series.slots && m.latencyMs === l),
-          cores,
-        );
+      const of = (side: Side) => figures(measured.filter((m) => m.side === side && m.slots === series.slots && m.latencyMs === l));
       const f = { bullmq: of('bullmq'), switchyard: of('switchyard') };
       if (series === main && l === 0) [zero, ceiling] = [f, f.switchyard.jobsPerSec];
       const level = `${s.workers} × ${series.slots}`;

@@ -46,7 +46,8 @@ function postJob(agent: http.Agent, url: string, body: unknown): Promise<string>
       res.on('data', (chunk: string) => (text += chunk));
       res.on('end', () => {
         const id = res.statusCode === 202 ? (JSON.parse(text) as { id?: string }).id : undefined;
-        id ? resolve(id) : reject(new Error(`POST /v1/jobs answered ${res.statusCode}: ${text}`));
+        if (id) resolve(id);
+        else reject(new Error(`POST /v1/jobs answered ${res.statusCode}: ${text}`));
       });
     });
     req.on('error', reject);

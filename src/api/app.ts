@@ -79,7 +79,7 @@ export function createApp({ config, jobs, conversations, blobs, log, metrics = c
       res.status(503).set('Retry-After', '5').json({ status: 'unready', temporal: 'unreachable', namespace });
     }
   });
-  // Unauthenticated like /healthz: scrape it from the internal network only (see README, "Metrics").
+  // Unauthenticated like /healthz: scrape it from the internal network only (docs/scaling.md, "Metrics").
   app.get('/metrics', async (_req, res) => {
     res.type(metrics.registry.contentType).send(await metrics.registry.metrics());
   });

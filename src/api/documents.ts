@@ -4,7 +4,7 @@
  * derived from the hash, so the same bytes uploaded again are the same document.
  */
 import { z } from 'zod';
-import { BlobNotFoundError, documentScope, type BlobRef, type BlobStore } from '../blobs/store';
+import { BlobNotFoundError, documentScope, type BlobStore } from '../blobs/store';
 import { DOCUMENT_TYPES, type DocumentSource, type DocumentType } from '../documents/contract';
 
 export const documentResourceSchema = z.object({

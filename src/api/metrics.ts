@@ -67,7 +67,7 @@ export function createApiMetrics() {
       requests.observe({ route, method: req.method, status: String(res.statusCode) }, seconds);
     },
 
-    jobSubmitted(tenant: string, spec: SubmitRequest): void {
+    jobSubmitted: (tenant: string, spec: SubmitRequest): void => {
       jobsSubmitted.inc({ type: spec.type, tenant, priority: String(spec.priority), pool: spec.pool });
     },
 

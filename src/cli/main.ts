@@ -29,7 +29,7 @@ const USAGE = `switchyard <command>
   pause POOL [--reason TEXT]  stop dispatching a pool's work; jobs wait in its queue (operator key)
   resume POOL                 dispatch a paused pool's work again (operator key)
 
-Configuration comes from environment variables; see the README.`;
+Configuration comes from environment variables; see docs/configuration.md.`;
 
 async function main(argv: string[]): Promise<number> {
   const [command, ...args] = argv;
@@ -74,7 +74,7 @@ main(process.argv.slice(2)).then(
     process.exitCode = code;
   },
   (err: unknown) => {
-    console.error(err instanceof ConfigError ? err.message : `switchyard: ${(err as Error)?.stack ?? err}`);
+    console.error(err instanceof ConfigError ? err.message : `switchyard: ${(err as Error)?.stack ?? String(err)}`);
     process.exitCode = 1;
   },
 );

@@ -18,7 +18,7 @@ export async function setup(config: Config, say: (line: string) => void = consol
         break;
       } catch (err) {
         if (Date.now() > deadline)
-          throw new Error(`Temporal at ${address} (namespace ${namespace}) did not answer: ${(err as Error).message}`);
+          throw new Error(`Temporal at ${address} (namespace ${namespace}) did not answer: ${(err as Error).message}`, { cause: err });
         await new Promise((r) => setTimeout(r, 1000));
       }
     }

@@ -93,7 +93,7 @@ export const poolResourceSchema = z.object({
       reason: z.string(),
       signal: loadSignalSchema,
     })
-    .describe("The pool's load signal and the worker processes it wants (README: Load signal and scaling policy)"),
+    .describe("The pool's load signal and the worker processes it wants (docs/scaling.md: Load signal and scaling policy)"),
   links: z.object({ self: z.string(), pause: z.string(), resume: z.string() }),
 });
 

@@ -81,7 +81,8 @@ export function withBatching(
   /** Told the size of every batch sent (metrics). */
   onBatch: (task: InferenceRequest['task'], size: number) => void = () => {},
 ): InferenceProvider {
-  const { batchTasks, inferBatch } = provider;
+  const batchTasks = provider.batchTasks;
+  const inferBatch = provider.inferBatch?.bind(provider);
   if (settings.maxSize <= 1 || !inferBatch || !batchTasks?.length) return provider;
   const filling = new Map<string, Batch>();
 
@@ -97,8 +98,7 @@ export function withBatching(
     // The provider's heartbeats (e.g. between items of CPU-bound work) reach every call still waiting.
     const ctx: CallContext = { signal: batch.abort.signal, heartbeat: () => calls.forEach((c) => c.done || safeHeartbeat(c.ctx)) };
     try {
-      const outcomes = await inferBatch.call(
-        provider,
+      const outcomes = await inferBatch(
         calls.map((c) => c.request),
         ctx,
       );

@@ -9,6 +9,7 @@
 import { randomUUID } from 'node:crypto';
 import { ApplicationFailure } from '@temporalio/common';
 import { type Client, WithStartWorkflowOperation, WorkflowUpdateFailedError } from '@temporalio/client';
+import { asError } from '../errors';
 import type { Logger } from '../logger';
 import { limiterExchangeUpdate, POOL_LIMITER_WORKFLOW, type PoolLimiterWorkflow } from './limiter-contract';
 import type { Admission, AdmitRequest, LimiterBatch, LimiterSettings, Outcome, Settlement } from './limiter-state';
@@ -155,7 +156,7 @@ export class LimiterClient {
       const onAbort = () => {
         asker.gone = true;
         this.asking.delete(request.id);
-        reject(ctx.signal.reason);
+        reject(asError(ctx.signal.reason));
       };
       const asker: Asker = {
         request,
@@ -166,7 +167,7 @@ export class LimiterClient {
         },
         fail: (err) => {
           ctx.signal.removeEventListener('abort', onAbort);
-          reject(err);
+          reject(asError(err));
         },
       };
       ctx.signal.addEventListener('abort', onAbort, { once: true });
@@ -253,10 +254,10 @@ export class LimiterClient {
 /** Resolves after `ms`; rejects with the signal's reason as soon as it aborts. */
 function delay(ms: number, signal?: AbortSignal): Promise<void> {
   return new Promise((resolve, reject) => {
-    if (signal?.aborted) return reject(signal.reason);
+    if (signal?.aborted) return reject(asError(signal.reason));
     const onAbort = () => {
       clearTimeout(timer);
-      reject(signal!.reason);
+      reject(asError(signal!.reason));
     };
     const timer = setTimeout(() => {
       signal?.removeEventListener('abort', onAbort);

@@ -41,11 +41,25 @@ interface TokenRow {
   type: string;
 }
 
+/**
+ * The `its` helpers used here. wink types them as methods, but they are plain functions that `out` tells
+ * apart by identity, so they are passed as they are, never bound.
+ */
+interface Its {
+  lemma: ItsHelpers['lemma'];
+  normal: ItsHelpers['normal'];
+  pos: ItsHelpers['pos'];
+  stopWordFlag: ItsHelpers['stopWordFlag'];
+  type: ItsHelpers['type'];
+  sentiment: ItsHelpers['sentiment'];
+  detail: ItsHelpers['detail'];
+}
+
 /** wink's typings for `its.*` do not match `out`'s parameter type, hence the cast. */
 const col = <T>(tokens: Tokens, f: unknown) => tokens.out(f as ItsFunction<T>) as T[];
 
 /** One row per token; wink's `out(its.x)` arrays are index-aligned. */
-function rows(tokens: Tokens, its: ItsHelpers): TokenRow[] {
+function rows(tokens: Tokens, its: Its): TokenRow[] {
   const lemma = col<string>(tokens, its.lemma);
   const normal = col<string>(tokens, its.normal);
   const pos = col<PartOfSpeech>(tokens, its.pos);
@@ -76,7 +90,7 @@ function countBy(items: string[]): Map<string, number> {
 }
 
 function sentiment(nlp: WinkMethods, text: string) {
-  const its = nlp.its;
+  const its: Its = nlp.its;
   const doc = nlp.readDoc(text);
   const score = round3(Math.max(-1, Math.min(1, Number(doc.out(its.sentiment)))));
   const label = score > NEUTRAL_BAND ? 'positive' : score < -NEUTRAL_BAND ? 'negative' : 'neutral';
@@ -87,12 +101,13 @@ function sentiment(nlp: WinkMethods, text: string) {
 
 function entities(nlp: WinkMethods, text: string) {
   const found: { value: string; type: string }[] = [];
+  const its: Its = nlp.its;
   // Copy into plain objects: wink's details have a null prototype.
   nlp
     .readDoc(text)
     .entities()
     .each((e: ItemEntity) => {
-      const d = e.out(nlp.its.detail) as unknown as { value: string; type: string };
+      const d = e.out(its.detail) as unknown as { value: string; type: string };
       found.push({ value: d.value, type: d.type });
     });
   return { entities: found };

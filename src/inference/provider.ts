@@ -32,7 +32,7 @@ export interface TokenUsage {
 export interface InferenceResult {
   task: InferenceTask;
   model: string;
-  /** Task-specific JSON output (see the README for each task's shape). */
+  /** Task-specific JSON output (docs/pools.md lists each task's shape). */
   output: unknown;
   usage?: TokenUsage;
 }

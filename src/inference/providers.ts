@@ -42,5 +42,5 @@ export function providerTasks(pool: PoolConfig): readonly InferenceTask[] {
 
 /** Compile-time exhaustiveness: a new provider kind in config.ts fails to type-check here until handled. */
 function unknownProvider(pool: never): never {
-  throw new Error(`unknown provider: ${(pool as { provider?: unknown }).provider}`);
+  throw new Error(`unknown provider: ${String((pool as { provider?: unknown }).provider)}`);
 }

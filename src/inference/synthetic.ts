@@ -5,6 +5,7 @@
  * small fixed output that says it is synthetic.
  */
 import type { PoolConfig } from '../config';
+import { asError } from '../errors';
 import {
   type CallContext,
   INFERENCE_TASKS,
@@ -35,7 +36,7 @@ function wait(ms: number, ctx: CallContext): Promise<void> {
       ctx.signal.removeEventListener('abort', onAbort);
       finish();
     };
-    const onAbort = settle(() => reject(ctx.signal.reason));
+    const onAbort = settle(() => reject(asError(ctx.signal.reason)));
     const timer = setTimeout(settle(resolve), ms);
     const beat = setInterval(() => safeHeartbeat(ctx), HEARTBEAT_EVERY_MS);
     ctx.signal.addEventListener('abort', onAbort, { once: true });

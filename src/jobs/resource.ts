@@ -33,7 +33,7 @@ const documentProgressSchema = z.object({
 });
 
 const inferenceResultSchema = z.object({
-  output: z.unknown().describe('Task-specific output; see the README'),
+  output: z.unknown().describe('Task-specific output; see docs/pools.md, Outputs by task'),
   model: z.string(),
   usage: z.object({ promptTokens: z.number(), completionTokens: z.number(), totalTokens: z.number() }).nullable(),
 });

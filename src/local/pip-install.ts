@@ -70,12 +70,14 @@ export async function installWheels(opts: WheelInstall): Promise<string> {
     });
   } catch (err) {
     await fs.rm(tmp, { recursive: true, force: true });
-    const stderr = String((err as { stderr?: unknown }).stderr ?? '')
+    const stderr = String((err as { stderr?: string | Buffer }).stderr ?? '')
       .trim()
       .split('\n')
       .slice(-8)
       .join('\n');
-    throw new Error(`\`${python} -m pip install ${opts.requirements.join(' ')}\` failed${stderr ? `:\n${stderr}` : ` (${String(err)})`}`);
+    throw new Error(`\`${python} -m pip install ${opts.requirements.join(' ')}\` failed${stderr ? `:\n${stderr}` : ` (${String(err)})`}`, {
+      cause: err,
+    });
   }
   // Another process may have finished an identical install meanwhile: keep theirs.
   if (await opts.isComplete(target)) {

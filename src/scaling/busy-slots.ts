@@ -41,7 +41,7 @@ export async function readBusySlots(bindAddress: string, taskQueue: string, time
     text = await res.text();
   } catch (err) {
     // fetch's own message is only "fetch failed"; the cause says why (ECONNREFUSED while a worker starts).
-    throw new Error(`${url}: ${(err as { cause?: { code?: string } }).cause?.code ?? (err as Error).message}`);
+    throw new Error(`${url}: ${(err as { cause?: { code?: string } }).cause?.code ?? (err as Error).message}`, { cause: err });
   }
   const used = res.ok ? activitySlotsUsed(text, taskQueue) : null;
   if (used === null) throw new Error(res.ok ? `${url} has no ${SLOTS_USED} for ${taskQueue}` : `${url} answered ${res.status}`);

@@ -104,7 +104,9 @@ export class ProcessActuator {
   async stop(): Promise<void> {
     if (this.timer) clearTimeout(this.timer);
     this.timer = null;
-    const stopped = Promise.all(this.pools.flatMap((p) => [p.draining, ...p.running.splice(0).map((r) => r.worker.stop())]));
+    const stopped = Promise.all(
+      this.pools.flatMap((p) => [p.draining ?? Promise.resolve(), ...p.running.splice(0).map((r) => r.worker.stop())]),
+    );
     await this.ticking;
     await stopped;
   }

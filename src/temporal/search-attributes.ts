@@ -2,6 +2,7 @@
  * Registering Switchyard's search attributes (src/jobs/search-attributes.ts): the dev server gets them
  * as start flags, and `ensureSearchAttributes` adds them to an external server.
  */
+import { status as GrpcStatus } from '@grpc/grpc-js';
 import { isGrpcServiceError, type ConnectionLike } from '@temporalio/client';
 import type { SearchAttributeType } from '@temporalio/common';
 // Not re-exported from the package root; the client itself imports it from here.
@@ -28,12 +29,8 @@ export function searchAttributeFlags(): string[] {
   return ALL_KEYS.flatMap((k) => ['--search-attribute', `${k.name}=${CLI_TYPE_NAMES[k.type]}`]);
 }
 
-// gRPC status codes (from @grpc/grpc-js `status`, which is not a direct dependency).
-const ALREADY_EXISTS = 6;
-const PERMISSION_DENIED = 7;
-const UNIMPLEMENTED = 12;
-const UNAUTHENTICATED = 16;
-const isNotAllowed = (err: unknown) => isGrpcServiceError(err) && [PERMISSION_DENIED, UNIMPLEMENTED, UNAUTHENTICATED].includes(err.code);
+const NOT_ALLOWED = [GrpcStatus.PERMISSION_DENIED, GrpcStatus.UNIMPLEMENTED, GrpcStatus.UNAUTHENTICATED];
+const isNotAllowed = (err: unknown) => isGrpcServiceError(err) && NOT_ALLOWED.includes(err.code);
 
 export interface EnsureResult {
   /** Attributes this call registered. */
@@ -83,7 +80,7 @@ export async function ensureSearchAttributes(
       searchAttributes: Object.fromEntries(missing.map((k) => [k.name, encodeSearchAttributeIndexedValueType(k.type)!])),
     });
   } catch (err) {
-    if (isGrpcServiceError(err) && err.code === ALREADY_EXISTS) return { added: [], notAllowed: false }; // a concurrent start won
+    if (isGrpcServiceError(err) && err.code === GrpcStatus.ALREADY_EXISTS) return { added: [], notAllowed: false }; // a concurrent start won
     if (!isNotAllowed(err)) throw err;
     cloudHint();
     return { added: [], notAllowed: true };

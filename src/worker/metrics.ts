@@ -34,7 +34,8 @@ export interface InferenceMetrics {
   tokens(task: string, usage: { promptTokens: number; completionTokens: number }): void;
   /** A failed inference activity, by the failure type the job's lastFailure shows. */
   error(task: string, type: string): void;
-  batch(task: string, size: number): void;
+  /** Handed to the batcher as it is, hence `this: void`. */
+  batch(this: void, task: string, size: number): void;
 }
 
 export function inferenceMetrics(meter: MetricMeter, pool: string): InferenceMetrics {

@@ -114,8 +114,7 @@ describe('deliveries', () => {
       assert.ok(attempts.length >= 3);
       assert.equal(new Set(attempts.map((w) => w.headers['webhook-id'])).size, 1);
       assert.equal(attempts[0]!.headers['webhook-id'], deliveryTo(message, 'flaky').webhookId);
-      for (const w of [...attempts, ...steady.received])
-        assert.doesNotThrow(() => verifyWebhook(SECRET, w.headers, w.raw));
+      for (const w of [...attempts, ...steady.received]) assert.doesNotThrow(() => verifyWebhook(SECRET, w.headers, w.raw));
       const body = steady.received[0]!.body;
       assert.equal(body.type, 'conversation.message.completed');
       assert.equal(body.conversationId, cid);

@@ -11,7 +11,7 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
 import { startFakeOpenAI, type FakeOpenAI, type Fault } from '../../testkit/fake-openai';
 import { sentimentJob, Stack, type ProcessHandle } from '../../testkit/stack';
-import { eventually, sleep } from '../../testkit/wait';
+import { eventually } from '../../testkit/wait';
 
 const suffix = randomBytes(3).toString('hex');
 const REMOTE = `remote-${suffix}`;

@@ -42,7 +42,7 @@ test('a resource-based pool runs its minimum slots at once and no more than its 
   const starts = jobs.map((j) => Date.parse(j.startedAt)).sort((a, b) => a - b);
   assert.ok(
     starts[CONCURRENCY - 1]! - starts[0]! < 1000,
-    `the first ${CONCURRENCY} started together: ${starts.map((s) => s - starts[0]!)}`,
+    `the first ${CONCURRENCY} started together: ${starts.map((s) => s - starts[0]!).join(',')}`,
   );
-  assert.ok(starts[CONCURRENCY]! - starts[0]! >= 1400, `the last waited for a slot: ${starts.map((s) => s - starts[0]!)}`);
+  assert.ok(starts[CONCURRENCY]! - starts[0]! >= 1400, `the last waited for a slot: ${starts.map((s) => s - starts[0]!).join(',')}`);
 });

@@ -74,7 +74,7 @@ function mockTimers(t: { after(fn: () => void): void }) {
 test('off: batch size 1, or a provider without inferBatch, is the provider itself', () => {
   const { provider } = fakeProvider();
   assert.equal(withBatching(provider, { maxSize: 1, maxWaitMs: 10 }), provider);
-  const single: InferenceProvider = { kind: 'single', tasks: ['embed'], infer: provider.infer };
+  const single: InferenceProvider = { kind: 'single', tasks: ['embed'], infer: (request, c) => provider.infer(request, c) };
   assert.equal(withBatching(single, { maxSize: 8, maxWaitMs: 10 }), single);
 });
 

@@ -33,7 +33,7 @@ test('sentiment labels positive and negative text, with per-sentence scores', as
   const pos = await run('sentiment', POSITIVE);
   assert.equal(pos.label, 'positive');
   assert.ok(typeof pos.score === 'number' && pos.score > 0 && pos.score <= 1);
-  assert.equal(Math.round((pos.score) * 1000) / 1000, pos.score, 'rounded to 3 places');
+  assert.equal(Math.round(pos.score * 1000) / 1000, pos.score, 'rounded to 3 places');
   const sentences = pos.sentences as { text: string; score: number }[];
   assert.deepEqual(
     sentences.map((s) => s.text),
@@ -139,6 +139,9 @@ test('a batch runs in one go with the same outputs as single calls; an invalid i
   assert.deepEqual(outcomes[0], await provider.infer(requests[0]!, ctx()));
   assert.deepEqual(outcomes[2], await provider.infer(requests[2]!, ctx()));
   for (const refused of [outcomes[1], outcomes[3]])
-    assert.ok(refused instanceof ProviderError && refused.kind === 'invalid_input', String(refused));
+    assert.ok(
+      refused instanceof ProviderError && refused.kind === 'invalid_input',
+      refused instanceof Error ? String(refused) : JSON.stringify(refused),
+    );
   assert.ok(c.beats >= 2, 'heartbeats between items');
 });

@@ -229,7 +229,10 @@ describe('embeddings in batches', () => {
     assert.deepEqual(vectorOf(outcomes[0]), fakeVector('fine'));
     assert.deepEqual(vectorOf(outcomes[2]), fakeVector('also fine'));
     const refused = outcomes[1];
-    assert.ok(refused instanceof ProviderError && refused.kind === 'rejected' && refused.options.status === 400, String(refused));
+    assert.ok(
+      refused instanceof ProviderError && refused.kind === 'rejected' && refused.options.status === 400,
+      refused instanceof Error ? String(refused) : JSON.stringify(refused),
+    );
     assert.match(refused.message, new RegExp(POISON));
     const [batch, ...alone] = fake.requests.map((r) => (r.body as { input: unknown }).input);
     assert.deepEqual(batch, ['fine', `bad ${POISON}`, 'also fine']);
@@ -252,7 +255,10 @@ describe('embeddings in batches', () => {
     );
     assert.deepEqual(vectorOf(outcomes[0]), fakeVector('real text'));
     for (const refused of outcomes.slice(1))
-      assert.ok(refused instanceof ProviderError && refused.kind === 'invalid_input', String(refused));
+      assert.ok(
+        refused instanceof ProviderError && refused.kind === 'invalid_input',
+        refused instanceof Error ? String(refused) : JSON.stringify(refused),
+      );
     assert.deepEqual(
       fake.requests.map((r) => r.body),
       [{ model: 'gpt-test', input: 'real text' }],

@@ -19,6 +19,7 @@ const filename = z
   .string()
   .min(1)
   .max(255)
+  // eslint-disable-next-line no-control-regex -- rejecting control characters is the point of this pattern
   .regex(/^[^\x00-\x1f\x7f/\\]+$/, 'a file name without path separators or control characters');
 export const uploadQuerySchema = z.strictObject({ filename: filename.optional().describe('The file name, if not in Content-Disposition') });
 const noQuery = z.strictObject({});

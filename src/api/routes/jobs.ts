@@ -23,15 +23,10 @@ export function buildListQuerySchema(pools: readonly string[]) {
     createdAfter: z.iso.datetime({ offset: true }).optional(),
     createdBefore: z.iso.datetime({ offset: true }).optional(),
     limit: z.coerce.number().int().min(1).max(100).default(20),
-    cursor: z
-      .string()
-      .min(1)
-      .max(4096)
-      .optional()
-      .meta({
-        pattern: '^[A-Za-z0-9_-]+$',
-        description: 'The nextCursor of the previous page of the same query, as it was given: any other value is 400 invalid-cursor',
-      }),
+    cursor: z.string().min(1).max(4096).optional().meta({
+      pattern: '^[A-Za-z0-9_-]+$',
+      description: 'The nextCursor of the previous page of the same query, as it was given: any other value is 400 invalid-cursor',
+    }),
   });
 }
 

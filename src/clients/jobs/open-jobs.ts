@@ -6,7 +6,7 @@
  * are decided one at a time, and the count is visibility's executions started before a cutoff
  * (`now - VISIBILITY_LAG_MS`) plus the starts this process has in flight or made since then (a small
  * ledger of its own). Jobs other API processes started within the lag are not seen: with N replicas a
- * tenant can overshoot by what the others started in that window (see README, "Quotas").
+ * tenant can overshoot by what the others started in that window (docs/flow-control.md, "Quotas").
  */
 import type { Client } from '@temporalio/client';
 import { SEARCH_ATTRIBUTES } from '../../jobs/search-attributes';

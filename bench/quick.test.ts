@@ -8,9 +8,9 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, test } from 'node:test';
-import { sleep } from '../../testkit/wait';
+import { sleep } from '../testkit/wait';
 
-const ROOT = path.resolve(__dirname, '../..');
+const ROOT = path.resolve(__dirname, '..');
 const resultsDir = fs.mkdtempSync(path.join(os.tmpdir(), 'switchyard-bench-results-'));
 after(() => fs.rmSync(resultsDir, { recursive: true, force: true }));
 
@@ -38,8 +38,8 @@ async function runQuick(scenario: string): Promise<{ columns: string[]; metrics:
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let output = '';
-  child.stdout.on('data', (c: Buffer) => (output += c));
-  child.stderr.on('data', (c: Buffer) => (output += c));
+  child.stdout.on('data', (c: Buffer) => (output += c.toString()));
+  child.stderr.on('data', (c: Buffer) => (output += c.toString()));
   const exit = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
   // Watching while it runs proves the leftover check below can see the run's server and workers at all.
   const seen = new Set<string>();
