@@ -4,38 +4,15 @@
  */
 import { spawn } from 'node:child_process';
 import path from 'node:path';
-import { loadConfig } from '../src/config';
-import { findOnPath, installWheels, wheelVersionIn } from '../src/local/pip-install';
+import { installPythonTool } from './python-tool';
 
 export const SCHEMATHESIS_VERSION = '4.32.5';
-const REQUIREMENTS = [`schemathesis==${SCHEMATHESIS_VERSION}`];
-
-async function schemathesisInstall(): Promise<{ python: string; dir: string }> {
-  const config = loadConfig();
-  const dir = path.join(config.toolsDir, 'schemathesis');
-  const python = await findOnPath('python3', config.searchPath);
-  const isComplete = async (d: string) => (await wheelVersionIn(d, 'schemathesis')) === SCHEMATHESIS_VERSION;
-  try {
-    if (!python) throw new Error('python3 is not on PATH');
-    if (!(await isComplete(dir))) {
-      await installWheels({
-        toolsDir: config.toolsDir,
-        folder: 'schemathesis',
-        requirements: REQUIREMENTS,
-        searchPath: config.searchPath,
-        isComplete,
-        log: console.error,
-      });
-    }
-    return { python, dir };
-  } catch (err) {
-    throw new Error(
-      `The API contract is tested with schemathesis ${SCHEMATHESIS_VERSION} from the Python package index, expected in ${dir}; ` +
-        `installing it failed: ${(err as Error).message}\nInstall it with: python3 -m pip install --target ${dir} '${REQUIREMENTS[0]}'`,
-      { cause: err },
-    );
-  }
-}
+const SCHEMATHESIS = {
+  distribution: 'schemathesis',
+  version: SCHEMATHESIS_VERSION,
+  requirements: [`schemathesis==${SCHEMATHESIS_VERSION}`],
+  purpose: 'The API contract is tested with',
+};
 
 export interface SchemathesisRun {
   /** The process's exit code: 0 when every check passed. */
@@ -46,7 +23,7 @@ export interface SchemathesisRun {
 
 /** Runs `schemathesis <args>` to its end; a run that outlives `timeoutMs` is killed and reported as failed. */
 export async function runSchemathesis(args: string[], timeoutMs: number): Promise<SchemathesisRun> {
-  const { python, dir } = await schemathesisInstall();
+  const { python, dir } = await installPythonTool(SCHEMATHESIS);
   const child = spawn(python, ['-m', 'schemathesis.cli', ...args], {
     env: {
       ...process.env,

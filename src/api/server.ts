@@ -41,24 +41,20 @@ export async function startApi(config: Config, log: Logger): Promise<{ server: S
   const metrics = createApiMetrics();
   const temporal = createClient(config.temporal, [metrics.grpcInterceptor]);
   const blobs = createBlobStore(config.blobs);
-  const policyOf = (tenant: string) => tenantPolicy(config.tenants, tenant);
-  const jobs = new JobClient(temporal, {
+  // What the job and conversation clients both need: where links point, queue names, tenants' policies, blobs.
+  const shared = {
     namespace: config.temporal.namespace,
     uiUrl: config.temporal.uiUrl,
     taskQueuePrefix: config.temporal.taskQueuePrefix,
     heartbeatTimeoutMs: config.limits.heartbeatTimeoutMs,
-    tenantPolicy: policyOf,
+    tenantPolicy: (tenant: string) => tenantPolicy(config.tenants, tenant),
     blobs,
-  });
+  };
+  const jobs = new JobClient(temporal, shared);
   const pools = new PoolClient(temporal, { taskQueuePrefix: config.temporal.taskQueuePrefix, pools: config.pools });
   metrics.observePools(pools, Object.keys(config.pools), log);
   const conversations = new ConversationClient(temporal, {
-    namespace: config.temporal.namespace,
-    uiUrl: config.temporal.uiUrl,
-    taskQueuePrefix: config.temporal.taskQueuePrefix,
-    heartbeatTimeoutMs: config.limits.heartbeatTimeoutMs,
-    tenantPolicy: policyOf,
-    blobs,
+    ...shared,
     defaults: { pipeline: config.chat.pipeline, maxPending: DEFAULT_MAX_PENDING },
     pools: Object.keys(config.pools),
     webhookSecretOf: (tenant) => webhookSecretOf(config, tenant),
