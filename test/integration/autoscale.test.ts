@@ -66,7 +66,7 @@ test(
     }
 
     const done = [];
-    for (const id of ids) done.push(await stack.waitForJob(id, ['succeeded', 'failed', 'cancelled', 'timed_out'], 90_000));
+    for (const id of ids) done.push(await stack.waitForJob(id, ['succeeded', 'failed', 'cancelled', 'timed_out']));
     const peak = Math.max(
       ...autoscaler.lines.filter((l) => l.includes('"autoscale: worker started"')).map((l) => JSON.parse(l).workers as number),
     );
@@ -76,7 +76,7 @@ test(
       [],
     );
 
-    await eventually('the pool back to 1 worker', () => (workers() === 1 ? true : undefined), 90_000);
+    await eventually('the pool back to 1 worker', () => (workers() === 1 ? true : undefined));
     const decisions = autoscaler.lines.filter((l) => l.includes('"autoscale decision"')).map((l) => JSON.parse(l).reason as string);
     assert.ok(
       decisions.every((reason) => typeof reason === 'string'),

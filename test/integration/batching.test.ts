@@ -46,7 +46,7 @@ test(
     );
 
     const jobs = [];
-    for (const id of ids) jobs.push(await stack.waitForJob(id, ['succeeded', 'failed', 'timed_out', 'cancelled'], 60_000));
+    for (const id of ids) jobs.push(await stack.waitForJob(id, ['succeeded', 'failed', 'timed_out', 'cancelled']));
 
     const batchSizes = openai
       .requestsMentioning(tag)

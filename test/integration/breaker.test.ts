@@ -1,7 +1,8 @@
 /**
  * The pool circuit breaker end to end: two real worker processes of an OpenAI-compatible pool, and the
  * fake provider answering every call `429 Retry-After: 3` for a while. The pool stops calling, sends
- * one probe per open period, resumes when a probe succeeds, and every job succeeds.
+ * one probe per open period, resumes when a probe succeeds, and every job succeeds. The outage lasts
+ * until the breaker has opened and failed its probes, not for a set time, so a busy machine sees the same.
  */
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
@@ -14,8 +15,9 @@ import { limiterWorkflowId } from '../../src/temporal/task-queues';
 import { limiterStateQuery } from '../../src/inference/limiter-contract';
 
 const SLOTS = 4;
-const OUTAGE_MS = 8000;
 const RETRY_AFTER_S = 3;
+/** Probes that fail before the outage ends: each opens the breaker again. */
+const FAILED_PROBES = 2;
 
 let openai: FakeOpenAI;
 let stack: Stack;
@@ -45,7 +47,10 @@ async function submit(n: number): Promise<string[]> {
   );
 }
 
-/** Records the limiter's state every 200 ms until stopped. */
+/**
+ * Records the limiter's state every 200 ms until stopped: a log, and what the checks read. None of them needs a sample
+ * at a given moment: the breaker opens for seconds at a time, and the test holds it half-open until it has been seen so.
+ */
 function watchLimiter(): { seen: { at: number; state: LimiterState['breaker'] }[]; stop(): Promise<void> } {
   const seen: { at: number; state: LimiterState['breaker'] }[] = [];
   let running = true;
@@ -60,7 +65,7 @@ function watchLimiter(): { seen: { at: number; state: LimiterState['breaker'] }[
 }
 
 test(
-  `a ${OUTAGE_MS / 1000}-second burst of 429s: the pool backs off, probes, resumes, and every job succeeds`,
+  `a burst of 429s through ${FAILED_PROBES} failed probes: the pool backs off, probes, resumes, and every job succeeds`,
   { timeout: 120_000 },
   async () => {
     // One job first, so the limiter workflow exists and the pool is in its steady state.
@@ -68,24 +73,32 @@ test(
     await stack.waitForJob(warm!, ['succeeded']);
     const watcher = watchLimiter();
 
+    const throttled = { status: 429, retryAfter: String(RETRY_AFTER_S) };
     const outageStart = Date.now();
-    openai.failFor(OUTAGE_MS, { status: 429, retryAfter: String(RETRY_AFTER_S) });
-    const outageEnd = outageStart + OUTAGE_MS;
+    openai.failFor(Infinity, throttled);
     const ids = await submit(24);
     // A job held back says so: it is running, and waiting for the breaker rather than calling the provider.
-    const held = await eventually(
-      'a job to show it waits for the breaker',
-      async () => {
-        for (const id of ids) {
-          const job = (await stack.call('GET', `/v1/jobs/${id}`)).body;
-          if (/breaker/.test(job.waitingFor ?? '')) return job;
-        }
-        return undefined;
-      },
-      OUTAGE_MS,
-    );
+    const held = await eventually('a job to show it waits for the breaker', async () => {
+      for (const id of ids) {
+        const job = (await stack.call('GET', `/v1/jobs/${id}`)).body;
+        if (/breaker/.test(job.waitingFor ?? '')) return job;
+      }
+      return undefined;
+    });
     assert.equal(held.status, 'running');
-    const jobs = await Promise.all(ids.map((id) => stack.waitForJob(id, ['succeeded', 'failed', 'timed_out'], 90_000)));
+    await eventually(`the breaker to open, then again after ${FAILED_PROBES} failed probes`, () =>
+      (watcher.seen.at(-1)?.state.opened ?? 0) >= 1 + FAILED_PROBES ? true : undefined,
+    );
+    // The outage ends (failing for no more time). The probe that follows is answered only once the breaker has been
+    // seen half-open, waiting for it.
+    const release = openai.hold();
+    openai.failFor(0, throttled);
+    const outageEnd = Date.now();
+    await eventually('the breaker to be seen half-open after the outage', () =>
+      watcher.seen.some((s) => s.at > outageEnd && s.state.state === 'half-open') ? true : undefined,
+    );
+    release();
+    const jobs = await Promise.all(ids.map((id) => stack.waitForJob(id, ['succeeded', 'failed', 'timed_out'])));
     await watcher.stop();
 
     const calls = openai.requests.filter((r) => r.receivedAt >= outageStart).sort((a, b) => a.receivedAt - b.receivedAt);
@@ -135,7 +148,7 @@ test(
         `probe ${i + 1} came ${probe.receivedAt - previous} ms after the call before it`,
       );
     }
-    assert.ok(probes.length <= Math.ceil(OUTAGE_MS / (RETRY_AFTER_S * 1000)), `${probes.length} probes during the outage`);
+    assert.ok(probes.length <= Math.ceil((outageEnd - outageStart) / (RETRY_AFTER_S * 1000)), `${probes.length} probes during the outage`);
 
     // After the outage the next call is a single probe, then the pool resumes.
     const afterOutage = calls.filter((r) => r.receivedAt >= outageEnd);

@@ -86,7 +86,7 @@ describe('deliveries', () => {
       // While flaky is down, later messages are processed and delivered to steady as soon as they finish.
       for (const text of ['second', 'third']) {
         const { seq } = await post(cid, text);
-        await eventually(`the steady target to get message ${seq}`, () => (seqsDelivered(steady).includes(seq) ? true : undefined), 10_000);
+        await eventually(`the steady target to get message ${seq}`, () => (seqsDelivered(steady).includes(seq) ? true : undefined));
       }
       const retrying = deliveryTo(await getMessage(cid, first.id), 'flaky');
       assert.equal(retrying.status, 'pending');
@@ -98,7 +98,7 @@ describe('deliveries', () => {
       assert.equal((await getTarget(cid, 'steady')).healthy, true);
 
       flaky.answerWith(200);
-      await eventually('the flaky target to get all three', () => (new Set(seqsDelivered(flaky)).size === 3 ? true : undefined), 60_000);
+      await eventually('the flaky target to get all three', () => (new Set(seqsDelivered(flaky)).size === 3 ? true : undefined));
       const message = await eventually('message 1’s delivery to settle', async () => {
         const m = await getMessage(cid, first.id);
         return deliveryTo(m, 'flaky').status === 'delivered' ? m : undefined;
@@ -144,14 +144,10 @@ describe('deliveries', () => {
       },
     });
     const { id } = await post(cid, 'hello');
-    const delivery = await eventually(
-      'a few failed attempts to be reported',
-      async () => {
-        const d = deliveryTo(await getMessage(cid, id), 'down');
-        return d && d.attempts >= 3 ? d : undefined;
-      },
-      30_000,
-    );
+    const delivery = await eventually('a few failed attempts to be reported', async () => {
+      const d = deliveryTo(await getMessage(cid, id), 'down');
+      return d && d.attempts >= 3 ? d : undefined;
+    });
     assert.equal(delivery.status, 'pending');
     assert.match(delivery.lastError, /500/);
     assert.equal(deliveryTo(await getMessage(cid, id), 'up').status, 'delivered');

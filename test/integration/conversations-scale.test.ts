@@ -30,6 +30,8 @@ after(async () => {
 });
 
 const run = randomBytes(3).toString('hex');
+/** The 200-conversation test's timeout, which also bounds each of its waits: they need no bound of their own. */
+const SCALE_TEST_MS = 420_000;
 
 /** One chat handler whose prompt names the conversation. */
 const stagesFor = (cid: string, extra = '') => [
@@ -78,7 +80,7 @@ const messageCount = async (cid: string): Promise<number> => (await stack.call('
 
 test(
   '200 conversations × 5 messages at once: every message is processed once, each conversation in its own order',
-  { timeout: 420_000 },
+  { timeout: SCALE_TEST_MS },
   async () => {
     const cids = Array.from({ length: 200 }, (_, i) => `scale-${run}-${i}`);
     await bounded(cids, 20, async (cid) => {
@@ -90,7 +92,7 @@ test(
     const seqs = await bounded(messages, 50, (m) => post(m.cid, m.text));
     const seqOf = new Map(messages.map((m, i) => [m.text, seqs[i]!]));
 
-    await eventually('the provider to have seen 1000 messages', () => (seenByAll() >= 1000 ? true : undefined), 300_000);
+    await eventually('the provider to have seen 1000 messages', () => (seenByAll() >= 1000 ? true : undefined), SCALE_TEST_MS);
     // The last records are stored just after their handler's call: wait until every conversation counts 5.
     let unfinished = cids;
     await eventually(
@@ -100,7 +102,7 @@ test(
         unfinished = unfinished.filter((_, i) => counts[i] !== 5);
         return unfinished.length === 0 ? true : undefined;
       },
-      60_000,
+      SCALE_TEST_MS,
     );
     console.log(`1000 messages in 200 conversations done ${Date.now() - started} ms after the first was posted`);
     let retried = 0;
@@ -135,13 +137,13 @@ test(
     assert.equal(res.status, 201, JSON.stringify(res.body));
     const texts = Array.from({ length: 12 }, (_, i) => `${cid} message ${i}`);
     for (const text of texts) await post(cid, text);
-    await eventually('3 messages to finish', async () => ((await messageCount(cid)) >= 3 ? true : undefined), 60_000);
+    await eventually('3 messages to finish', async () => ((await messageCount(cid)) >= 3 ? true : undefined));
 
     for (const p of [workflows, pool]) p.kill('SIGKILL');
     assert.deepEqual(await Promise.all([workflows.exited, pool.exited]), ['SIGKILL', 'SIGKILL']);
     const killedAt = Date.now();
     [workflows, pool] = await Promise.all([stack.worker(['--workflows']), stack.worker(['--pool', 'remote'])]);
-    await eventually('all 12 messages to finish', async () => ((await messageCount(cid)) === 12 ? true : undefined), 120_000);
+    await eventually('all 12 messages to finish', async () => ((await messageCount(cid)) === 12 ? true : undefined));
     console.log(`the conversation finished ${Date.now() - killedAt} ms after the kill`);
 
     // The provider may see the call that was in flight twice (its attempt was retried), never out of order.

@@ -8,10 +8,10 @@ import { existsSync } from 'node:fs';
 import { after, before, test } from 'node:test';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { Stack } from '../../testkit/stack';
+import { WAIT_LIMIT_MS } from '../../testkit/wait';
 
 const CHROMIUM = '/usr/bin/chromium';
 const TENANT = { tenant: 'docs-ui', key: 'docs-ui-key-0123456789abcdef' };
-const UI_TIMEOUT_MS = 30_000;
 
 let stack: Stack;
 let browser: Browser;
@@ -27,7 +27,8 @@ before(async () => {
   // --no-sandbox: Chromium's sandbox refuses to run as root, which CI is.
   browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox'] });
   page = await browser.newPage();
-  page.setDefaultTimeout(UI_TIMEOUT_MS);
+  // Every wait for the page is for an element or an answer: the limit is only a safety net.
+  page.setDefaultTimeout(WAIT_LIMIT_MS);
   page.on('console', (m) => void (m.type() === 'error' && problems.push(m.text())));
   page.on('pageerror', (e) => void problems.push(e.message));
   doc = (await stack.call('GET', '/openapi.json', { as: null })).body;

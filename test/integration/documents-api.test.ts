@@ -157,7 +157,7 @@ describe('document jobs', () => {
     assert.equal(early.status, 409, JSON.stringify(early.body));
     assert.equal(early.body.code, 'job-not-deletable');
 
-    const job = await stack.waitForJob(id, ['succeeded'], 45_000);
+    const job = await stack.waitForJob(id, ['succeeded']);
     const scope = jobScope(stack.tenant('acme'), id);
     assert.ok((await stack.blobs().list(scope)).length > 0);
     assert.equal((await stack.call('DELETE', `/v1/jobs/${id}`, { as: 'globex' })).status, 404, 'not another tenant’s to delete');
@@ -178,15 +178,11 @@ describe('document jobs', () => {
     });
     const seen = new Set<string>();
     let job: any;
-    await eventually(
-      'the job to end',
-      async () => {
-        job = (await stack.call('GET', `/v1/jobs/${id}`)).body;
-        if (job.progress) seen.add(job.progress.stage);
-        return job.finishedAt ? job : undefined;
-      },
-      45_000,
-    );
+    await eventually('the job to end', async () => {
+      job = (await stack.call('GET', `/v1/jobs/${id}`)).body;
+      if (job.progress) seen.add(job.progress.stage);
+      return job.finishedAt ? job : undefined;
+    });
     assert.equal(job.status, 'succeeded', JSON.stringify(job.lastFailure));
     assert.equal(job.type, 'document');
     assert.equal(job.task, 'summarize,entities,keywords,sentiment,embed');
@@ -238,7 +234,7 @@ describe('document jobs', () => {
     const doc = await uploaded(pdf, 'application/pdf', { query: '?filename=pages.pdf' });
     assert.equal(doc.type, 'pdf');
     const id = await submitDocumentJob({ source: { documentId: doc.id }, tasks: ['keywords'] });
-    const job = await stack.waitForJob(id, ['succeeded', 'failed'], 30_000);
+    const job = await stack.waitForJob(id, ['succeeded', 'failed']);
     assert.equal(job.status, 'succeeded', JSON.stringify(job.lastFailure));
     const terms = (await stack.call('GET', job.links.result)).body.keywords.top.map((k: any) => k.term);
     for (const term of ['lighthouse', 'observatory', 'aqueduct']) assert.ok(terms.includes(term), `${term} not in ${terms.join(', ')}`);
@@ -250,7 +246,7 @@ describe('document jobs', () => {
       <body><h1>Field notes</h1><p>The expedition reached the volcano at dawn.</p><p>The crew mapped the caldera.</p></body></html>`;
     const doc = await uploaded(html, 'text/html');
     const id = await submitDocumentJob({ source: { documentId: doc.id }, tasks: ['keywords'] });
-    const job = await stack.waitForJob(id, ['succeeded', 'failed'], 30_000);
+    const job = await stack.waitForJob(id, ['succeeded', 'failed']);
     assert.equal(job.status, 'succeeded', JSON.stringify(job.lastFailure));
     const terms: string[] = (await stack.call('GET', job.links.result)).body.keywords.top.map((k: any) => k.term);
     assert.ok(terms.includes('volcano') && terms.includes('caldera'), terms.join(', '));
@@ -314,7 +310,7 @@ describe('document jobs', () => {
     // Bytes that are text but hold no words: extraction finds nothing and the job fails at once.
     const doc = await uploaded(' \n\t \n'.repeat(8), 'text/plain');
     const id = await submitDocumentJob({ source: { documentId: doc.id }, tasks: ['keywords'] });
-    const failed = await stack.waitForJob(id, ['failed', 'succeeded'], 30_000);
+    const failed = await stack.waitForJob(id, ['failed', 'succeeded']);
     assert.equal(failed.status, 'failed');
     assert.equal(failed.lastFailure.type, 'EmptyDocument');
     assert.deepEqual(await stack.blobs().list(jobScope(stack.tenant('acme'), id)), [], 'a failed job leaves no data');
@@ -323,7 +319,7 @@ describe('document jobs', () => {
     assert.equal(retried.status, 202, JSON.stringify(retried.body));
     assert.equal(retried.body.type, 'document');
     assert.equal(retried.body.run.number, 2);
-    const again = await stack.waitForJob(id, ['failed', 'succeeded'], 30_000);
+    const again = await stack.waitForJob(id, ['failed', 'succeeded']);
     assert.equal(again.run.number, 2);
     assert.equal(again.lastFailure.type, 'EmptyDocument');
   });
@@ -332,11 +328,7 @@ describe('document jobs', () => {
     assert.ok(deleted, 'the delete test ran');
     const { id, runId } = deleted;
     const handle = (await stack.temporal()).workflow.getHandle(`${stack.tenant('acme')}/${id}`, runId);
-    await eventually(
-      'the history to be gone',
-      async () => ((await handle.fetchHistory().catch(() => null)) === null ? true : undefined),
-      60_000,
-    );
+    await eventually('the history to be gone', async () => ((await handle.fetchHistory().catch(() => null)) === null ? true : undefined));
     assert.equal((await stack.call('GET', `/v1/jobs/${id}`)).status, 404);
     assert.equal((await stack.call('DELETE', `/v1/jobs/${id}`)).status, 404);
   });

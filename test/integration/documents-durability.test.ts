@@ -86,23 +86,20 @@ test(
   'a long document survives a killed pool worker and a restarted server, continues as new, and counts every chunk once',
   { timeout: 150_000 },
   async () => {
+    const submitting = Date.now();
     const id = await submitLong(`durable-${Date.now()}`);
-    const submittedAt = Date.now();
+    const submitted = Date.now();
 
-    await eventually('chunks to be analysed', async () => ((await progressOf(id)).progress?.chunksDone >= 100 ? true : undefined), 60_000);
+    await eventually('chunks to be analysed', async () => ((await progressOf(id)).progress?.chunksDone >= 100 ? true : undefined));
     poolWorker.kill('SIGKILL');
     await poolWorker.exited;
     poolWorker = await stack.worker(['--pool', 'local']);
 
-    await eventually(
-      'more chunks to be analysed',
-      async () => ((await progressOf(id)).progress?.chunksDone >= 400 ? true : undefined),
-      60_000,
-    );
+    await eventually('more chunks to be analysed', async () => ((await progressOf(id)).progress?.chunksDone >= 400 ? true : undefined));
     await server.stop();
     server = await startDevServer(serverOptions);
 
-    const job = await stack.waitForJob(id, ['succeeded', 'failed', 'cancelled', 'timed_out'], 120_000);
+    const job = await stack.waitForJob(id, ['succeeded', 'failed', 'cancelled', 'timed_out']);
     assert.equal(job.status, 'succeeded', JSON.stringify(job.lastFailure));
     const total = job.result.chunksTotal;
     assert.ok(total >= 1000, `only ${total} chunks`);
@@ -130,7 +127,8 @@ test(
       runs.map((r) => r.status.name).join(', '),
     );
     assert.equal(job.run.number, 1);
-    assert.ok(Math.abs(Date.parse(job.createdAt) - submittedAt) < 5000, `createdAt ${job.createdAt}`);
+    const createdAt = Date.parse(job.createdAt);
+    assert.ok(createdAt >= submitting && createdAt <= submitted, `created at ${job.createdAt}, while it was submitted`);
     const listedRuns = (await stack.call('GET', `/v1/jobs/${id}/runs`)).body.items;
     assert.equal(listedRuns.length, 1, JSON.stringify(listedRuns));
   },
@@ -140,16 +138,12 @@ test('a job that continued as new, cancelled and retried, starts again from the 
   const id = await submitLong(`retried-${Date.now()}`);
   const client = await stack.temporal();
   const workflowId = `${stack.tenant('acme')}/${id}`;
-  await eventually(
-    'the job to continue as new',
-    async () => {
-      const [first] = await runsOf(id);
-      return first?.status.name === 'CONTINUED_AS_NEW' ? true : undefined;
-    },
-    90_000,
-  );
+  await eventually('the job to continue as new', async () => {
+    const [first] = await runsOf(id);
+    return first?.status.name === 'CONTINUED_AS_NEW' ? true : undefined;
+  });
   assert.equal((await stack.call('POST', `/v1/jobs/${id}/cancel`)).status, 202);
-  const cancelled = await stack.waitForJob(id, ['cancelled'], 30_000);
+  const cancelled = await stack.waitForJob(id, ['cancelled']);
 
   const retried = await stack.call('POST', `/v1/jobs/${id}/retry`);
   assert.equal(retried.status, 202, JSON.stringify(retried.body));
@@ -163,5 +157,5 @@ test('a job that continued as new, cancelled and retried, starts again from the 
   assert.ok(progress.chunksTotal === null || progress.chunksDone < progress.chunksTotal);
   // Done with it: the retry need not run to the end.
   await stack.call('POST', `/v1/jobs/${id}/cancel`);
-  await stack.waitForJob(id, ['cancelled'], 30_000);
+  await stack.waitForJob(id, ['cancelled']);
 });

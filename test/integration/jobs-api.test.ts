@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { startFakeOpenAI, type FakeOpenAI } from '../../testkit/fake-openai';
 import { sentimentJob, Stack } from '../../testkit/stack';
+import { eventually } from '../../testkit/wait';
 
 let stack: Stack;
 let openai: FakeOpenAI;
@@ -72,11 +73,10 @@ describe('submit and read', () => {
 
     // Visibility is eventually consistent: wait until all five are listed.
     const query = `/v1/jobs?status=succeeded&type=inference&pool=local&createdAfter=${encodeURIComponent(since)}`;
-    for (let tries = 0; tries < 50; tries++) {
+    await eventually('all five jobs to be listed', async () => {
       const { body } = await stack.call('GET', `${query}&limit=100`);
-      if (body.items.length >= 5) break;
-      await new Promise((r) => setTimeout(r, 200));
-    }
+      return body.items.length >= 5 ? true : undefined;
+    });
     const seen: string[] = [];
     let cursor: string | null = null;
     let pages = 0;
@@ -109,7 +109,7 @@ describe('submit and read', () => {
     await stack.waitForJob(body.id, ['running']);
     const cancelled = await stack.call('POST', `/v1/jobs/${body.id}/cancel`);
     assert.equal(cancelled.status, 202);
-    const job = await stack.waitForJob(body.id, ['cancelled'], 15_000);
+    const job = await stack.waitForJob(body.id, ['cancelled']);
     assert.equal(job.result, null);
 
     const again = await stack.call('POST', `/v1/jobs/${body.id}/cancel`);

@@ -128,10 +128,8 @@ describe('the document', () => {
     assert.equal(uploaded.status, 201, JSON.stringify(uploaded.body));
     // Deleted in its turn, so a job of its own: the others must still find theirs.
     const doomed = (await call('POST', '/v1/jobs', sentimentJob('This one is deleted.'))).body.id;
-    await eventually(
-      'the job to delete to end',
-      async () => ((await call('GET', `/v1/jobs/${doomed}`)).body.finishedAt ? true : undefined),
-      30_000,
+    await eventually('the job to delete to end', async () =>
+      (await call('GET', `/v1/jobs/${doomed}`)).body.finishedAt ? true : undefined,
     );
     // A conversation to read and post to, and one to delete.
     assert.equal((await call('POST', '/v1/conversations', { id: 'openapi-doc-deleted' })).status, 201);
@@ -208,7 +206,7 @@ describe('what the document says of methods and deletes', () => {
 
   test('a deleted job answers 404 at once, everywhere, though Temporal removes its history later', async () => {
     const id = (await call('POST', '/v1/jobs', sentimentJob('Soon deleted.'))).body.id;
-    await eventually('the job to end', async () => ((await call('GET', `/v1/jobs/${id}`)).body.finishedAt ? true : undefined), 30_000);
+    await eventually('the job to end', async () => ((await call('GET', `/v1/jobs/${id}`)).body.finishedAt ? true : undefined));
     assert.equal((await call('DELETE', `/v1/jobs/${id}`)).status, 204);
     for (const read of [`/v1/jobs/${id}`, `/v1/jobs/${id}/result`, `/v1/jobs/${id}/runs`]) {
       assert.equal((await call('GET', read)).status, 404, read);

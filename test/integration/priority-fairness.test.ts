@@ -10,10 +10,12 @@ import { poolTaskQueue, workflowTaskQueue } from '../../src/temporal/task-queues
 import { activityBacklog, waitForCompleted } from '../../testkit/jobs';
 import { dispatchTimes, pauseQueue, resumeQueue, type DispatchTimes } from '../../testkit/dispatch';
 import { Stack } from '../../testkit/stack';
-import { eventually } from '../../testkit/wait';
+import { eventually, WAIT_LIMIT_MS } from '../../testkit/wait';
 
 const WEIGHTED_KEY = 'weighted-key-0123456789abcdef';
 const WEIGHT = 3;
+/** The fairness test's timeout, which also bounds its wait for the backlog to drain. */
+const FAIRNESS_TEST_MS = 240_000;
 // One pool per test, so each test's jobs are exactly its pool's. One slot: the start order is the dispatch order.
 const POOLS = {
   priority: { provider: 'synthetic' as const, concurrency: 1, latencyMs: 20 },
@@ -73,7 +75,7 @@ async function submitMany(count: number, make: (i: number) => Promise<Submitted>
 }
 
 /** Waits until every job of the pool has completed (one visibility count at a time); fails if any ended otherwise. */
-async function waitCompleted(pool: keyof typeof POOLS, jobs: readonly Submitted[], timeoutMs: number): Promise<void> {
+async function waitCompleted(pool: keyof typeof POOLS, jobs: readonly Submitted[], timeoutMs = WAIT_LIMIT_MS): Promise<void> {
   await waitForCompleted(
     await stack.temporal(),
     `JobPool = '${pool}' AND TaskQueue = '${workflowTaskQueue(stack.prefix)}'`,
@@ -92,7 +94,6 @@ async function withBacklog<T>(pool: keyof typeof POOLS, expected: number, submit
     await eventually(
       `${expected} activities queued on ${pool}`,
       async () => (await activityBacklog(temporal, queue)) >= expected || undefined,
-      60_000,
     );
     return submitted;
   } finally {
@@ -107,7 +108,7 @@ test('with one worker slot and a mixed backlog, jobs start in priority order', a
   const jobs = await withBacklog('priority', priorities.length, () =>
     submitMany(priorities.length, (i) => submitJob('priority', 'acme', priorities[i]), 1),
   );
-  await waitCompleted('priority', jobs, 60_000);
+  await waitCompleted('priority', jobs);
   const temporal = await stack.temporal();
   const priorityOf = new Map(jobs.map((j) => [j.workflowId, j.priority]));
   const order = byStart(
@@ -123,11 +124,11 @@ test('with one worker slot and a mixed backlog, jobs start in priority order', a
   );
 });
 
-test('a flooding tenant does not starve a light one: 300 jobs of A, then 20 of B', { timeout: 240_000 }, async (t) => {
+test('a flooding tenant does not starve a light one: 300 jobs of A, then 20 of B', { timeout: FAIRNESS_TEST_MS }, async (t) => {
   const heavy = await withBacklog('fairness', 300, () => submitMany(300, () => submitJob('fairness', 'acme')));
   // B arrives once A's backlog is queued and draining.
   const light = await submitMany(20, () => submitJob('fairness', 'globex'), 4);
-  await waitCompleted('fairness', [...heavy, ...light], 180_000);
+  await waitCompleted('fairness', [...heavy, ...light], FAIRNESS_TEST_MS);
 
   const temporal = await stack.temporal();
   const a = await dispatchTimes(
@@ -159,7 +160,7 @@ test(`a tenant with weight ${WEIGHT} gets about ${WEIGHT}× the share of a tenan
   const jobs = await withBacklog('weights', 2 * perTenant, () =>
     submitMany(2 * perTenant, (i) => submitJob('weights', i % 2 ? 'weighted' : 'acme'), 4),
   );
-  await waitCompleted('weights', jobs, 120_000);
+  await waitCompleted('weights', jobs);
   const temporal = await stack.temporal();
   const tenantOf = new Map(jobs.map((j) => [j.workflowId, j.tenant]));
   // While both have backlog: the first perTenant starts (the weighted tenant cannot run out before them).

@@ -29,7 +29,7 @@ test('a job not started within maxQueueMs in a paused pool ends timed_out with J
   try {
     const { status, body } = await stack.call('POST', '/v1/jobs', { body: withMaxQueue(2000) });
     assert.equal(status, 202);
-    const job = await stack.waitForJob(body.id, ['timed_out', 'failed', 'succeeded'], 20_000);
+    const job = await stack.waitForJob(body.id, ['timed_out', 'failed', 'succeeded']);
     assert.equal(job.status, 'timed_out');
     assert.equal(job.lastFailure.type, 'JobQueueTimeout');
     assert.match(job.lastFailure.message, /waited more than its maxQueueMs of 2000 ms in the queue of pool local/);
@@ -46,7 +46,7 @@ test('a job not started within maxQueueMs in a paused pool ends timed_out with J
 
 test('a job that starts within maxQueueMs is unaffected by it', async () => {
   const { body } = await stack.call('POST', '/v1/jobs', { body: withMaxQueue(2000) });
-  const job = await stack.waitForJob(body.id, ['succeeded', 'failed', 'timed_out'], 20_000);
+  const job = await stack.waitForJob(body.id, ['succeeded', 'failed', 'timed_out']);
   assert.equal(job.status, 'succeeded');
   assert.equal(job.lastFailure, null);
   assert.equal(job.result.output.label, 'positive');

@@ -1,7 +1,8 @@
 /**
  * Jobs survive their processes: a pool worker killed mid-inference, the API killed and restarted
  * while jobs run, and a pool worker told to stop while an inference is in flight. Real processes on
- * the real dev server; the `remote` pool calls the fake OpenAI server, whose delays keep calls in flight.
+ * the real dev server; the `remote` pool calls the fake OpenAI server, which keeps calls in flight: hanging, or
+ * held back until the test releases them.
  *
  * Pool workers are started per test, so each test knows exactly which process holds its job. Pool
  * names carry a random suffix so this file's jobs can be listed apart from other files' jobs.
@@ -17,6 +18,8 @@ const suffix = randomBytes(3).toString('hex');
 const REMOTE = `remote-${suffix}`;
 const LOCAL = `local-${suffix}`;
 const RETRY = { initialIntervalMs: 100, maxIntervalMs: 1000, maxAttempts: 5 };
+/** Calls a remote pool worker runs at once. */
+const REMOTE_SLOTS = 4;
 
 let openai: FakeOpenAI;
 let stack: Stack;
@@ -26,7 +29,7 @@ before(async () => {
   stack = new Stack({
     pools: {
       [LOCAL]: { provider: 'local', concurrency: 4 },
-      [REMOTE]: { provider: 'openai', concurrency: 4, baseUrl: openai.url, model: 'fake-model', requestTimeoutMs: 60_000 },
+      [REMOTE]: { provider: 'openai', concurrency: REMOTE_SLOTS, baseUrl: openai.url, model: 'fake-model', requestTimeoutMs: 60_000 },
     },
   });
   // The workflow worker, the local pool and the API; `remote` pool workers come and go per test.
@@ -80,13 +83,13 @@ describe('worker crash', () => {
     const workerA = await remoteWorker();
     let workerB: ProcessHandle | undefined;
     try {
-      const { id, tag } = await inFlightRemoteChat([{ delayMs: 20_000 }]);
+      const { id, tag } = await inFlightRemoteChat([{ hang: true }]);
       workerB = await remoteWorker();
       const killedAt = Date.now();
       assert.equal(await stopProcess(workerA, 'SIGKILL'), 'SIGKILL');
 
       // Nothing tells Temporal the worker died: the attempt times out on its missing heartbeat (2 s).
-      const job = await stack.waitForJob(id, ['succeeded', 'failed'], 30_000);
+      const job = await stack.waitForJob(id, ['succeeded', 'failed']);
       const recoveredMs = Date.parse(job.finishedAt) - killedAt;
       console.log(`recovered ${recoveredMs} ms after SIGKILL`);
       assert.equal(job.status, 'succeeded', JSON.stringify(job.lastFailure));
@@ -105,14 +108,20 @@ describe('worker crash', () => {
 describe('API restart', () => {
   test('the API killed and restarted on its port while 10 jobs run: all succeed, none lost or doubled', async () => {
     const worker = await remoteWorker();
+    // The remote calls are answered only once the restarted API has been asked about them.
+    const release = openai.hold();
     try {
       const since = new Date(Date.now() - 1000).toISOString();
-      openai.script(Array.from({ length: 5 }, () => ({ delayMs: 4000 })));
       const remote = await Promise.all(Array.from({ length: 5 }, () => submitRemoteChat()));
       const local = await Promise.all(
         Array.from({ length: 5 }, (_, i) => submit({ ...sentimentJob(`Restart job ${i} is fine.`), pool: LOCAL })),
       );
       const ids = [...remote.map((j) => j.id), ...local];
+      // As many as the worker runs at once are in flight at the provider; the others wait for a slot.
+      const inFlight = Math.min(remote.length, REMOTE_SLOTS);
+      await eventually(`${inFlight} remote calls to reach the provider`, () =>
+        remote.filter((j) => requestsFor(j.tag).length).length >= inFlight ? true : undefined,
+      );
 
       const urlBefore = stack.apiUrl;
       await stack.stopApi('SIGKILL');
@@ -127,9 +136,10 @@ describe('API restart', () => {
         right.some((r) => r.body.status !== 'succeeded'),
         'some jobs must still be in flight after the restart',
       );
+      release();
 
       for (const id of ids) {
-        const job = await stack.waitForJob(id, ['succeeded', 'failed'], 30_000);
+        const job = await stack.waitForJob(id, ['succeeded', 'failed']);
         assert.equal(job.status, 'succeeded', `${id}: ${JSON.stringify(job.lastFailure)}`);
         assert.equal(job.attempts, 1);
       }
@@ -147,6 +157,7 @@ describe('API restart', () => {
       assert.equal(listed.length, ids.length);
       assert.deepEqual(listed.map((j) => j.id).sort(), [...ids].sort());
     } finally {
+      release();
       await stopProcess(worker);
     }
   });
@@ -155,22 +166,30 @@ describe('API restart', () => {
 describe('graceful shutdown', () => {
   test('SIGTERM during an inference: the worker finishes it, then exits 0', async () => {
     const worker = await remoteWorker();
-    const { id, tag } = await inFlightRemoteChat([{ delayMs: 1500 }]);
-    const termAt = Date.now();
-    const exit = await stopProcess(worker, 'SIGTERM');
-    const exitedAt = Date.now();
-    const exitedAfterMs = exitedAt - termAt;
-    console.log(`worker exited ${exitedAfterMs} ms after SIGTERM`);
-    assert.equal(exit, '0');
-    assert.ok(exitedAfterMs < 5000 + 3000, `exit took ${exitedAfterMs} ms; the grace is 5000`);
-    assert.ok(worker.lines.some((l) => l.includes('worker drained and stopped')));
+    // The call is answered only once the worker has begun to stop.
+    const release = openai.hold();
+    try {
+      const { id, tag } = await inFlightRemoteChat([]);
+      const termAt = Date.now();
+      worker.kill('SIGTERM');
+      await worker.waitForLine(/"msg":"Worker state changed".*"state":"STOPPING"/);
+      assert.equal(worker.exitStatus, undefined, 'the stopping worker waits for its call');
+      release();
+      const exit = await worker.exited;
+      const exitedAfterMs = Date.now() - termAt;
+      console.log(`worker exited ${exitedAfterMs} ms after SIGTERM`);
+      assert.equal(exit, '0');
+      assert.ok(exitedAfterMs < 5000 + 3000, `exit took ${exitedAfterMs} ms; the grace is 5000`);
+      assert.ok(worker.lines.some((l) => l.includes('worker drained and stopped')));
 
-    const job = await stack.waitForJob(id, ['succeeded', 'failed']);
-    assert.equal(job.status, 'succeeded', JSON.stringify(job.lastFailure));
-    assert.equal(job.attempts, 1);
-    // One request, one attempt, and no other remote worker: the stopping worker delivered the result,
-    // so it was still up when the 1.5 s answer came.
-    assert.equal(requestsFor(tag).length, 1);
-    assert.ok(exitedAt - requestsFor(tag)[0]!.receivedAt >= 1450);
+      const job = await stack.waitForJob(id, ['succeeded', 'failed']);
+      assert.equal(job.status, 'succeeded', JSON.stringify(job.lastFailure));
+      assert.equal(job.attempts, 1);
+      // One request, one attempt, and no other remote worker: the stopping worker delivered the result,
+      // so it was still up when the answer came.
+      assert.equal(requestsFor(tag).length, 1);
+    } finally {
+      release();
+    }
   });
 });

@@ -21,7 +21,6 @@ import { startFakeOpenAI, type FakeOpenAI } from '../../testkit/fake-openai';
 import { sentimentJob, spawnSwitchyard, Stack, type ProcessHandle } from '../../testkit/stack';
 import { eventually } from '../../testkit/wait';
 
-const WAIT_MS = 60_000;
 const RETRY = { maxAttempts: 10, initialIntervalMs: 200, maxIntervalMs: 1000 };
 
 let openai: FakeOpenAI;
@@ -125,7 +124,7 @@ async function startUp(stack: Stack, env: NodeJS.ProcessEnv): Promise<Up> {
   const startedAt = Date.now();
   const proc = spawnSwitchyard(['up'], env, { detached: true });
   ups.push(proc);
-  await proc.waitForLine(/^Ctrl-C stops everything/, WAIT_MS);
+  await proc.waitForLine(/^Ctrl-C stops everything/);
   const banner = parseBanner(proc.lines);
   stack.apiUrl = banner.apiUrl;
   return { process: proc, pid: proc.pid, banner, readyMs: Date.now() - startedAt };
@@ -139,10 +138,10 @@ async function interrupt(up: Up, opts: { again?: boolean } = {}): Promise<{ exit
   const sentAt = Date.now();
   up.process.kill('SIGINT');
   if (opts.again) {
-    await up.process.waitForLine(/^SIGINT: stopping/, WAIT_MS);
+    await up.process.waitForLine(/^SIGINT: stopping/);
     up.process.kill('SIGINT');
   }
-  const exit = await eventually('`up` to exit after SIGINT', () => up.process.exitStatus, WAIT_MS);
+  const exit = await eventually('`up` to exit after SIGINT', () => up.process.exitStatus);
   return { exit, ms: Date.now() - sentAt };
 }
 
@@ -229,7 +228,7 @@ async function stopAndAssertClean(up: Up, ports: Ports, opts: { again?: boolean 
     [],
     'workers, API and dev server have exited with up',
   );
-  await eventually('every process started under up to be gone', () => (all.some((c) => isAlive(c.pid)) ? undefined : true), 10_000);
+  await eventually('every process started under up to be gone', () => (all.some((c) => isAlive(c.pid)) ? undefined : true));
   for (const [what, port] of Object.entries(ports)) assert.ok(await portIsFree(port), `${what} port ${port} is free again`);
   return ms;
 }
@@ -243,7 +242,7 @@ async function submit(stack: Stack, body: Record<string, unknown>): Promise<stri
 }
 
 async function assertSucceeds(stack: Stack, id: string): Promise<any> {
-  const job = await stack.waitForJob(id, ['succeeded', 'failed', 'cancelled', 'timed_out'], WAIT_MS);
+  const job = await stack.waitForJob(id, ['succeeded', 'failed', 'cancelled', 'timed_out']);
   assert.equal(job.status, 'succeeded', `${id}: ${JSON.stringify(job.lastFailure)}`);
   return job;
 }
@@ -265,8 +264,8 @@ async function submitRemoteChat(stack: Stack): Promise<{ id: string; tag: string
 async function hangingRemoteChat(stack: Stack): Promise<{ id: string; tag: string }> {
   openai.script([{ hang: true }]);
   const job = await submitRemoteChat(stack);
-  await stack.waitForJob(job.id, ['running'], WAIT_MS);
-  await eventually('the inference request to reach the provider', () => openai.requestsMentioning(job.tag)[0], WAIT_MS);
+  await stack.waitForJob(job.id, ['running']);
+  await eventually('the inference request to reach the provider', () => openai.requestsMentioning(job.tag)[0]);
   return job;
 }
 
@@ -303,14 +302,11 @@ describe('up on its own dev server', () => {
       assert.equal(banner.curl.url, `${banner.apiUrl}/v1/jobs`);
       assert.match(banner.text, new RegExp(`curl -s ${banner.apiUrl}/v1/jobs/<id>`));
 
-      const ui = await eventually(
-        'the Web UI to answer',
-        () =>
-          fetch(banner.uiUrl).then(
-            (r) => r,
-            () => undefined,
-          ),
-        15_000,
+      const ui = await eventually('the Web UI to answer', () =>
+        fetch(banner.uiUrl).then(
+          (r) => r,
+          () => undefined,
+        ),
       );
       assert.equal(ui.status, 200);
       assert.match(ui.headers.get('content-type') ?? '', /text\/html/);
@@ -406,8 +402,8 @@ test('a worker killed with SIGKILL is restarted by up, and jobs (the one it held
       const readyLines = () => current.process.lines.filter((l) => l.startsWith(`[pool:${pool}] `) && READY_LINES.worker.test(l));
       const readyBefore = readyLines().length;
       process.kill(victim.pid, 'SIGKILL');
-      await current.process.waitForLine(new RegExp(`^\\[pool:${pool}\\] exited \\(SIGKILL\\); restarting`), WAIT_MS);
-      await eventually(`a new ${pool} worker to be ready`, () => (readyLines().length > readyBefore ? true : undefined), WAIT_MS);
+      await current.process.waitForLine(new RegExp(`^\\[pool:${pool}\\] exited \\(SIGKILL\\); restarting`));
+      await eventually(`a new ${pool} worker to be ready`, () => (readyLines().length > readyBefore ? true : undefined));
       const [replacement] = childrenOf(current.pid, pattern);
       assert.ok(replacement && replacement.pid !== victim.pid, `a new ${pool} worker process`);
     };

@@ -5,6 +5,7 @@ import { createOpenAIProvider, type OpenAIPool, parseRetryAfter } from '../../sr
 import { type CallContext, type InferenceRequest, type InferenceResult, ProviderError } from '../../src/inference/provider';
 import { providerTasks } from '../../src/inference/providers';
 import { type FakeOpenAI, fakeVector, POISON, startFakeOpenAI } from '../../testkit/fake-openai';
+import { eventually } from '../../testkit/wait';
 
 let fake: FakeOpenAI;
 before(async () => {
@@ -145,37 +146,48 @@ test('nothing listening → unavailable', async () => {
 });
 
 test('an answer slower than requestTimeoutMs → timeout', async () => {
-  fake.script([{ delayMs: 2000 }]);
-  const started = Date.now();
+  fake.script([{ delayMs: 60_000 }]);
   const err = await providerError(createOpenAIProvider(pool({ requestTimeoutMs: 300 })).infer(chatRequest, ctx()));
   assert.equal(err.kind, 'timeout');
   assert.equal(err.retryable, true);
-  assert.ok(Date.now() - started < 1500, 'gave up at the timeout, not at the answer');
+  assert.equal(fake.requests.length, 1);
+  assert.equal(fake.requests[0]!.status, undefined, 'gave up at the timeout, not at the answer: the server had not answered yet');
 });
 
 test('aborting ctx.signal during a hang rejects promptly with the abort, not a ProviderError', async () => {
   fake.script([{ hang: true }]);
   const ac = new AbortController();
-  const started = Date.now();
-  setTimeout(() => ac.abort(), 150);
-  const err = await createOpenAIProvider(pool({ requestTimeoutMs: 60_000 }))
+  const call = createOpenAIProvider(pool({ requestTimeoutMs: 60_000 }))
     .infer(chatRequest, ctx(ac.signal))
     .then(
       () => assert.fail('expected a rejection'),
       (e: unknown) => e,
     );
+  await eventually('the request to hang at the server', () => fake.requests[0]);
+  const abortedAt = Date.now();
+  ac.abort();
+  const err = await call;
   assert.ok(!(err instanceof ProviderError));
   assert.equal((err as Error).name, 'AbortError');
-  assert.ok(Date.now() - started < 1000, `took ${Date.now() - started} ms`);
+  assert.ok(Date.now() - abortedAt < 1000, `took ${Date.now() - abortedAt} ms after the abort`);
 });
 
 test('heartbeats keep coming while a slow call is in flight', async () => {
-  fake.script([{ delayMs: 2300 }]);
+  const provider = createOpenAIProvider(pool());
+  /** A call whose answer is held back until it has heartbeaten `beats` times: one at the start, then one a second. */
+  const slowCall = async (c: ReturnType<typeof ctx>, beats: number) => {
+    const release = fake.hold();
+    const call = provider.infer(chatRequest, c);
+    await eventually(`${beats} heartbeats while the call is in flight`, () => (c.beats >= beats ? true : undefined));
+    release();
+    return call;
+  };
   const c = ctx();
-  await createOpenAIProvider(pool()).infer(chatRequest, c);
-  assert.ok(c.beats >= 3, `beats: ${c.beats}`); // one at the start, then ~1 per second
+  await slowCall(c, 3);
   const beatsAtEnd = c.beats;
-  await new Promise((r) => setTimeout(r, 1200));
+  // Another call, held until it has beaten three times, is in flight for two whole heartbeat intervals after the first
+  // ended: an interval the first had left running would have beaten meanwhile.
+  await slowCall(ctx(), 3);
   assert.equal(c.beats, beatsAtEnd, 'the interval is cleared after the call');
 });
 

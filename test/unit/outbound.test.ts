@@ -12,6 +12,7 @@ import {
   type OutboundPolicy,
   UrlRefusedError,
 } from '../../src/net/outbound';
+import { eventually } from '../../testkit/wait';
 
 const STRICT: OutboundPolicy = { allow: [], timeoutMs: 5000, maxBytes: 1024 * 1024, maxRedirects: 3 };
 const LOOPBACK_ALLOWED: OutboundPolicy = { ...STRICT, allow: ['127.0.0.1/32'] };
@@ -218,10 +219,15 @@ describe('fetchOutbound', () => {
 
   it("stops at once with the caller's reason when the caller aborts", async () => {
     const controller = new AbortController();
-    setTimeout(() => controller.abort(new Error('activity cancelled')), 100);
-    const started = Date.now();
-    await assert.rejects(fetchOutbound(`${base}/stall`, {}, LOOPBACK_ALLOWED, controller.signal), /activity cancelled/);
-    assert.ok(Date.now() - started < 2000);
+    const stalls = seen.filter((s) => s === 'GET /stall').length;
+    const fetching = assert.rejects(fetchOutbound(`${base}/stall`, {}, LOOPBACK_ALLOWED, controller.signal), /activity cancelled/);
+    await eventually('the request to stall at the server', () =>
+      seen.filter((s) => s === 'GET /stall').length > stalls ? true : undefined,
+    );
+    const abortedAt = Date.now();
+    controller.abort(new Error('activity cancelled'));
+    await fetching;
+    assert.ok(Date.now() - abortedAt < 2000);
   });
 
   it('reports a refused connection as a network error with its code', async () => {

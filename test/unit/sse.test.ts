@@ -10,7 +10,7 @@ import express from 'express';
 import { errorHandler } from '../../src/api/error-problems';
 import { resumeAfter, streamEvents, type EventPage, type StreamedEvent } from '../../src/api/sse';
 import { openSse } from '../../testkit/sse-client';
-import { eventually, sleep } from '../../testkit/wait';
+import { eventually } from '../../testkit/wait';
 
 type Event = StreamedEvent & { n: number };
 const event = (id: number): Event => ({ id, type: id % 2 ? 'odd' : 'even', n: id * 10 });
@@ -20,22 +20,31 @@ let server: ReturnType<express.Express['listen']>;
 /** Per test: what each poll returns, and the ids it was asked after. */
 let pages: EventPage<Event>[] = [];
 let polls: number[] = [];
+/** By the stream's `x-stream` header: how often it was polled, and whether the server has finished streaming it. */
+const pollsOf = new Map<string, number>();
+const finished = new Set<string>();
 
 before(async () => {
   const app = express();
   app.set('query parser', 'simple');
   app.get('/events', async (req, res) => {
     const afterId = resumeAfter(req);
+    const name = req.get('x-stream') ?? '';
     await streamEvents(
       res,
       { events: [], done: false },
-      async (after) => (polls.push(after), pages.shift() ?? { events: [], done: false }),
+      async (after) => {
+        polls.push(after);
+        pollsOf.set(name, (pollsOf.get(name) ?? 0) + 1);
+        return pages.shift() ?? { events: [], done: false };
+      },
       {
         afterId,
         pollMs: 10,
         heartbeatMs: 100,
       },
     );
+    finished.add(name);
   });
   app.get('/resume', (req, res) => void res.json({ after: resumeAfter(req) }));
   app.use(errorHandler(() => {}));
@@ -69,14 +78,17 @@ test('events go out as they are polled, each with its id, type and JSON data, un
 test('a quiet stream gets a comment line every heartbeat; polling stops once the client has gone', async () => {
   pages = [];
   polls = [];
-  const stream = await openSse(`${url}/events`);
-  await eventually('two heartbeats', () => (stream.comments.length >= 2 ? true : undefined), 5000);
+  const stream = await openSse(`${url}/events`, { 'x-stream': 'gone' });
+  await eventually('two heartbeats', () => (stream.comments.length >= 2 ? true : undefined));
   assert.deepEqual(stream.events, []);
   stream.close();
-  await sleep(100); // the server notices the closed socket
-  const count = polls.length;
-  await sleep(200);
-  assert.equal(polls.length, count, 'no polls after the client went away');
+  await eventually('the server to notice the closed socket and stop streaming', () => (finished.has('gone') ? true : undefined));
+  const count = pollsOf.get('gone');
+  // Another stream polled five times shows that many poll intervals have passed on the server since.
+  const other = await openSse(`${url}/events`, { 'x-stream': 'other' });
+  await eventually('another stream to be polled five times', () => ((pollsOf.get('other') ?? 0) >= 5 ? true : undefined));
+  other.close();
+  assert.equal(pollsOf.get('gone'), count, 'no polls after the client went away');
 });
 
 test('a client resumes after Last-Event-ID, or ?lastEventId= when it cannot set headers; the header wins', async () => {

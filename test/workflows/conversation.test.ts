@@ -206,11 +206,7 @@ test('100 messages submitted concurrently are numbered 1…100 and processed onc
     Array.from({ length: 100 }, (_, i) => i + 1),
   );
 
-  await eventually(
-    'all 100 processed',
-    async () => ((await handle.query(conversationStateQuery)).messageCount === 100 ? true : undefined),
-    40_000,
-  );
+  await eventually('all 100 processed', async () => ((await handle.query(conversationStateQuery)).messageCount === 100 ? true : undefined));
   const textBySeq = new Map(answers.map((a, i) => [a.seq, texts[i]!]));
   const seen = calls.filter((c) => c.text.startsWith(handle.conversationId)).map((c) => c.text);
   assert.deepEqual(
@@ -479,14 +475,10 @@ test('continue-as-new keeps seq numbers, recent ids and records, and re-issues u
 
   // Real time (see above); the current run's retries are seconds apart.
   down.delete(hook.url);
-  const health = await eventually(
-    'every message delivered',
-    async () => {
-      const { targets } = await handle.query(conversationStateQuery);
-      return targets[0]!.pending === 0 ? targets[0] : undefined;
-    },
-    30_000,
-  );
+  const health = await eventually('every message delivered', async () => {
+    const { targets } = await handle.query(conversationStateQuery);
+    return targets[0]!.pending === 0 ? targets[0] : undefined;
+  });
   assert.deepEqual([health.delivered, health.failed], [lastSeq, 0]);
   const toFirst = attempts.filter((a) => a.target.url === hook.url && a.seq === 1);
   const runsOfFirst = new Set(toFirst.map((a) => a.workflowRunId));

@@ -16,6 +16,7 @@ import type { InferenceJobInput } from '../../src/jobs/inference-contract';
 import type { InferenceRequest } from '../../src/inference/provider';
 import { inferenceJob } from '../../workflows';
 import { startTimeSkipping } from '../../testkit/time-skipping';
+import { eventually } from '../../testkit/wait';
 
 const WORKFLOWS_PATH = require.resolve('../../workflows');
 let env: TestWorkflowEnvironment;
@@ -129,11 +130,13 @@ test('a cancelled job is cancelled, not timed out', async () => {
   const input = jobInput();
   const workflowQueue = `wf-${randomUUID()}`;
   const workflows = await Worker.create({ connection: env.nativeConnection, taskQueue: workflowQueue, workflowsPath: WORKFLOWS_PATH });
+  let running = false;
   const pool = await Worker.create({
     connection: env.nativeConnection,
     taskQueue: input.taskQueue,
     activities: {
       async runInference() {
+        running = true;
         // Heartbeat until cancelled: cancellation reaches an activity only through heartbeats.
         for (;;) {
           Context.current().heartbeat();
@@ -149,7 +152,7 @@ test('a cancelled job is cancelled, not timed out', async () => {
   });
   const error = await workflows.runUntil(
     pool.runUntil(async () => {
-      await env.sleep(1000);
+      await eventually('the inference to run', () => (running ? true : undefined));
       await handle.cancel();
       return handle.result().catch((e: unknown) => e);
     }),
