@@ -90,6 +90,9 @@ const envSchema = z.object({
   SWITCHYARD_TOOLS_DIR: z.string().min(1).default('.tools'),
   SWITCHYARD_DEV_SERVER_PORT: int(1, 65535).default(7233),
   SWITCHYARD_DEV_UI_PORT: int(1, 65535).default(8233),
+  /** The local cluster's frontend (gRPC) and PostgreSQL ports; unset, free ports picked on the first `cluster up` and kept. */
+  SWITCHYARD_CLUSTER_PORT: int(1, 65535).optional(),
+  SWITCHYARD_CLUSTER_POSTGRES_PORT: int(1, 65535).optional(),
   SWITCHYARD_TASK_QUEUE_PREFIX: z
     .string()
     .regex(/^[a-z][a-z0-9-]{0,39}$/)
@@ -225,9 +228,10 @@ function toConfig(e: z.infer<typeof envSchema>) {
       tlsCertPath: e.TEMPORAL_TLS_CERT_PATH,
       tlsKeyPath: e.TEMPORAL_TLS_KEY_PATH,
       tlsServerName: e.TEMPORAL_TLS_SERVER_NAME,
-      uiUrl: (e.TEMPORAL_UI_URL ?? `http://localhost:${e.SWITCHYARD_DEV_UI_PORT}`).replace(/\/+$/, ''),
-      /** False when an external server is used without TEMPORAL_UI_URL: the UI links then point nowhere useful. */
-      uiUrlKnown: e.TEMPORAL_UI_URL !== undefined || e.TEMPORAL_ADDRESS === undefined,
+      /** Base of the jobs' UI links: TEMPORAL_UI_URL, else the dev server's UI; null (no links) for an external server without one. */
+      uiUrl: uiUrlOf(e),
+      /** TEMPORAL_UI_URL itself (null when unset), for a server whose UI is not the dev server's (`up --cluster`). */
+      uiUrlSetting: e.TEMPORAL_UI_URL?.replace(/\/+$/, '') ?? null,
       cliPath: e.TEMPORAL_CLI_PATH,
       testServerPath: e.TEMPORAL_TEST_SERVER_PATH,
       taskQueuePrefix: e.SWITCHYARD_TASK_QUEUE_PREFIX,
@@ -236,6 +240,12 @@ function toConfig(e: z.infer<typeof envSchema>) {
       port: e.SWITCHYARD_DEV_SERVER_PORT,
       uiPort: e.SWITCHYARD_DEV_UI_PORT,
       dbFile: path.join(dataDir, 'temporal.sqlite'),
+    },
+    /** `switchyard cluster`: its PostgreSQL data, generated server configs, logs and state.json live in `dir`. */
+    cluster: {
+      dir: path.join(dataDir, 'cluster'),
+      port: e.SWITCHYARD_CLUSTER_PORT,
+      postgresPort: e.SWITCHYARD_CLUSTER_POSTGRES_PORT,
     },
     dataDir,
     toolsDir: path.resolve(e.SWITCHYARD_TOOLS_DIR),
@@ -289,6 +299,11 @@ function toConfig(e: z.infer<typeof envSchema>) {
     cli: { apiUrl: e.SWITCHYARD_API_URL.replace(/\/+$/, ''), apiKey: e.SWITCHYARD_API_KEY },
     logLevel: e.LOG_LEVEL,
   };
+}
+
+function uiUrlOf(e: z.infer<typeof envSchema>): string | null {
+  if (e.TEMPORAL_UI_URL !== undefined) return e.TEMPORAL_UI_URL.replace(/\/+$/, '');
+  return e.TEMPORAL_ADDRESS === undefined ? `http://localhost:${e.SWITCHYARD_DEV_UI_PORT}` : null;
 }
 
 export interface TenantPolicy {

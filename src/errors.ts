@@ -10,6 +10,15 @@ export abstract class SwitchyardError extends Error {
 }
 
 /**
+ * Something the person running a command must do first — install a package, create a namespace, start the
+ * cluster. Its message says what; the command line prints it without a stack trace.
+ */
+export class ActionNeeded extends SwitchyardError {
+  override readonly name = 'ActionNeeded';
+  readonly code = 'action-needed';
+}
+
+/**
  * `value` itself when it is an Error (an abort signal's reason usually is: Temporal's CancelledFailure, an
  * AbortError), else an Error that says what was thrown and carries it as its cause.
  */

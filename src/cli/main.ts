@@ -1,8 +1,10 @@
 /** `switchyard <command>`: the service's entry point for people and for the processes it starts. */
 import { ConfigError, loadConfig } from '../config';
+import { ActionNeeded } from '../errors';
 import { createLogger } from '../logger';
 import { api } from './api';
 import { autoscale } from './autoscale';
+import { cluster } from './cluster';
 import { jobsCommand } from './jobs';
 import { poolsCommand } from './pools';
 import { workflowBundle } from '../worker/workflow-bundle';
@@ -12,8 +14,13 @@ import { worker } from './worker';
 
 const USAGE = `switchyard <command>
 
-  up [--autoscale]            Temporal dev server (unless TEMPORAL_ADDRESS is set), workers and API;
-                              --autoscale: pool workers follow each pool's scaling policy
+  up [--autoscale] [--cluster]
+                              Temporal dev server (unless TEMPORAL_ADDRESS is set), workers and API;
+                              --autoscale: pool workers follow each pool's scaling policy;
+                              --cluster: on the local cluster (\`cluster up\`) instead of the dev server
+  cluster up [--no-ui] | down | status
+                              a local multi-service Temporal cluster on PostgreSQL (and its Web UI), kept running
+                              in the background
   worker [--workflows] [--pool NAME ...]
                               a worker process with the given roles (default: from config)
   autoscale                   start and stop each pool's worker processes to follow its scaling policy
@@ -50,6 +57,8 @@ async function main(argv: string[]): Promise<number> {
       return api(config, log);
     case 'setup':
       return setup(config);
+    case 'cluster':
+      return cluster(config, args);
     case 'bundle':
       console.log((await workflowBundle(log)).path);
       return 0;
@@ -74,7 +83,9 @@ main(process.argv.slice(2)).then(
     process.exitCode = code;
   },
   (err: unknown) => {
-    console.error(err instanceof ConfigError ? err.message : `switchyard: ${(err as Error)?.stack ?? String(err)}`);
+    if (err instanceof ConfigError) console.error(err.message);
+    else if (err instanceof ActionNeeded) console.error(`switchyard: ${err.message}`);
+    else console.error(`switchyard: ${(err as Error)?.stack ?? String(err)}`);
     process.exitCode = 1;
   },
 );

@@ -9,10 +9,12 @@ import { childEnvironment, type Config } from '../config';
 import { resolveTemporalBinary } from '../local/binaries';
 import { startDevServer, type DevServer } from '../local/dev-server';
 import { processName, startSwitchyard, stopGraceFor } from '../local/processes';
+import { onLocalCluster } from './cluster';
 import { setup } from './setup';
 
-export async function up(config: Config, args: string[]): Promise<number> {
+export async function up(given: Config, args: string[]): Promise<number> {
   const t0 = Date.now();
+  const config = args.includes('--cluster') ? await onLocalCluster(given) : given;
   const say = (line: string) => console.log(line);
   const autoscaled = args.includes('--autoscale');
   const workers: string[][] = [
@@ -48,7 +50,7 @@ export async function up(config: Config, args: string[]): Promise<number> {
     uiUrl = server.uiUrl ?? uiUrl;
   }
 
-  const env = childEnvironment({ TEMPORAL_ADDRESS: address, TEMPORAL_UI_URL: uiUrl });
+  const env = childEnvironment({ TEMPORAL_ADDRESS: address, ...(uiUrl === null ? {} : { TEMPORAL_UI_URL: uiUrl }) });
   // Each is restarted when it crashes (kill a worker and the job still finishes); a hung one is killed after its drain grace.
   const supervise = (command: string[], childEnv: NodeJS.ProcessEnv) =>
     startSwitchyard(command, {
@@ -124,14 +126,14 @@ async function waitForReady(apiUrl: string): Promise<boolean> {
 
 function banner(
   config: Config,
-  at: { address: string; uiUrl: string; apiUrl: string; dbFile: string | null; ms: number; metrics: string[] | null },
+  at: { address: string; uiUrl: string | null; apiUrl: string; dbFile: string | null; ms: number; metrics: string[] | null },
 ): string {
   const auth = config.api.keys[0] ? ` -H 'Authorization: Bearer ${config.api.keys[0].key}'` : '';
   return `
 Switchyard is up (ready in ${(at.ms / 1000).toFixed(1)} s)
   API          ${at.apiUrl}   (docs: ${at.apiUrl}/docs)
   Temporal     ${at.address}   namespace ${config.temporal.namespace}${at.dbFile ? `   data: ${at.dbFile}` : ''}
-  Temporal UI  ${config.temporal.uiUrlKnown ? at.uiUrl : `unknown: set TEMPORAL_UI_URL so job links open your cluster's UI`}
+  Temporal UI  ${at.uiUrl ?? `unknown: set TEMPORAL_UI_URL so job links open your cluster's UI`}
   Pools        ${Object.keys(config.pools).join(', ')}
   Metrics      ${at.apiUrl}/metrics${at.metrics ? at.metrics.map((m) => `\n               ${m}`).join('') : '   (workers: set SWITCHYARD_WORKER_METRICS_ADDRESS)'}
 

@@ -55,6 +55,12 @@ const documentResultSchema = z.object({
   sha256: z.string(),
 });
 
+/** A resource's link to its execution in the Temporal UI. */
+export const temporalUiLinkSchema = z
+  .url()
+  .optional()
+  .describe('The execution in the Temporal UI; absent when no UI is known (TEMPORAL_UI_URL unset with an external server)');
+
 export const jobResourceSchema = z.object({
   id: z.string().describe('Job id; repeats of one Idempotency-Key get the same id'),
   type: z.enum(JOB_TYPES),
@@ -89,7 +95,7 @@ export const jobResourceSchema = z.object({
     runs: z.string(),
     result: z.string().describe('The result: the full result JSON of a document job'),
     review: z.string().optional().describe('Document jobs: where the review decision is sent'),
-    temporalUi: z.url(),
+    temporalUi: temporalUiLinkSchema,
   }),
 });
 
@@ -101,7 +107,7 @@ export const jobRunSchema = jobRunRefSchema.extend({
   createdAt: z.iso.datetime(),
   finishedAt: z.iso.datetime().nullable(),
   retriedBy: z.string().nullable().describe('Run id of the run that retries this one; null if none (yet)'),
-  links: z.object({ temporalUi: z.url() }),
+  links: z.object({ temporalUi: temporalUiLinkSchema }),
 });
 
 /** What a bulk retry did with each job of the page it examined. */
@@ -131,11 +137,13 @@ export type JobRunRef = z.infer<typeof jobRunRefSchema>;
 export type JobRun = z.infer<typeof jobRunSchema>;
 
 export interface JobLinkBase {
-  uiUrl: string;
+  /** Base of the Temporal UI; null when none is known, and then resources carry no UI link. */
+  uiUrl: string | null;
   namespace: string;
 }
 
-export function temporalUiLink(base: JobLinkBase, workflowId: string, runId: string): string {
+export function temporalUiLink(base: JobLinkBase, workflowId: string, runId: string): string | undefined {
+  if (base.uiUrl === null) return undefined;
   return `${base.uiUrl}/namespaces/${encodeURIComponent(base.namespace)}/workflows/${encodeURIComponent(workflowId)}/${runId}/history`;
 }
 

@@ -14,7 +14,7 @@ import {
   type TargetHealth,
 } from '../../conversations/contract';
 import { fanInSchema, pipelineSchema, type ChatPipeline } from '../../conversations/pipeline';
-import { temporalUiLink, type JobLinkBase } from '../../jobs/resource';
+import { temporalUiLink, temporalUiLinkSchema, type JobLinkBase } from '../../jobs/resource';
 
 const time = z.iso.datetime();
 const failureSchema = z.object({ type: z.string().describe('Stable failure type, e.g. ProviderRejected'), message: z.string() });
@@ -99,7 +99,7 @@ export const conversationResourceSchema = z.object({
   current: z.object({ id: z.string(), seq: z.number().int() }).nullable().describe('The message being processed'),
   pipeline: pipelineSchema,
   targets: z.array(targetResourceSchema),
-  links: z.object({ self: z.string(), messages: z.string(), temporalUi: z.url() }),
+  links: z.object({ self: z.string(), messages: z.string(), temporalUi: temporalUiLinkSchema }),
 });
 
 export type AcceptedMessage = z.infer<typeof acceptedMessageSchema>;
