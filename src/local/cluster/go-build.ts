@@ -5,6 +5,7 @@
  */
 import { execFile } from 'node:child_process';
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { ActionNeeded } from '../../errors';
@@ -57,7 +58,7 @@ function goEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
 export async function goModuleDir(go: string, p: Pick<GoProgram, 'module' | 'version'>): Promise<string> {
   const { stdout } = await run(go, ['mod', 'download', '-json', `${p.module}@${p.version}`], {
     env: goEnv(),
-    cwd: fs.realpathSync(process.env.TMPDIR ?? '/tmp'),
+    cwd: fs.realpathSync(os.tmpdir()),
     timeout: BUILD_TIMEOUT_MS,
     maxBuffer: 1 << 20,
   });
@@ -84,7 +85,7 @@ export async function ensureGoProgram(p: GoProgram, opts: GoBuildOptions): Promi
     // Outside any Go module, so `pkg@version` builds exactly the pinned module's own requirements.
     await run(go, ['install', ...p.packages.map((pkg) => `${p.module}/${pkg}@${p.version}`)], {
       env: goEnv({ GOBIN: building }),
-      cwd: fs.realpathSync(process.env.TMPDIR ?? '/tmp'),
+      cwd: fs.realpathSync(os.tmpdir()),
       timeout: BUILD_TIMEOUT_MS,
       maxBuffer: 16 << 20,
     }).catch((err: { stderr?: string; message: string }) => {
