@@ -1,26 +1,23 @@
-import {
-  ActivityFailure,
-  ApplicationFailure,
-  CancellationScope,
-  isCancellation,
-  proxyActivities,
-  TimeoutFailure,
-  workflowInfo,
-} from '@temporalio/workflow';
+import { ActivityFailure, ApplicationFailure, isCancellation, proxyActivities, TimeoutFailure, workflowInfo } from '@temporalio/workflow';
 import { TimeoutType } from '@temporalio/common';
 import type { InferenceJobInput, InferenceOutcome } from '../src/jobs/inference-contract';
 import { NON_RETRYABLE_ERRORS, QUEUE_TIMEOUT } from '../src/jobs/job';
 import type { InferenceActivities } from '../activities';
-import { deadlineFailure, recordFailureType } from './job-failure';
+import { deadlineExceeded, deadlineFailure, recordFailureType } from './job-failure';
 
 /**
  * One inference call on the job's pool, with the job's retry policy and timeouts, inside the job's
- * deadline. Past the deadline the call is cancelled and the job fails as `JobDeadlineExceeded`; an
- * attempt that waits longer than `maxQueueMs` for a worker ends it as `JobQueueTimeout`.
+ * deadline. The deadline is the activity's schedule-to-close timeout, so the server enforces it with no
+ * timer of the workflow's own: past it the call is given up and the job fails as `JobDeadlineExceeded`;
+ * an attempt that waits longer than `maxQueueMs` for a worker ends it as `JobQueueTimeout`.
  */
 export async function inferenceJob(input: InferenceJobInput): Promise<InferenceOutcome> {
+  // The deadline counts from when the job was accepted, not from when a workflow worker got to it.
+  const remainingMs = input.deadlineMs - (Date.now() - workflowInfo().startTime.getTime());
+  if (remainingMs <= 0) throw failed(deadlineExceeded(input.deadlineMs));
   const { runInference } = proxyActivities<InferenceActivities>({
     taskQueue: input.taskQueue,
+    scheduleToCloseTimeout: remainingMs,
     startToCloseTimeout: input.attemptTimeoutMs,
     heartbeatTimeout: input.heartbeatTimeoutMs,
     scheduleToStartTimeout: input.maxQueueMs,
@@ -33,16 +30,18 @@ export async function inferenceJob(input: InferenceJobInput): Promise<InferenceO
     },
     summary: `${input.request.task} on pool ${input.pool}`,
   });
-  // The deadline counts from when the job was accepted, not from when a workflow worker got to it.
-  const remainingMs = Math.max(0, input.deadlineMs - (Date.now() - workflowInfo().startTime.getTime()));
   try {
-    return await CancellationScope.withTimeout(remainingMs, () => runInference(input.request));
+    return await runInference(input.request);
   } catch (err) {
-    if (isCancellation(err) && CancellationScope.current().consideredCancelled) throw err; // cancelled by a client
-    const failure = jobFailure(input, err);
-    recordFailureType(failure);
-    throw failure;
+    if (isCancellation(err)) throw err; // cancelled by a client
+    throw failed(jobFailure(input, err));
   }
+}
+
+/** Files the job's failure under its type (dead letters) and hands it back to be thrown. */
+function failed(failure: unknown): unknown {
+  recordFailureType(failure);
+  return failure;
 }
 
 /** The failure a job ends with: its own timeouts named as such, anything else as it came. */
@@ -56,6 +55,5 @@ function jobFailure(input: InferenceJobInput, err: unknown): unknown {
       cause: err,
     });
   }
-  // Not cancelled by a client (see the caller), so a cancellation here is the deadline's timer.
   return deadlineFailure(input.deadlineMs, err) ?? err;
 }

@@ -17,14 +17,19 @@ import { SEARCH_ATTRIBUTES } from '../src/jobs/search-attributes';
  */
 export function deadlineFailure(deadlineMs: number, err: unknown): ApplicationFailure | undefined {
   const deadlinePassed = isCancellation(err);
-  // The server also gives up retrying when the next attempt would start after the execution timeout.
+  // The server gives up at an activity's schedule-to-close timeout, and when the next attempt would start
+  // after it or after the execution timeout.
   const noTimeToRetry = err instanceof ActivityFailure && err.retryState === RetryState.TIMEOUT;
   if (!deadlinePassed && !noTimeToRetry) return undefined;
+  return deadlineExceeded(deadlineMs, err instanceof Error ? err : undefined);
+}
+
+export function deadlineExceeded(deadlineMs: number, cause?: Error): ApplicationFailure {
   return ApplicationFailure.create({
     type: DEADLINE_EXCEEDED,
     message: `the job did not finish within its deadline of ${deadlineMs} ms`,
     nonRetryable: true,
-    cause: err instanceof Error ? err : undefined,
+    cause,
   });
 }
 

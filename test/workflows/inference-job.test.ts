@@ -9,6 +9,7 @@ import { after, before, test } from 'node:test';
 import { Context } from '@temporalio/activity';
 import { ApplicationFailure, CancelledFailure, WorkflowFailedError } from '@temporalio/client';
 import { type TestWorkflowEnvironment } from '@temporalio/testing';
+import { temporal } from '@temporalio/proto';
 import { Worker } from '@temporalio/worker';
 import type { InferenceActivities } from '../../activities';
 import { DEADLINE_EXCEEDED } from '../../src/jobs/job';
@@ -67,6 +68,25 @@ async function run(
 const attemptOf = () => Context.current().info.attempt;
 const ok = async (request: InferenceRequest) => ({ task: request.task, model: 'stub', output: { ok: true }, attempt: attemptOf() });
 
+test('a one-call job writes the 11 events of a bare one-activity workflow: no timer, no upsert', async () => {
+  const { handle } = await run(jobInput(), ok);
+  const { events } = await handle.fetchHistory();
+  const types = (events ?? []).map((e) => temporal.api.enums.v1.EventType[e.eventType!]);
+  assert.deepEqual(types, [
+    'EVENT_TYPE_WORKFLOW_EXECUTION_STARTED',
+    'EVENT_TYPE_WORKFLOW_TASK_SCHEDULED',
+    'EVENT_TYPE_WORKFLOW_TASK_STARTED',
+    'EVENT_TYPE_WORKFLOW_TASK_COMPLETED',
+    'EVENT_TYPE_ACTIVITY_TASK_SCHEDULED',
+    'EVENT_TYPE_ACTIVITY_TASK_STARTED',
+    'EVENT_TYPE_ACTIVITY_TASK_COMPLETED',
+    'EVENT_TYPE_WORKFLOW_TASK_SCHEDULED',
+    'EVENT_TYPE_WORKFLOW_TASK_STARTED',
+    'EVENT_TYPE_WORKFLOW_TASK_COMPLETED',
+    'EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED',
+  ]);
+});
+
 test('retryable provider failures are retried with backoff until one succeeds', async () => {
   const { value } = await run(jobInput(), async (request) => {
     if (attemptOf() < 3) throw ApplicationFailure.retryable('provider down', 'ProviderUnavailable');
@@ -123,6 +143,18 @@ test('a retry that would start after the deadline ends the job JobDeadlineExceed
     retry: { maxAttempts: 100, initialIntervalMs: 2 * HOUR, backoffCoefficient: 1, maxIntervalMs: 2 * HOUR },
   });
   const { error } = await run(input, alwaysDown, { workflowExecutionTimeout: HOUR + 60_000 });
+  assert.equal(deadlineFailureType(error), DEADLINE_EXCEEDED);
+});
+
+test('an attempt still running at the deadline is given up and the job ends JobDeadlineExceeded', async () => {
+  const input = jobInput({ deadlineMs: 2000 });
+  const { error } = await run(input, async () => {
+    // Heartbeat until the server gives the attempt up: it learns so through the heartbeat.
+    for (;;) {
+      Context.current().heartbeat();
+      await Context.current().sleep(100);
+    }
+  });
   assert.equal(deadlineFailureType(error), DEADLINE_EXCEEDED);
 });
 
