@@ -58,6 +58,13 @@ module.exports = {
       to: { path: '^(src/(api|cli|clients|worker|local|scaling)|activities|workflows)/' },
     },
     {
+      name: 'crypto-is-a-leaf',
+      severity: 'error',
+      comment: 'src/crypto holds the key ring and the sealed-blob format: pure code on nothing but the error base.',
+      from: { path: '^src/crypto/' },
+      to: { path: '^(src/(?!crypto/|errors\\.ts$)|activities/|workflows/)' },
+    },
+    {
       name: 'local-below-roles',
       severity: 'error',
       comment: 'The process kit knows the roles only by the ready lines they log: leaf modules that load neither Express nor a worker.',

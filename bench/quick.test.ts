@@ -106,7 +106,7 @@ test('scale-out --quick: jobs/s at 1, 2 and 4 workers and the ceiling', { timeou
   assert.ok('ceilingJobsPerSec' in result.metrics);
 });
 
-test('peer-bullmq --quick: BullMQ + Redis vs Switchyard at 0, 50 and 200 ms', { timeout: 180_000 }, async () => {
+test('peer-bullmq --quick: BullMQ + Redis (everysec, always) vs Switchyard at 0, 50 and 200 ms', { timeout: 180_000 }, async () => {
   const result = await runQuick('peer-bullmq');
   assert.deepEqual(result.columns, [
     'workers × slots',
@@ -121,7 +121,16 @@ test('peer-bullmq --quick: BullMQ + Redis vs Switchyard at 0, 50 and 200 ms', { 
     'store disk KB per job',
   ]);
   for (const ms of [0, 50, 200]) {
-    for (const name of ['bullmqJobsPerSec', 'switchyardJobsPerSec', 'throughputRatio', 'bullmqE2eP99Ms', 'switchyardE2eP99Ms']) {
+    for (const name of [
+      'bullmqJobsPerSec',
+      'bullmqAlwaysJobsPerSec',
+      'switchyardJobsPerSec',
+      'throughputRatio',
+      'throughputRatioAlways',
+      'bullmqE2eP99Ms',
+      'bullmqAlwaysE2eP99Ms',
+      'switchyardE2eP99Ms',
+    ]) {
       assert.ok(`${name}${ms}` in result.metrics, `${name}${ms}`);
     }
   }
@@ -247,4 +256,30 @@ test('document --quick: a document through the pipeline, chunks/s and its histor
     'history KB',
   ]);
   for (const name of ['chunks', 'historyEvents', 'historyBytes', 'parallel8Workers1ChunksPerSec']) assert.ok(name in result.metrics, name);
+});
+
+test('cluster --quick: the embedded server vs the local cluster, then 2 workflow workers and 2 APIs', { timeout: 300_000 }, async () => {
+  const result = await runQuick('cluster');
+  assert.deepEqual(result.columns, [
+    'phase',
+    'target',
+    'load',
+    'jobs',
+    'jobs/s',
+    'e2e p50 ms',
+    'e2e p99 ms',
+    'server CPU ms/job',
+    'Switchyard CPU ms/job',
+    'server KB written/job',
+  ]);
+  for (const name of [
+    'embeddedJobsPerSec',
+    'clusterJobsPerSec',
+    'clusterSlotsJobsPerSec',
+    'clusterServerCpuMsPerJob',
+    'clusterWrittenKbPerJob',
+    'twoWorkflowWorkersRatio',
+    'twoApisRatio',
+  ])
+    assert.ok(name in result.metrics, name);
 });

@@ -2,17 +2,21 @@
  * The one place the environment is read. Every variable is parsed by zod into a typed Config; a bad
  * value stops start-up with a message that names the variable. docs/configuration.md lists them.
  */
+import os from 'node:os';
 import path from 'node:path';
 import { z } from 'zod';
 import { DEFAULT_CHAT_PIPELINE, pipelineSchema, unknownPools } from './conversations/pipeline';
+import { parseEncryptionKeys } from './crypto/key-ring';
 import { SwitchyardError } from './errors';
-import { parseCidr } from './net/addresses';
+import { isLoopbackAddress, parseCidr } from './net/addresses';
 import { POOL_NAME, poolSchema, invertedSlotBounds, sharedLimiterConflicts, unfillableBatches } from './pool-config';
 
 export { limiterOf, poolSchema, type PoolConfig, type PoolSettings } from './pool-config';
 
 const TENANT = /^[a-z0-9][a-z0-9-]{0,39}$/;
 const HOST_PORT = /^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):([1-9][0-9]{0,4})$/;
+/** As HOST_PORT, or port 0: any free port, which the process logs. */
+const HOST_ANY_PORT = /^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):(0|[1-9][0-9]{0,4})$/;
 
 const int = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
 const bool = z.enum(['true', 'false', '1', '0', 'yes', 'no']).transform((v) => v === 'true' || v === '1' || v === 'yes');
@@ -61,10 +65,19 @@ const tenantSettings = z.strictObject({
   maxOpenJobs: z.number().int().min(0).max(10_000_000).optional(),
   /** Signs this tenant's webhooks instead of SWITCHYARD_WEBHOOK_SECRET. */
   webhookSecret: z.string().min(16).optional(),
+  /** API requests per second across the API's replicas; 0 means no limit. */
+  requestsPerSecond: z.number().int().min(0).max(1_000_000).optional(),
 });
-const tenants = json('tenant → { weight, maxOpenJobs, webhookSecret }').pipe(
+const tenants = json('tenant → { weight, maxOpenJobs, webhookSecret, requestsPerSecond }').pipe(
   z.record(z.string().regex(TENANT, 'tenants are lowercase letters, digits and dashes'), tenantSettings),
 );
+
+/** `id:base64,id:base64` — payload and blob encryption keys; the first encrypts, all decrypt. */
+const encryptionKeys = z.string().transform((raw, ctx) => {
+  const { keys, problems } = parseEncryptionKeys(raw);
+  for (const message of problems) ctx.addIssue({ code: 'custom', message });
+  return problems.length ? z.NEVER : keys;
+});
 
 const list = z.string().transform((s) =>
   s
@@ -82,12 +95,15 @@ const envSchema = z.object({
   TEMPORAL_TLS_CERT_PATH: z.string().min(1).optional(),
   TEMPORAL_TLS_KEY_PATH: z.string().min(1).optional(),
   TEMPORAL_TLS_SERVER_NAME: z.string().min(1).optional(),
+  TEMPORAL_GRPC_COMPRESSION: z.enum(['gzip', 'none']).optional(),
   TEMPORAL_UI_URL: z.url().optional(),
   TEMPORAL_CLI_PATH: z.string().min(1).optional(),
   TEMPORAL_TEST_SERVER_PATH: z.string().min(1).optional(),
 
   SWITCHYARD_DATA_DIR: z.string().min(1).default('.data'),
   SWITCHYARD_TOOLS_DIR: z.string().min(1).default('.tools'),
+  /** Programs built from source (the local cluster's Temporal server and UI), by version, outside any clone. */
+  SWITCHYARD_TOOLS_CACHE_DIR: z.string().min(1).optional(),
   SWITCHYARD_DEV_SERVER_PORT: int(1, 65535).default(7233),
   SWITCHYARD_DEV_UI_PORT: int(1, 65535).default(8233),
   /** The local cluster's frontend (gRPC) and PostgreSQL ports; unset, free ports picked on the first `cluster up` and kept. */
@@ -106,7 +122,17 @@ const envSchema = z.object({
   SWITCHYARD_TENANTS: tenants.default({}),
   SWITCHYARD_DEFAULT_TENANT_WEIGHT: z.coerce.number().min(0.001).max(1000).default(1),
   SWITCHYARD_DEFAULT_MAX_OPEN_JOBS: int(0, 10_000_000).default(0),
+  SWITCHYARD_DEFAULT_REQUESTS_PER_SECOND: int(0, 1_000_000).default(100),
+  /** How many API processes share the tenants' request rates: each enforces its share. */
+  SWITCHYARD_API_REPLICAS: int(1, 1000).default(1),
   SWITCHYARD_BODY_LIMIT_BYTES: int(1024, 50 * 1024 * 1024).default(1024 * 1024),
+  /** How long a client may take to send a whole request, headers and body. */
+  SWITCHYARD_REQUEST_TIMEOUT_MS: int(1000, 3_600_000).default(60_000),
+  /** host:port where the API serves Prometheus metrics, apart from its API port. */
+  SWITCHYARD_API_METRICS_ADDRESS: z
+    .string()
+    .regex(HOST_ANY_PORT, 'host:port, e.g. 0.0.0.0:9464 ([::]:9464 for IPv6); port 0 for any free one')
+    .default('127.0.0.1:9463'),
 
   SWITCHYARD_POOLS: pools.default({ local: poolSchema.parse({ provider: 'local', concurrency: 8 }) }),
   SWITCHYARD_WORKER_WORKFLOWS: bool.default(true),
@@ -122,6 +148,8 @@ const envSchema = z.object({
   SWITCHYARD_MAX_ATTEMPT_TIMEOUT_MS: int(100, 86_400_000).default(15 * 60_000),
   SWITCHYARD_DEFAULT_DEADLINE_MS: int(1000, 30 * 86_400_000).default(60 * 60_000),
   SWITCHYARD_MAX_DEADLINE_MS: int(1000, 30 * 86_400_000).default(7 * 86_400_000),
+  /** Under Temporal's 2 MiB payload limit, with room for the codec's envelope and the rest of the start. */
+  SWITCHYARD_MAX_JOB_INPUT_BYTES: int(1024, 4 * 1024 * 1024).default(1536 * 1024),
 
   /** Where documents, chunks and results are kept: a directory (`file`, the default) or an S3-compatible bucket. */
   SWITCHYARD_BLOB_STORE: z.enum(['file', 's3']).default('file'),
@@ -134,9 +162,17 @@ const envSchema = z.object({
     .regex(/^([A-Za-z0-9._-]+\/)*$/, 'empty, or path segments each ending in /')
     .default(''),
   SWITCHYARD_S3_FORCE_PATH_STYLE: bool.default(false),
+  /** Server-side encryption the S3 store asks for on every write: SSE-S3, SSE-KMS, or none (a server without it). */
+  SWITCHYARD_S3_SSE: z.enum(['AES256', 'aws:kms', 'none']).default('AES256'),
+  SWITCHYARD_S3_KMS_KEY_ID: z.string().min(1).optional(),
   AWS_ACCESS_KEY_ID: z.string().min(1).optional(),
   AWS_SECRET_ACCESS_KEY: z.string().min(1).optional(),
   SWITCHYARD_MAX_DOCUMENT_BYTES: int(1024, 1024 * 1024 * 1024).default(20 * 1024 * 1024),
+
+  SWITCHYARD_ENCRYPTION_KEYS: encryptionKeys.default([]),
+  /** Compress payloads of at least SWITCHYARD_PAYLOAD_COMPRESSION_MIN_BYTES before they are encrypted. */
+  SWITCHYARD_PAYLOAD_COMPRESSION: z.enum(['none', 'gzip', 'deflate']).default('none'),
+  SWITCHYARD_PAYLOAD_COMPRESSION_MIN_BYTES: int(0, 64 * 1024 * 1024).default(4096),
 
   /** CIDRs outbound requests (document URLs, webhooks) may reach although they are loopback, private or link-local. */
   SWITCHYARD_OUTBOUND_ALLOW: list
@@ -152,6 +188,7 @@ const envSchema = z.object({
   SWITCHYARD_API_KEY: z.string().min(1).optional(),
 
   PATH: z.string().default(''),
+  XDG_CACHE_HOME: z.string().min(1).optional(),
   LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error']).default('info'),
 });
 
@@ -190,6 +227,8 @@ function toConfig(e: z.infer<typeof envSchema>) {
     defaultDeadlineMs: e.SWITCHYARD_DEFAULT_DEADLINE_MS,
     maxDeadlineMs: e.SWITCHYARD_MAX_DEADLINE_MS,
     heartbeatTimeoutMs: e.SWITCHYARD_HEARTBEAT_TIMEOUT_MS,
+    /** A job's workflow input as JSON (UTF-8): a job over it is refused before it starts. */
+    maxInputBytes: e.SWITCHYARD_MAX_JOB_INPUT_BYTES,
   };
   const problems: string[] = [];
   if (limits.defaultMaxAttempts > limits.maxAttempts) problems.push('SWITCHYARD_DEFAULT_MAX_ATTEMPTS: above SWITCHYARD_MAX_ATTEMPTS');
@@ -209,6 +248,8 @@ function toConfig(e: z.infer<typeof envSchema>) {
   for (const issue of e.SWITCHYARD_CHAT_PIPELINE ? unknownPools(chatPipeline, Object.keys(e.SWITCHYARD_POOLS)) : []) {
     problems.push(`SWITCHYARD_CHAT_PIPELINE ${issue.path.join('.')}: ${issue.message}`);
   }
+  if (e.SWITCHYARD_S3_KMS_KEY_ID && e.SWITCHYARD_S3_SSE !== 'aws:kms')
+    problems.push('SWITCHYARD_S3_KMS_KEY_ID: needs SWITCHYARD_S3_SSE=aws:kms');
   if (e.SWITCHYARD_BLOB_STORE === 's3' && !e.SWITCHYARD_S3_BUCKET)
     problems.push('SWITCHYARD_S3_BUCKET: needed with SWITCHYARD_BLOB_STORE=s3');
   if (Boolean(e.TEMPORAL_TLS_CERT_PATH) !== Boolean(e.TEMPORAL_TLS_KEY_PATH))
@@ -228,6 +269,8 @@ function toConfig(e: z.infer<typeof envSchema>) {
       tlsCertPath: e.TEMPORAL_TLS_CERT_PATH,
       tlsKeyPath: e.TEMPORAL_TLS_KEY_PATH,
       tlsServerName: e.TEMPORAL_TLS_SERVER_NAME,
+      /** gRPC compression of the workers' connections: gzip pays CPU on both ends to save bandwidth, which loopback does not need. */
+      grpcCompression: e.TEMPORAL_GRPC_COMPRESSION ?? (isLoopbackAddress(e.TEMPORAL_ADDRESS ?? devAddress) ? 'none' : 'gzip'),
       /** Base of the jobs' UI links: TEMPORAL_UI_URL, else the dev server's UI; null (no links) for an external server without one. */
       uiUrl: uiUrlOf(e),
       /** TEMPORAL_UI_URL itself (null when unset), for a server whose UI is not the dev server's (`up --cluster`). */
@@ -235,6 +278,11 @@ function toConfig(e: z.infer<typeof envSchema>) {
       cliPath: e.TEMPORAL_CLI_PATH,
       testServerPath: e.TEMPORAL_TEST_SERVER_PATH,
       taskQueuePrefix: e.SWITCHYARD_TASK_QUEUE_PREFIX,
+      /** What every client and worker passes payloads through (src/temporal/codec.ts): compression, then encryption. */
+      payloads: {
+        keys: e.SWITCHYARD_ENCRYPTION_KEYS,
+        compression: { algorithm: e.SWITCHYARD_PAYLOAD_COMPRESSION, minBytes: e.SWITCHYARD_PAYLOAD_COMPRESSION_MIN_BYTES },
+      },
     },
     devServer: {
       port: e.SWITCHYARD_DEV_SERVER_PORT,
@@ -249,6 +297,9 @@ function toConfig(e: z.infer<typeof envSchema>) {
     },
     dataDir,
     toolsDir: path.resolve(e.SWITCHYARD_TOOLS_DIR),
+    toolsCacheDir: path.resolve(
+      e.SWITCHYARD_TOOLS_CACHE_DIR ?? path.join(e.XDG_CACHE_HOME ?? path.join(os.homedir(), '.cache'), 'switchyard-tools'),
+    ),
     /** Where to look for the `temporal` binaries and python3. */
     searchPath: e.PATH,
     api: {
@@ -257,12 +308,16 @@ function toConfig(e: z.infer<typeof envSchema>) {
       keys: e.SWITCHYARD_API_KEYS,
       operatorKeys: e.SWITCHYARD_OPERATOR_KEYS,
       bodyLimitBytes: e.SWITCHYARD_BODY_LIMIT_BYTES,
+      requestTimeoutMs: e.SWITCHYARD_REQUEST_TIMEOUT_MS,
+      metricsAddress: e.SWITCHYARD_API_METRICS_ADDRESS,
+      replicas: e.SWITCHYARD_API_REPLICAS,
     },
     pools: e.SWITCHYARD_POOLS,
     tenants: {
       overrides: e.SWITCHYARD_TENANTS,
       defaultWeight: e.SWITCHYARD_DEFAULT_TENANT_WEIGHT,
       defaultMaxOpenJobs: e.SWITCHYARD_DEFAULT_MAX_OPEN_JOBS,
+      defaultRequestsPerSecond: e.SWITCHYARD_DEFAULT_REQUESTS_PER_SECOND,
     },
     worker: {
       workflows: e.SWITCHYARD_WORKER_WORKFLOWS,
@@ -280,12 +335,19 @@ function toConfig(e: z.infer<typeof envSchema>) {
             region: e.SWITCHYARD_S3_REGION,
             prefix: e.SWITCHYARD_S3_PREFIX,
             forcePathStyle: e.SWITCHYARD_S3_FORCE_PATH_STYLE,
+            serverSideEncryption:
+              e.SWITCHYARD_S3_SSE === 'none' ? null : { algorithm: e.SWITCHYARD_S3_SSE, kmsKeyId: e.SWITCHYARD_S3_KMS_KEY_ID },
             credentials:
               e.AWS_ACCESS_KEY_ID && e.AWS_SECRET_ACCESS_KEY
                 ? { accessKeyId: e.AWS_ACCESS_KEY_ID, secretAccessKey: e.AWS_SECRET_ACCESS_KEY }
                 : undefined,
           }
-        : { kind: 'file' as const, dir: path.resolve(e.SWITCHYARD_BLOB_DIR ?? path.join(dataDir, 'blobs')) },
+        : {
+            kind: 'file' as const,
+            dir: path.resolve(e.SWITCHYARD_BLOB_DIR ?? path.join(dataDir, 'blobs')),
+            /** Blobs are sealed with the first and opened with any of these (src/crypto/sealed-blob.ts). */
+            keys: e.SWITCHYARD_ENCRYPTION_KEYS,
+          },
     documents: { maxBytes: e.SWITCHYARD_MAX_DOCUMENT_BYTES },
     outbound: {
       allow: e.SWITCHYARD_OUTBOUND_ALLOW,
@@ -310,6 +372,8 @@ export interface TenantPolicy {
   weight: number;
   /** 0 means no limit. */
   maxOpenJobs: number;
+  /** API requests per second across the API's replicas; 0 means no limit. */
+  requestsPerSecond: number;
 }
 
 /** The secret that signs a tenant's webhooks, or undefined when none is configured (webhooks are refused then). */
@@ -319,5 +383,9 @@ export function webhookSecretOf(config: Pick<Config, 'tenants' | 'webhookSecret'
 
 export function tenantPolicy(tenants: Config['tenants'], tenant: string): TenantPolicy {
   const own = tenants.overrides[tenant];
-  return { weight: own?.weight ?? tenants.defaultWeight, maxOpenJobs: own?.maxOpenJobs ?? tenants.defaultMaxOpenJobs };
+  return {
+    weight: own?.weight ?? tenants.defaultWeight,
+    maxOpenJobs: own?.maxOpenJobs ?? tenants.defaultMaxOpenJobs,
+    requestsPerSecond: own?.requestsPerSecond ?? tenants.defaultRequestsPerSecond,
+  };
 }

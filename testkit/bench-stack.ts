@@ -1,8 +1,8 @@
 /**
  * A Switchyard stack for one benchmark: its own Temporal dev server (file-backed SQLite in a temp dir,
- * as `switchyard up` runs it) under a Stack (./stack.ts) of real worker and API processes, set up as a
- * user runs them: no API keys, warn-level logs. `stop()` ends all of it; so does an interrupt or the
- * bench process exiting.
+ * as `switchyard up` runs it), or a server that runs already (the local cluster), under a Stack
+ * (./stack.ts) of real worker and API processes, set up as a user runs them: no API keys, warn-level logs.
+ * `stop()` ends what it started; so does an interrupt or the bench process exiting.
  */
 import fs from 'node:fs';
 import os from 'node:os';
@@ -27,17 +27,38 @@ export interface BenchStackOptions {
   workflowWorkers?: number;
   /** Start the HTTP API too (default false). */
   api?: boolean;
+  /** API processes with `api` (default 1), each on a port of its own. */
+  apiProcesses?: number;
+  /** A running Temporal server to use instead of a dev server of the stack's own (e.g. the local cluster). */
+  server?: RunningServer;
   /** The dev server's SQLite pragmas (default: what `switchyard up` uses). */
   sqlitePragmas?: readonly string[];
+  /** Dynamic config values for the dev server beyond what `switchyard up` gives it. */
+  dynamicConfig?: readonly string[];
   /** Extra environment for the Switchyard processes. */
   env?: Record<string, string>;
   log: (line: string) => void;
 }
 
+/** A process to account CPU and disk writes to; `withChildren` counts the processes it starts too (PostgreSQL's backends). */
+export interface TrackedProcess {
+  name: string;
+  pid: number;
+  withChildren?: boolean;
+}
+
+export interface RunningServer {
+  address: string;
+  /** Its processes, for CPU accounting. */
+  processes(): TrackedProcess[];
+}
+
 export interface BenchStack {
   temporalAddress: string;
-  /** Set when the API was started. */
+  /** Set when the API was started: the first API process's. */
   apiUrl: string | null;
+  /** Every API process's. */
+  apiUrls: string[];
   prefix: string;
   client: Client;
   workflowTaskQueue: string;
@@ -48,12 +69,12 @@ export interface BenchStack {
   startWorkers(pool: string, n: number): Promise<void>;
   /** Stops (drains) every inference worker process of `pool`. */
   stopWorkers(pool: string): Promise<void>;
-  /** Every running process of the stack by role, for CPU accounting. */
-  processes(): { name: string; pid: number }[];
+  /** Every running process of the stack by role, the server's included, for CPU accounting. */
+  processes(): TrackedProcess[];
   stop(): Promise<void>;
 }
 
-async function startServer(dir: string, opts: BenchStackOptions): Promise<{ server: DevServer; cliPath: string }> {
+async function startServer(dir: string, opts: BenchStackOptions): Promise<{ server: DevServer; cliPath: string; running: RunningServer }> {
   const config = loadConfig();
   const cli = await resolveTemporalBinary('cli', {
     explicitPath: config.temporal.cliPath,
@@ -69,9 +90,14 @@ async function startServer(dir: string, opts: BenchStackOptions): Promise<{ serv
     namespace: NAMESPACE,
     logFile: path.join(dir, 'temporal.log'),
     sqlitePragmas: opts.sqlitePragmas,
+    dynamicConfig: opts.dynamicConfig,
     log: opts.log,
   });
-  return { server, cliPath: cli.path };
+  return {
+    server,
+    cliPath: cli.path,
+    running: { address: server.address, processes: () => [{ name: 'temporal', pid: server.process.pid ?? -1 }] },
+  };
 }
 
 export async function startBenchStack(opts: BenchStackOptions): Promise<BenchStack> {
@@ -91,23 +117,23 @@ export async function startBenchStack(opts: BenchStackOptions): Promise<BenchSta
   const unregister = onInterrupt(stop);
 
   try {
-    const started = await startServer(dir, opts);
-    server = started.server;
-    const apiPort = await pickFreePort();
+    const started = opts.server ? undefined : await startServer(dir, opts);
+    server = started?.server;
+    const temporal = opts.server ?? started!.running;
+    const apiPorts = await Promise.all(Array.from({ length: opts.api ? (opts.apiProcesses ?? 1) : 0 }, () => pickFreePort()));
     const s = new Stack({
       pools: opts.pools,
       env: {
-        TEMPORAL_ADDRESS: server.address,
+        TEMPORAL_ADDRESS: temporal.address,
         TEMPORAL_NAMESPACE: NAMESPACE,
         TEMPORAL_API_KEY: '',
         TEMPORAL_TLS: '',
-        TEMPORAL_CLI_PATH: started.cliPath,
+        TEMPORAL_CLI_PATH: started?.cliPath ?? '',
         SWITCHYARD_WORKER_POOLS: '',
         SWITCHYARD_API_KEYS: '', // off: the API listens on loopback only
         SWITCHYARD_HEARTBEAT_TIMEOUT_MS: '', // empty is unset: the default, not the tests' short timeout
         SWITCHYARD_SHUTDOWN_GRACE_MS: '2000',
         API_HOST: '127.0.0.1',
-        API_PORT: String(apiPort),
         LOG_LEVEL: 'warn',
         ...opts.env,
       },
@@ -130,9 +156,10 @@ export async function startBenchStack(opts: BenchStackOptions): Promise<BenchSta
       );
     };
 
-    const startApi = async (url: string) => {
+    const startApi = async (port: number) => {
+      const url = `http://127.0.0.1:${port}`;
       // At warn the API prints no ready line (it would log every request at info), so ask it.
-      const api = s.launch(['api']);
+      const api = s.launch(['api'], { API_PORT: String(port) });
       const answers = eventually(
         `the API at ${url}`,
         () =>
@@ -144,17 +171,17 @@ export async function startBenchStack(opts: BenchStackOptions): Promise<BenchSta
       );
       await Promise.race([answers, api.ready]);
     };
-    const apiUrl = opts.api ? `http://127.0.0.1:${apiPort}` : null;
     await Promise.all([
       ...Array.from({ length: opts.workflowWorkers ?? 1 }, () => startWorker(['--workflows'])),
       ...Object.keys(opts.pools).map((pool) => startWorkers(pool, opts.poolWorkers?.[pool] ?? 1)),
-      ...(apiUrl ? [startApi(apiUrl)] : []),
+      ...apiPorts.map((port) => startApi(port)),
     ]);
 
-    const devServer = server;
+    const apiUrls = apiPorts.map((port) => `http://127.0.0.1:${port}`);
     return {
-      temporalAddress: server.address,
-      apiUrl,
+      temporalAddress: temporal.address,
+      apiUrl: apiUrls[0] ?? null,
+      apiUrls,
       prefix: s.prefix,
       client,
       workflowTaskQueue: workflowTaskQueue(s.prefix),
@@ -162,10 +189,7 @@ export async function startBenchStack(opts: BenchStackOptions): Promise<BenchSta
       env: s.env,
       startWorkers,
       stopWorkers,
-      processes: () => [
-        { name: 'temporal', pid: devServer.process.pid ?? -1 },
-        ...s.processes().map((p) => ({ name: p.name, pid: p.pid })),
-      ],
+      processes: () => [...temporal.processes(), ...s.processes().map((p) => ({ name: p.name, pid: p.pid }))],
       stop,
     };
   } catch (err) {

@@ -48,6 +48,10 @@ function failed(failure: unknown): unknown {
 function jobFailure(input: InferenceJobInput, err: unknown): unknown {
   // First: the server reports a schedule-to-start timeout with retry state TIMEOUT too (it is never retried).
   if (err instanceof ActivityFailure && err.cause instanceof TimeoutFailure && err.cause.timeoutType === TimeoutType.SCHEDULE_TO_START) {
+    // The server caps the wait for a worker at the deadline (schedule-to-close) and reports reaching it as
+    // a schedule-to-start timeout: it is the deadline's if the deadline has passed.
+    const deadlinePassed = Date.now() >= workflowInfo().startTime.getTime() + input.deadlineMs;
+    if (deadlinePassed) return deadlineExceeded(input.deadlineMs, err);
     return ApplicationFailure.create({
       type: QUEUE_TIMEOUT,
       message: `the job waited more than its maxQueueMs of ${input.maxQueueMs} ms in the queue of pool ${input.pool} without a worker starting it`,

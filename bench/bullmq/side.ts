@@ -1,24 +1,33 @@
 /**
- * The BullMQ side of the peer-bullmq scenario: worker processes (bench/bullmq/worker.ts) on one queue,
- * and a producer that adds a job and waits for its `completed` event (QueueEvents, which reads Redis's
- * event stream: what `job.waitUntilFinished` uses), so a job's end-to-end time runs from `add` to the
- * client hearing it completed — the same span the Switchyard side measures.
+ * BullMQ as the benchmarks run it: a Redis of its own (bench/lib/redis.ts, with the AOF fsync mode asked
+ * for), worker processes (bench/bullmq/worker.ts) on one queue, and a producer that adds a job and waits
+ * for its `completed` event (QueueEvents, which reads Redis's event stream: what `job.waitUntilFinished`
+ * uses), so a job's end-to-end time runs from `add` to the client hearing it completed — the same span
+ * the Switchyard side measures.
  */
 import path from 'node:path';
 import { Queue, QueueEvents } from 'bullmq';
 import type { InferenceRequest } from '../../src/inference/provider';
 import { logLineOf, startProcess, type LocalProcess } from '../../src/local/processes';
 import { onInterrupt } from '../../testkit/interrupts';
+import { startRedis, type Appendfsync, type RedisServer } from '../lib/redis';
+import { jobBody } from '../lib/submit';
 import { BULLMQ_WORKER_READY, JOB_OPTIONS, producerConnection, STREAMS, workerConnection } from './settings';
 
 const WORKER = path.join(__dirname, 'worker.ts');
 const READY_TIMEOUT_MS = 60_000;
+/** The only queue on its Redis. */
+const QUEUE = 'bench';
+/** The job the Switchyard side POSTs (jobBody), as the inference request its activity hands the provider. */
+const REQUEST: InferenceRequest = { task: 'sentiment', text: jobBody('').input.text };
 
 export interface BullmqSide {
+  redis: RedisServer;
   /** Adds one job and resolves once its `completed` event arrives (rejects on `failed`). */
-  run(request: InferenceRequest): Promise<void>;
+  run(): Promise<void>;
+  /** redis-server and the worker processes (`bullmq-worker`), for CPU accounting. */
   processes(): { name: string; pid: number }[];
-  /** Closes the producer and stops (drains) the worker processes. */
+  /** Closes the producer, stops (drains) the worker processes, then Redis. */
   stop(): Promise<void>;
 }
 
@@ -31,14 +40,14 @@ function startWorker(args: string[]): LocalProcess {
 }
 
 export async function startBullmqSide(opts: {
-  host: string;
-  port: number;
-  queue: string;
+  appendfsync: Appendfsync;
   workers: number;
   slots: number;
   latencyMs: number;
+  log?: (line: string) => void;
 }): Promise<BullmqSide> {
   const workers: LocalProcess[] = [];
+  let redis: RedisServer | undefined;
   let queue: Queue | undefined;
   let events: QueueEvents | undefined;
   let stopping: Promise<void> | undefined;
@@ -47,17 +56,20 @@ export async function startBullmqSide(opts: {
       unregister();
       await Promise.allSettled([queue?.close(), events?.close()]);
       await Promise.allSettled(workers.map((w) => w.stop()));
+      await redis?.stop();
     })());
   const unregister = onInterrupt(stop);
 
   try {
+    redis = await startRedis({ appendfsync: opts.appendfsync, log: opts.log });
+    const { host, port } = redis;
     const args = [
       '--host',
-      opts.host,
+      host,
       '--port',
-      String(opts.port),
+      String(port),
       '--queue',
-      opts.queue,
+      QUEUE,
       '--concurrency',
       String(opts.slots),
       '--latency-ms',
@@ -66,13 +78,13 @@ export async function startBullmqSide(opts: {
     workers.push(...Array.from({ length: opts.workers }, () => startWorker(args)));
     await Promise.all(workers.map((w) => w.ready));
 
-    queue = new Queue(opts.queue, {
-      connection: producerConnection(opts.host, opts.port),
+    queue = new Queue(QUEUE, {
+      connection: producerConnection(host, port),
       defaultJobOptions: JOB_OPTIONS,
       streams: STREAMS,
     });
     // QueueEvents blocks on XREAD, so it needs a connection of its own that may wait forever.
-    events = new QueueEvents(opts.queue, { connection: workerConnection(opts.host, opts.port) });
+    events = new QueueEvents(QUEUE, { connection: workerConnection(host, port) });
     await Promise.all([queue.waitUntilReady(), events.waitUntilReady()]);
 
     // Registered before `add`: with 0-ms inference a job can complete before `add` has returned.
@@ -87,20 +99,21 @@ export async function startBullmqSide(opts: {
     events.on('completed', ({ jobId }) => settle(jobId));
     events.on('failed', ({ jobId, failedReason }) => settle(jobId, new Error(`bullmq job ${jobId} failed: ${failedReason}`)));
     let seq = 0;
-    const q = queue;
+    const [q, r] = [queue, redis];
     return {
-      async run(request) {
-        const jobId = `${opts.queue}-${++seq}`;
+      redis: r,
+      async run() {
+        const jobId = `${QUEUE}-${++seq}`;
         const done = new Promise<void>((resolve, reject) => waiting.set(jobId, { resolve, reject }));
         try {
-          await q.add('inference', { request }, { jobId });
+          await q.add('inference', { request: REQUEST }, { jobId });
         } catch (err) {
           waiting.delete(jobId);
           throw err;
         }
         await done;
       },
-      processes: () => workers.map((w) => ({ name: w.name, pid: w.pid })),
+      processes: () => [{ name: 'redis-server', pid: r.pid }, ...workers.map((w) => ({ name: w.name, pid: w.pid }))],
       stop,
     };
   } catch (err) {

@@ -1,5 +1,5 @@
 /**
- * A BullMQ worker process for the peer-bullmq scenario: the counterpart of a Switchyard inference
+ * A BullMQ worker process for the benchmarks (bench/bullmq/side.ts): the counterpart of a Switchyard inference
  * worker process. Each job calls the same synthetic provider (src/inference/synthetic.ts) that a
  * Switchyard `synthetic` pool calls, so the "model" costs exactly the same on both sides.
  *

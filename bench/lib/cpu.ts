@@ -15,16 +15,39 @@ function clockTicks(): number {
   return ticksPerSecond;
 }
 
-/** User + system CPU seconds of one process, or undefined when it is gone. */
-function cpuSeconds(pid: number): number | undefined {
+/** The fields of /proc/<pid>/stat after the command name (which may hold spaces): state is [0], ppid [1]. */
+function statFields(pid: number | string): string[] | undefined {
   try {
     const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-    // Fields after the command name (which may hold spaces) start after the last ')'; utime and stime are the 12th and 13th.
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return (Number(fields[11]) + Number(fields[12])) / clockTicks();
+    return stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   } catch {
     return undefined;
   }
+}
+
+/** The processes `pid` started that run now. */
+export function childrenOf(pid: number): number[] {
+  return fs
+    .readdirSync('/proc')
+    .filter((entry) => /^\d+$/.test(entry) && statFields(entry)?.[1] === String(pid))
+    .map(Number);
+}
+
+/**
+ * User + system CPU seconds of one process, or undefined when it is gone. With its children: theirs too, and
+ * those of children that have ended (cutime, cstime), so a short-lived backend's time is not lost.
+ */
+function cpuSeconds(pid: number, withChildren: boolean): number | undefined {
+  const fields = statFields(pid);
+  if (!fields) return undefined;
+  // utime, stime, cutime, cstime are the 12th to 15th fields after the name.
+  const ticks = (f: string[], all: boolean) => Number(f[11]) + Number(f[12]) + (all ? Number(f[13]) + Number(f[14]) : 0);
+  let total = ticks(fields, withChildren);
+  for (const child of withChildren ? childrenOf(pid) : []) {
+    const f = statFields(child);
+    if (f) total += ticks(f, true);
+  }
+  return total / clockTicks();
 }
 
 /** Seconds the whole machine spent busy (all cores) and waiting for I/O, from /proc/stat. */
@@ -45,11 +68,11 @@ export interface CpuSample {
   seconds: Map<string, number>;
 }
 
-export function sampleCpu(processes: readonly { name: string; pid: number }[]): CpuSample {
+export function sampleCpu(processes: readonly { name: string; pid: number; withChildren?: boolean }[]): CpuSample {
   const seconds = new Map<string, number>();
-  for (const p of [...processes, { name: 'bench', pid: process.pid }]) {
-    const s = cpuSeconds(p.pid);
-    if (s !== undefined) seconds.set(p.name, (seconds.get(p.name) ?? 0) + s);
+  for (const { name, pid, withChildren = false } of [...processes, { name: 'bench', pid: process.pid }]) {
+    const s = cpuSeconds(pid, withChildren);
+    if (s !== undefined) seconds.set(name, (seconds.get(name) ?? 0) + s);
   }
   for (const [key, value] of Object.entries(machineSeconds() ?? {})) seconds.set(key, value);
   return { at: performance.now(), seconds };

@@ -3,6 +3,7 @@
  * each latency from when the request was due, so a slow response that delays later sends is counted
  * against them too (no coordinated omission). The closed loop keeps a fixed number in flight.
  */
+import { steadyRate } from './stats';
 
 export interface LoadResult {
   /** Per request, in ms: from due (open loop) or sent (closed loop) to answered; NaN where it failed. */
@@ -68,4 +69,9 @@ export function assertNoErrors(what: string, result: LoadResult): void {
   if (result.errors.length) {
     throw new Error(`${what}: ${result.errors.length} of ${result.sentAt.length} requests failed; first: ${result.errors[0]}`);
   }
+}
+
+/** A load's completions per second over the middle 80 % of them: no ramp-up, no tail (stats.ts steadyRate). */
+export function completionRate(result: LoadResult): number {
+  return steadyRate(result.sentAt.map((at, i) => at + result.latenciesMs[i]!));
 }

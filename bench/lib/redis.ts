@@ -1,7 +1,8 @@
 /**
  * A throwaway local Redis for the BullMQ scenario: Debian's `redis-server` on a free loopback port with
  * its own temp dir, configured as BullMQ's "Going to production" guide recommends (AOF persistence,
- * `maxmemory-policy noeviction`). `stop()` shuts it down gracefully and removes the dir.
+ * `maxmemory-policy noeviction`), with the AOF's fsync mode as asked. `stop()` shuts it down gracefully
+ * and removes the dir; it never outlives the process that started it.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
@@ -9,26 +10,29 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { pickFreePort } from '../../src/local/dev-server';
-import { terminate } from '../../src/local/child-process';
+import { killOnExit, terminate } from '../../src/local/child-process';
 
 const HOST = '127.0.0.1';
 const READY_TIMEOUT_MS = 15_000;
 const STOP_GRACE_MS = 10_000;
 
 /**
- * The settings, recorded with the results. Durability: AOF with fsync once a second — BullMQ's and
- * Redis's recommendation — so a crash of the machine can lose about the last second of acknowledged
- * writes (Redis's docs: up to 2 s when the disk is slow); a crash of redis-server alone loses nothing
- * that was written to the kernel.
- * RDB snapshots are off: AOF is the durability mechanism, and a fork for a snapshot mid-run would
- * only add noise.
+ * When Redis fsyncs its append-only file. `everysec` is BullMQ's and Redis's recommendation: a crash of
+ * the machine can lose about the last second of acknowledged writes (Redis's docs: up to 2 s when the
+ * disk is slow). `always` fsyncs before it replies (one fsync per event-loop turn, for every client
+ * served in it), so an acknowledged write survives a machine crash: the durability of Switchyard's
+ * embedded server, which fsyncs every SQLite commit. A crash of redis-server alone loses nothing in
+ * either mode that was written to the kernel.
  */
-export const REDIS_SETTINGS: Readonly<Record<string, string>> = {
-  appendonly: 'yes',
-  appendfsync: 'everysec',
-  'maxmemory-policy': 'noeviction',
-  save: '',
-};
+export type Appendfsync = 'always' | 'everysec';
+
+/**
+ * The settings, recorded with the results. RDB snapshots are off: AOF is the durability mechanism, and a
+ * fork for a snapshot mid-run would only add noise.
+ */
+function redisSettings(appendfsync: Appendfsync): Readonly<Record<string, string>> {
+  return { appendonly: 'yes', appendfsync, 'maxmemory-policy': 'noeviction', save: '' };
+}
 
 export interface RedisServer {
   host: string;
@@ -75,7 +79,8 @@ function ping(port: number): Promise<boolean> {
   });
 }
 
-export async function startRedis(opts: { log?: (line: string) => void } = {}): Promise<RedisServer> {
+export async function startRedis(opts: { appendfsync: Appendfsync; log?: (line: string) => void }): Promise<RedisServer> {
+  const settings = redisSettings(opts.appendfsync);
   const bin = findRedisServer();
   const version = spawnSync(bin, ['--version'], { encoding: 'utf8' }).stdout.trim();
   const port = await pickFreePort();
@@ -95,9 +100,10 @@ export async function startRedis(opts: { log?: (line: string) => void } = {}): P
     path.join(dir, 'redis.log'),
     '--loglevel',
     'warning',
-    ...Object.entries(REDIS_SETTINGS).flatMap(([k, v]) => [`--${k}`, v]),
+    ...Object.entries(settings).flatMap(([k, v]) => [`--${k}`, v]),
   ];
   const child = spawn(bin, args, { stdio: ['ignore', 'ignore', 'pipe'] });
+  killOnExit(child);
   let stderr = '';
   child.stderr.on('data', (c: Buffer) => (stderr = (stderr + c.toString('utf8')).slice(-4000)));
   let exitInfo: string | undefined;
@@ -124,6 +130,8 @@ export async function startRedis(opts: { log?: (line: string) => void } = {}): P
     cleanup();
     throw new Error(`redis-server ${exitInfo}\n${stderr}${log}`);
   }
-  opts.log?.(`redis-server ready at ${HOST}:${port} in ${Date.now() - started} ms (pid ${child.pid}, ${version})`);
-  return { host: HOST, port, pid: child.pid!, version, settings: REDIS_SETTINGS, process: child, stop };
+  opts.log?.(
+    `redis-server (appendfsync ${opts.appendfsync}) ready at ${HOST}:${port} in ${Date.now() - started} ms (pid ${child.pid}, ${version})`,
+  );
+  return { host: HOST, port, pid: child.pid!, version, settings, process: child, stop };
 }

@@ -51,10 +51,7 @@ export function renderMarkdown(run: RunRecord): string {
     '',
     markdownTable(result.columns, result.rows),
     '',
-    '## Targets',
-    '',
-    targetsTable(result),
-    '',
+    ...(result.targets.length ? ['## Targets', '', targetsTable(result), ''] : []),
     '## Notes',
     '',
     ...result.notes.map((n) => `- ${n}`),
@@ -77,8 +74,7 @@ export function summaryText(run: RunRecord): string {
   return [
     markdownTable(run.result.columns, run.result.rows),
     '',
-    targetsTable(run.result),
-    '',
+    ...(run.result.targets.length ? [targetsTable(run.result), ''] : []),
     ...run.result.notes.map((n) => `- ${n}`),
   ].join('\n');
 }

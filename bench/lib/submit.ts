@@ -51,15 +51,17 @@ export function rawSubmitter(
   };
 }
 
-/** POSTs a job to the stack's API (started with `api: true`) over kept-alive connections. */
+/** POSTs a job to the stack's API (started with `api: true`) over kept-alive connections; to its API processes in turn when it has several. */
 export function apiSubmitter(stack: BenchStack, body: ReturnType<typeof jobBody>): () => Promise<string> {
   // Drop idle sockets before the API's 5 s keep-alive timeout closes them under a request ("socket hang up").
   const agent = new http.Agent({ keepAlive: true, maxSockets: 64, timeout: 4000 });
   const data = JSON.stringify(body);
   const headers = { 'content-type': 'application/json', 'content-length': Buffer.byteLength(data) };
+  let sent = 0;
   return () =>
     new Promise((resolve, reject) => {
-      const req = http.request(`${stack.apiUrl}/v1/jobs`, { method: 'POST', agent, headers }, (res) => {
+      const url = stack.apiUrls[sent++ % stack.apiUrls.length];
+      const req = http.request(`${url}/v1/jobs`, { method: 'POST', agent, headers }, (res) => {
         let text = '';
         res.setEncoding('utf8');
         res.on('data', (chunk: string) => (text += chunk));

@@ -8,15 +8,21 @@ import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { childrenOf } from './cpu';
 
-/** Bytes the process has caused to be written to storage (page cache writeback included), from /proc/<pid>/io. */
-export function diskWriteBytes(pid: number): number | undefined {
+/**
+ * Bytes the process has caused to be written to storage (page cache writeback included), from /proc/<pid>/io.
+ * With its children, theirs too (PostgreSQL's backends): an ended child's bytes are in its parent's count.
+ */
+export function diskWriteBytes(pid: number, withChildren = false): number | undefined {
   try {
     const line = fs
       .readFileSync(`/proc/${pid}/io`, 'utf8')
       .split('\n')
       .find((l) => l.startsWith('write_bytes: '));
-    return line === undefined ? undefined : Number(line.slice('write_bytes: '.length));
+    const own = line === undefined ? undefined : Number(line.slice('write_bytes: '.length));
+    if (own === undefined || !withChildren) return own;
+    return childrenOf(pid).reduce((sum, child) => sum + (diskWriteBytes(child) ?? 0), own);
   } catch {
     return undefined;
   }

@@ -3,8 +3,10 @@ import type { Scenario } from '../lib/scenario';
 import { autoscale } from './autoscale';
 import { batching } from './batching';
 import { chat } from './chat';
+import { cluster } from './cluster';
 import { document } from './document';
 import { embeddedSqlite } from './embedded-sqlite';
+import { engineCost } from './engine-cost';
 import { fairness } from './fairness';
 import { limits } from './limits';
 import { overhead } from './overhead';
@@ -19,7 +21,9 @@ export const SCENARIOS: readonly Scenario[] = [
   batching,
   limits,
   embeddedSqlite,
+  engineCost,
   autoscale,
   chat,
   document,
+  cluster,
 ];

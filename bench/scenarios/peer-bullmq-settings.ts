@@ -1,10 +1,19 @@
 /**
- * The peer-bullmq scenario's settings and its two sides: the vocabulary the scenario, its evidence and its
+ * The peer-bullmq scenario's settings and its sides: the vocabulary the scenario, its evidence and its
  * report share (a leaf, so they import it rather than each other).
  */
+import type { Appendfsync } from '../lib/redis';
 
-export const SIDES = ['bullmq', 'switchyard'] as const;
+/** BullMQ twice — its Redis fsyncing the AOF once a second, and before every reply — and Switchyard. */
+export const SIDES = ['bullmq', 'bullmqAlways', 'switchyard'] as const;
 export type Side = (typeof SIDES)[number];
+export type BullmqPeer = Exclude<Side, 'switchyard'>;
+/**
+ * `bullmq` runs as BullMQ's production guide recommends (the metrics of earlier runs have its name);
+ * `bullmqAlways` is at the durability of Switchyard's default embedded server: an acknowledged job
+ * survives a crash of the machine.
+ */
+export const APPENDFSYNC: Record<BullmqPeer, Appendfsync> = { bullmq: 'everysec', bullmqAlways: 'always' };
 
 /**
  * Each series runs its inference times with `workers` processes × `slots` on both sides. The first is the

@@ -1,7 +1,8 @@
 /**
  * peer-bullmq: the same job — synthetic inference of 0, 50 and 200 ms, from the same provider code —
- * through BullMQ on Redis and through Switchyard (HTTP API → Temporal), with the same number of worker
- * processes and slots on each side, in alternating rounds of one run. Per inference time: throughput
+ * through BullMQ on Redis (its AOF fsynced once a second, and before every reply: Switchyard's durability)
+ * and through Switchyard (HTTP API → Temporal), with the same number of worker processes and slots on
+ * each side, in alternating rounds of one run. Per inference time: throughput
  * (closed loop, enough jobs in flight to keep every slot busy), end-to-end latency at a fixed rate both sides sustain, CPU
  * and disk writes per job by process; and, for the 0-ms gap, where Switchyard's time goes. A second
  * series with one slot per process keeps the demand under the Temporal dev server's ceiling.
@@ -9,20 +10,17 @@
 import http from 'node:http';
 import os from 'node:os';
 import { OPEN_TENANT } from '../../src/api/auth';
-import type { InferenceRequest } from '../../src/inference/provider';
 import { workflowIdFor } from '../../src/jobs/ids';
-import { startBullmqSide } from '../bullmq/side';
-import { cpuUsed, sampleCpu } from '../lib/cpu';
-import { assertNoErrors, closedLoop, openLoop, type LoadResult } from '../lib/load';
-import { startRedis, type RedisServer } from '../lib/redis';
+import { startBullmqSide, type BullmqSide } from '../bullmq/side';
+import { measureCost } from '../lib/cost';
+import { assertNoErrors, closedLoop, completionRate, openLoop, type LoadResult } from '../lib/load';
+import type { RedisServer } from '../lib/redis';
 import type { Scenario } from '../lib/scenario';
-import { steadyRate } from '../lib/stats';
 import { startBenchStack, type BenchStack } from '../../testkit/bench-stack';
 import { jobBody } from '../lib/submit';
-import { diskWriteBytes } from '../lib/syscalls';
 import { gapEvidence, type Evidence } from './peer-bullmq-evidence';
 import { report, type Measured } from './peer-bullmq-report';
-import { SETTINGS, SIDES, type PeerSettings, type Series, type Side } from './peer-bullmq-settings';
+import { APPENDFSYNC, SETTINGS, SIDES, type BullmqPeer, type PeerSettings, type Series, type Side } from './peer-bullmq-settings';
 
 const poolName = (slots: number, latencyMs: number) => `s${slots}-l${latencyMs}`;
 const idealRate = (workers: number, slots: number, latencyMs: number) => (latencyMs ? (workers * slots * 1000) / latencyMs : Infinity);
@@ -33,7 +31,7 @@ const synthetic = (slots: number, latencyMs: number) => ({
   jitterMs: 0,
 });
 const BODY = jobBody('');
-const REQUEST: InferenceRequest = { task: 'sentiment', text: BODY.input.text };
+const BULLMQ_PEERS = Object.keys(APPENDFSYNC) as BullmqPeer[];
 
 /** POSTs a job over a kept-alive connection; resolves with the job id. */
 function postJob(agent: http.Agent, url: string, body: unknown): Promise<string> {
@@ -74,13 +72,14 @@ function switchyardRunner(stack: BenchStack, pool: string) {
 export const peerBullmq: Scenario = {
   name: 'peer-bullmq',
   description:
-    'the same job (synthetic inference of 0, 50 and 200 ms) through BullMQ + Redis and through Switchyard: throughput, end-to-end latency, and where the 0-ms gap goes',
+    'the same job (synthetic inference of 0, 50 and 200 ms) through BullMQ + Redis (AOF fsync everysec and always) and through Switchyard: throughput, end-to-end latency, and where the 0-ms gap goes',
   async run({ quick, log }) {
     const s = quick ? SETTINGS.quick : SETTINGS.full;
     const levels = s.series.flatMap((series) =>
       series.latencies.map((latencyMs) => ({ series, latencyMs, pool: poolName(series.slots, latencyMs) })),
     );
-    const redis = await startRedis({ log });
+    // Each level runs each BullMQ side on a fresh Redis; the report records what they ran.
+    const redis: Partial<Record<BullmqPeer, RedisServer>> = {};
     let stack: BenchStack | undefined;
     try {
       const pools = Object.fromEntries(levels.map((l) => [l.pool, synthetic(l.series.slots, l.latencyMs)]));
@@ -99,19 +98,18 @@ export const peerBullmq: Scenario = {
         });
         evidence ??= found;
       }
-      return report({ s, measured, evidence: evidence!, redis, quick, cores: os.cpus().length });
+      return report({ s, measured, evidence: evidence!, redis: redis as Record<BullmqPeer, RedisServer>, quick, cores: os.cpus().length });
     } finally {
       await stack?.stop();
-      await redis.stop();
     }
   },
 };
 
-/** One inference time of one series: both sides' workers up, warm-up, alternating rounds, latency, evidence. */
+/** One inference time of one series: every side's workers up, warm-up, alternating rounds, latency, evidence. */
 async function runLevel(c: {
   s: PeerSettings;
   stack: BenchStack;
-  redis: RedisServer;
+  redis: Partial<Record<BullmqPeer, RedisServer>>;
   log: (line: string) => void;
   measured: Measured[];
   series: Series;
@@ -119,54 +117,54 @@ async function runLevel(c: {
   pool: string;
   evidence: boolean;
 }): Promise<Evidence | undefined> {
-  const { s, stack, redis, series, latencyMs, pool } = c;
+  const { s, stack, series, latencyMs, pool } = c;
   const { slots } = series;
-  const q = { host: redis.host, port: redis.port, queue: `peer-${pool}`, workers: s.workers, slots, latencyMs };
-  const [bull] = await Promise.all([startBullmqSide(q), stack.startWorkers(pool, s.workers)]);
+  const bulls: Partial<Record<BullmqPeer, BullmqSide>> = {};
+  const startBull = async (peer: BullmqPeer) =>
+    (bulls[peer] = await startBullmqSide({ appendfsync: APPENDFSYNC[peer], workers: s.workers, slots, latencyMs, log: c.log }));
   try {
+    await Promise.all([...BULLMQ_PEERS.map(startBull), stack.startWorkers(pool, s.workers)]);
+    const bull = bulls as Record<BullmqPeer, BullmqSide>;
+    for (const peer of BULLMQ_PEERS) c.redis[peer] = bull[peer].redis;
     const syRun = switchyardRunner(stack, pool);
-    const fire: Record<Side, () => Promise<void>> = { bullmq: () => bull.run(REQUEST), switchyard: syRun };
+    const fire: Record<Side, () => Promise<void>> = {
+      bullmq: () => bull.bullmq.run(),
+      bullmqAlways: () => bull.bullmqAlways.run(),
+      switchyard: syRun,
+    };
     const procs: Record<Side, () => { name: string; pid: number }[]> = {
-      bullmq: () => [{ name: 'redis', pid: redis.pid }, ...bull.processes()],
+      bullmq: () => bull.bullmq.processes(),
+      bullmqAlways: () => bull.bullmqAlways.processes(),
       switchyard: () => stack.processes().filter((p) => !p.name.startsWith('pool:') || p.name === `pool:${pool}`),
     };
-    const disk: Record<Side, number> = { bullmq: redis.pid, switchyard: procs.switchyard().find((p) => p.name === 'temporal')!.pid };
+    const disk: Record<Side, number> = {
+      bullmq: bull.bullmq.redis.pid,
+      bullmqAlways: bull.bullmqAlways.redis.pid,
+      switchyard: procs.switchyard().find((p) => p.name === 'temporal')!.pid,
+    };
     const measure = async (side: Side, phase: Measured['phase'], load: () => Promise<LoadResult>) => {
-      const [cpu0, io0] = [sampleCpu(procs[side]()), diskWriteBytes(disk[side])];
-      const result = await load();
-      const [cpu1, io1] = [sampleCpu(procs[side]()), diskWriteBytes(disk[side])];
-      assertNoErrors(`${side}, ${slots} slots, ${latencyMs} ms, ${phase}`, result);
-      const diskBytes = (io1 ?? NaN) - (io0 ?? NaN);
-      c.measured.push({
-        side,
-        slots,
-        latencyMs,
-        phase,
-        load: result,
-        cpu: cpuUsed(cpu0, cpu1),
-        diskBytes,
-        wallS: (cpu1.at - cpu0.at) / 1000,
-      });
+      const cost = await measureCost(procs[side](), disk[side], load);
+      assertNoErrors(`${side}, ${slots} slots, ${latencyMs} ms, ${phase}`, cost.load);
+      c.measured.push({ side, slots, latencyMs, phase, ...cost });
       c.log(
-        `${s.workers} × ${slots} slots, ${latencyMs} ms, ${side}, ${phase}: ${result.sentAt.length} jobs in ${Math.round(result.durationMs)} ms`,
+        `${s.workers} × ${slots} slots, ${latencyMs} ms, ${side}, ${phase}: ${cost.load.sentAt.length} jobs in ${Math.round(cost.load.durationMs)} ms`,
       );
-      return result;
+      return cost.load;
     };
     const inFlight = Math.max(s.minInFlight, 2 * s.workers * slots);
     const closed = (side: Side, count: number) => () => closedLoop({ concurrency: inFlight, count, fire: () => fire[side]() });
 
     for (const side of SIDES) await closed(side, s.warmupJobs)(); // not measured: JIT, connections, caches
     const jobs = Math.min(s.jobsPerRound, Math.ceil(idealRate(s.workers, slots, latencyMs) * s.roundSeconds));
-    const rates: Record<Side, number[]> = { bullmq: [], switchyard: [] };
-    const rateOf = (r: LoadResult) => steadyRate(r.sentAt.map((at, i) => at + r.latenciesMs[i]!));
-    // Alternating, and mirrored every other round (A B B A), so a drift of the machine hits both sides alike.
+    const rates: Record<Side, number[]> = { bullmq: [], bullmqAlways: [], switchyard: [] };
+    // Alternating, and mirrored every other round (A B C C B A), so a drift of the machine hits every side alike.
     for (let r = 0; r < s.rounds; r++) {
       for (const side of r % 2 ? [...SIDES].reverse() : SIDES) {
         const result = await measure(side, 'throughput', closed(side, jobs));
-        rates[side].push(rateOf(result));
+        rates[side].push(completionRate(result));
       }
     }
-    // At a rate both sides sustain: half the lower throughput just measured; the same rate and count for both.
+    // At a rate every side sustains: half the lowest throughput just measured; the same rate and count for all.
     const rate = Math.max(1, Math.floor(Math.min(...SIDES.map((side) => Math.min(...rates[side]))) / 2));
     if (series.latencyPhase) {
       const count = Math.min(s.latencyJobs, Math.max(10, rate * s.roundSeconds));
@@ -185,6 +183,6 @@ async function runLevel(c: {
       log: c.log,
     });
   } finally {
-    await Promise.all([bull.stop(), stack.stopWorkers(pool)]);
+    await Promise.all([...Object.values(bulls).map((b) => b.stop()), stack.stopWorkers(pool)]);
   }
 }

@@ -1,14 +1,18 @@
 /** The Express app, built without listening so tests and the server share it. */
 import express from 'express';
+import helmet from 'helmet';
 import type { BlobStore } from '../blobs/store';
-import type { Config } from '../config';
+import { tenantPolicy, type Config } from '../config';
 import { buildSubmitSchema, type DocumentJobSpec } from '../jobs/spec';
 import type { Logger } from '../logger';
 import type { ConversationClient } from '../clients/conversations/client';
 import type { JobClient } from '../clients/jobs/client';
 import { PoolClient } from '../clients/pools';
+import { payloadCodecsOf } from '../temporal/codec';
 import { allowDocumentedMethods } from './allowed-methods';
-import { authenticate, requireOperator, requireTenant } from './auth';
+import { authenticate, requireOperator, requireOperatorFor, requireTenant } from './auth';
+import { declaredBodyLimit, jsonDepthLimit } from './body';
+import { codecCors, codecRouter, uiOrigins } from './codec';
 import { documentSourceOf } from './document-jobs';
 import { docsUi } from './docs-ui';
 import { DocumentLibrary } from './documents';
@@ -16,6 +20,7 @@ import { errorHandler } from './error-problems';
 import { type ApiMetrics, createApiMetrics } from './metrics';
 import { buildOpenApi } from './openapi';
 import { Problem } from './problems';
+import { replicaQuota, tenantRateLimit } from './rate-limit';
 import { conversationsRouter } from './routes/conversations';
 import { documentsRouter } from './routes/documents';
 import { failuresRouter } from './routes/failures';
@@ -26,7 +31,7 @@ import { poolsRouter } from './routes/pools';
 
 export interface AppDeps {
   config: Pick<Config, 'api' | 'limits' | 'pools' | 'documents' | 'outbound' | 'tenants' | 'webhookSecret'> & {
-    temporal: Pick<Config['temporal'], 'namespace' | 'taskQueuePrefix'>;
+    temporal: Pick<Config['temporal'], 'namespace' | 'taskQueuePrefix' | 'uiUrl' | 'payloads'>;
   };
   jobs: JobClient;
   conversations: ConversationClient;
@@ -41,11 +46,13 @@ export function createApp({ config, jobs, conversations, blobs, log, metrics = c
   const pools = Object.keys(config.pools);
   const documents = new DocumentLibrary(blobs);
   const submitSchema = buildSubmitSchema(config.limits, pools);
-  const openapi = buildOpenApi(submitSchema, pools);
+  const openapi = buildOpenApi(submitSchema, pools, config.temporal.namespace);
 
   const app = express();
   app.disable('x-powered-by');
   app.set('query parser', 'simple');
+  // An API of JSON: nothing it answers may load, run or be framed by anything (/docs sets its own policy).
+  app.use(helmet({ contentSecurityPolicy: { useDefaults: false, directives: { defaultSrc: ["'none'"], frameAncestors: ["'none'"] } } }));
   app.use((req, res, next) => {
     const start = process.hrtime.bigint();
     metrics.trackRoute(req, res);
@@ -62,6 +69,8 @@ export function createApp({ config, jobs, conversations, blobs, log, metrics = c
     });
     next();
   });
+  // Before the methods check, which would answer the Temporal UI's preflight without CORS.
+  app.use('/codec', codecCors(uiOrigins(config.temporal.uiUrl)));
   // Before authentication: which methods a path has is in the public document anyway.
   app.use(allowDocumentedMethods(openapi.paths as Record<string, object>));
 
@@ -79,10 +88,6 @@ export function createApp({ config, jobs, conversations, blobs, log, metrics = c
       res.status(503).set('Retry-After', '5').json({ status: 'unready', temporal: 'unreachable', namespace });
     }
   });
-  // Unauthenticated like /healthz: scrape it from the internal network only (docs/scaling.md, "Metrics").
-  app.get('/metrics', async (_req, res) => {
-    res.type(metrics.registry.contentType).send(await metrics.registry.metrics());
-  });
   app.get('/openapi.json', (_req, res) => {
     res.json(openapi);
   });
@@ -91,6 +96,10 @@ export function createApp({ config, jobs, conversations, blobs, log, metrics = c
   // Authenticate before reading a body: unknown callers get a 401, callers in the wrong role a 403,
   // not a parse of what they sent. Tenants own jobs; operators manage the pools all tenants share.
   app.use('/v1', authenticate({ tenants: config.api.keys, operators: config.api.operatorKeys }));
+  app.use(
+    '/v1',
+    tenantRateLimit((tenant) => replicaQuota(tenantPolicy(config.tenants, tenant).requestsPerSecond, config.api.replicas)),
+  );
   app.use('/v1/jobs', requireTenant);
   app.use('/v1/documents', requireTenant);
   app.use('/v1/failures', requireTenant);
@@ -99,7 +108,9 @@ export function createApp({ config, jobs, conversations, blobs, log, metrics = c
   // Uploads stream into the blob store as they arrive: before the JSON parser, which would read them whole.
   app.use('/v1/documents', documentsRouter(documents, config.documents.maxBytes));
   // Not strict: a body that is valid JSON but no object (null, "text", 42) is an invalid request, not malformed JSON.
+  app.use('/v1', declaredBodyLimit(config.api.bodyLimitBytes));
   app.use('/v1', express.json({ limit: config.api.bodyLimitBytes, strict: false, type: ['application/json', 'application/*+json'] }));
+  app.use('/v1', jsonDepthLimit);
   const documentSource = (tenant: string, spec: DocumentJobSpec) => documentSourceOf(tenant, spec, { documents, config });
   app.use(
     '/v1/jobs',
@@ -111,6 +122,13 @@ export function createApp({ config, jobs, conversations, blobs, log, metrics = c
   app.use('/v1/conversations', conversationsRouter(conversations, pools));
   const poolClient = new PoolClient(jobs.temporal, { taskQueuePrefix: config.temporal.taskQueuePrefix, pools: config.pools });
   app.use('/v1/pools', poolsRouter(poolClient));
+  // Decoded payloads are every tenant's data: operators only.
+  app.use(
+    '/codec',
+    authenticate({ tenants: config.api.keys, operators: config.api.operatorKeys }),
+    requireOperatorFor('Decoding payloads needs an operator key (SWITCHYARD_OPERATOR_KEYS)'),
+    codecRouter(payloadCodecsOf(config.temporal.payloads), config.temporal.namespace),
+  );
   app.use((req, _res, next) => next(new Problem('not-found', `No route ${req.method} ${req.path}`)));
   app.use(errorHandler((fields) => log.log('error', String(fields.msg), fields)));
   return app;

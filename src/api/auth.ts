@@ -5,6 +5,8 @@
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { Request, RequestHandler, Response } from 'express';
+import type { Config } from '../config';
+import { isLoopback } from '../net/addresses';
 import { Problem } from './problems';
 
 /** The tenant used when the API runs without tenant keys (allowed on loopback only). */
@@ -47,14 +49,34 @@ export function authenticate(keys: { tenants: readonly { tenant: string; key: st
 export const requireTenant: RequestHandler = (_req, res, next) =>
   next(callerOf(res).tenant === undefined ? new Problem('forbidden', 'An operator key manages pools; jobs need a tenant key') : undefined);
 
+/** Only an operator key passes; `refusal` tells anyone else why. */
+export const requireOperatorFor =
+  (refusal: string): RequestHandler =>
+  (_req, res, next) =>
+    next(callerOf(res).operator ? undefined : new Problem('forbidden', refusal));
+
 /** Pools are shared by every tenant: only an operator key may read or change them. */
-export const requireOperator: RequestHandler = (_req, res, next) =>
-  next(callerOf(res).operator ? undefined : new Problem('forbidden', 'Pools need an operator key (SWITCHYARD_OPERATOR_KEYS)'));
+export const requireOperator = requireOperatorFor('Pools need an operator key (SWITCHYARD_OPERATOR_KEYS)');
 
 const callerOf = (res: Response): Caller => res.locals.caller as Caller;
 
-const LOOPBACK = new Set(['127.0.0.1', '::1', 'localhost']);
-export const isLoopback = (host: string) => LOOPBACK.has(host) || host.startsWith('127.');
+/**
+ * What the API lacks to listen beyond loopback: API keys, or everyone is tenant `default`; encryption
+ * keys, or every tenant's data would be stored in Temporal in the clear. Empty on loopback.
+ */
+export function offLoopbackProblems(config: Pick<Config, 'api' | 'temporal'>): string[] {
+  const { host } = config.api;
+  if (isLoopback(host)) return [];
+  return [
+    ...(config.api.keys.length ? [] : [`SWITCHYARD_API_KEYS is empty: the API runs without keys only on loopback, not on ${host}`]),
+    ...(config.temporal.payloads.keys.length
+      ? []
+      : [
+          `SWITCHYARD_ENCRYPTION_KEYS is empty: jobs would be stored in Temporal in the clear, which the API allows only on loopback, ` +
+            `not on ${host}. Make a key with: echo "k1:$(openssl rand -base64 32)" (docs/security.md)`,
+        ]),
+  ];
+}
 
 /** The tenant `authenticate` found for this request. */
 export const tenantOf = (req: Request): string => req.res!.locals.tenant as string;

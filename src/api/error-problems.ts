@@ -54,6 +54,7 @@ const PROBLEM_OF: ProblemOf = {
       },
     ),
   'upload-interrupted': (e) => new Problem('invalid-request', e.message),
+  'job-input-too-large': (e) => new Problem('payload-too-large', e.message, { inputBytes: e.inputBytes, maxInputBytes: e.maxInputBytes }),
 };
 
 /** The body parser's errors, by their `type`. */
@@ -66,6 +67,14 @@ const BODY_PARSER_PROBLEMS: Record<string, ProblemCode> = {
   'request.size.invalid': 'invalid-request',
 };
 
+/** Other client errors of Express's own layers, by their HTTP status; any other 4xx is an invalid request. */
+const CLIENT_STATUS_PROBLEMS: Record<number, ProblemCode> = {
+  404: 'not-found',
+  408: 'request-timeout',
+  413: 'payload-too-large',
+  415: 'unsupported-media-type',
+};
+
 /** The problem `err` is; undefined for an error no client caused. */
 function problemOf(err: unknown): Problem | undefined {
   if (err instanceof Problem) return err;
@@ -74,9 +83,12 @@ function problemOf(err: unknown): Problem | undefined {
   }
   const bodyProblem = BODY_PARSER_PROBLEMS[(err as { type?: string }).type ?? ''];
   if (bodyProblem) return new Problem(bodyProblem, (err as Error).message);
-  // Other client errors from Express's own layers carry status 400: a malformed %-escape in a path
+  // Other client errors from Express's own layers carry a 4xx status: a malformed %-escape in a path
   // parameter, a gzip body that does not inflate.
-  if ((err as { status?: unknown }).status === 400) return new Problem('invalid-request', (err as Error).message);
+  const status = (err as { status?: unknown }).status;
+  if (typeof status === 'number' && status >= 400 && status < 500) {
+    return new Problem(CLIENT_STATUS_PROBLEMS[status] ?? 'invalid-request', (err as Error).message);
+  }
   if (isTemporalUnavailable(err)) return new Problem('temporal-unavailable');
   return undefined;
 }

@@ -65,3 +65,46 @@ export const bodyProblems = {
   '413': problem('The body is over the size limit'),
   '415': problem('The body is not JSON'),
 };
+
+/** The RateLimit fields (draft-ietf-httpapi-ratelimit-headers-10) a rate-limited tenant's answers carry. */
+export const rateLimitHeaders: Json = {
+  RateLimit: {
+    description: 'Where the tenant stands under its policy on this API replica: remaining requests r, seconds t until all are back',
+    schema: { type: 'string', examples: ['"tenant";r=42;t=1'] },
+  },
+  'RateLimit-Policy': {
+    description: "The tenant's quota q of requests per window w seconds on this API replica",
+    schema: { type: 'string', examples: ['"tenant";q=100;w=1'] },
+  },
+  'Retry-After': {
+    description: 'Seconds to wait before the next request (with 429 and 503)',
+    schema: { type: 'string', pattern: '^[0-9]+$' },
+  },
+};
+
+const headerRefs = Object.fromEntries(Object.keys(rateLimitHeaders).map((name) => [name, { $ref: `#/components/headers/${name}` }]));
+const RATE_LIMITED = 'over the tenant’s request rate (rate-limited; Retry-After and RateLimit say when to try again)';
+
+/**
+ * What every tenant operation may answer besides its own responses: the tenant's RateLimit fields on any
+ * answer, 429 when it is over its request rate, and 400 for an unknown query parameter. An operation's
+ * own 429 or 400 keeps its words and gains these.
+ */
+export function tenantOperations(paths: Json): Json {
+  const operation = (op: { responses: Record<string, Json> }) => {
+    const responses: Record<string, Json> = { ...op.responses };
+    const own429 = responses['429'] as { description: string } | undefined;
+    responses['429'] = own429
+      ? { ...own429, description: `${own429.description}; or ${RATE_LIMITED}` }
+      : problem(`The request is ${RATE_LIMITED}`);
+    responses['400'] ??= problem('Unknown query parameters');
+    for (const [status, response] of Object.entries(responses)) responses[status] = { ...response, headers: headerRefs };
+    return { ...op, responses };
+  };
+  return Object.fromEntries(
+    Object.entries(paths).map(([path, item]) => [
+      path,
+      Object.fromEntries(Object.entries(item as Record<string, { responses: Record<string, Json> }>).map(([m, op]) => [m, operation(op)])),
+    ]),
+  );
+}

@@ -5,6 +5,7 @@
 import { poolResourceSchema } from '../clients/pools';
 import type { buildSubmitSchema } from '../jobs/spec';
 import { documentResourceSchema } from './documents';
+import { codecOpenApi } from './openapi-codec';
 import { conversationOpenApi } from './openapi-conversations';
 import { jobsOpenApi } from './openapi-jobs';
 import {
@@ -17,8 +18,10 @@ import {
   problem,
   problemSchema,
   queryParamsOf,
+  rateLimitHeaders,
   ref,
   security,
+  tenantOperations,
   type Json,
 } from './openapi-parts';
 import { DOCUMENT_CONTENT_TYPES, uploadQuerySchema } from './routes/documents';
@@ -133,7 +136,7 @@ function poolsPaths(pools: readonly string[]): Json {
 
 const statusSchema = (values: string[]) => ({ type: 'object', required: ['status'], properties: { status: { enum: values } } });
 
-/** The unauthenticated operations: health, readiness, metrics and the docs. */
+/** The unauthenticated operations: health, readiness and the docs (metrics are served on an address of their own). */
 const operationsPaths: Json = {
   '/healthz': {
     get: { operationId: 'health', summary: 'Liveness', responses: { '200': json('The process is up', statusSchema(['ok'])) } },
@@ -148,13 +151,6 @@ const operationsPaths: Json = {
       },
     },
   },
-  '/metrics': {
-    get: {
-      operationId: 'metrics',
-      summary: 'Prometheus metrics (no API key: serve it on an internal network only)',
-      responses: { '200': { description: 'Prometheus text exposition format', content: { 'text/plain': { schema: { type: 'string' } } } } },
-    },
-  },
   '/openapi.json': {
     get: { operationId: 'openapi', summary: 'This document', responses: { '200': json('OpenAPI 3.1', { type: 'object' }) } },
   },
@@ -167,7 +163,8 @@ const operationsPaths: Json = {
   },
 };
 
-export function buildOpenApi(submitSchema: ReturnType<typeof buildSubmitSchema>, pools: readonly string[]): Json {
+export function buildOpenApi(submitSchema: ReturnType<typeof buildSubmitSchema>, pools: readonly string[], namespace: string): Json {
+  const codec = codecOpenApi(namespace);
   const jobs = jobsOpenApi(submitSchema, pools);
   const conversations = conversationOpenApi(pools);
   return {
@@ -177,17 +174,23 @@ export function buildOpenApi(submitSchema: ReturnType<typeof buildSubmitSchema>,
       version: '1',
       description:
         'Durable AI job queuing on Temporal. Errors are RFC 9457 problem details with a stable type. ' +
-        'A method a path does not list is answered 405 with Allow naming those it does; OPTIONS answers with that Allow.',
+        'A method a path does not list is answered 405 with Allow naming those it does; OPTIONS answers with that Allow. ' +
+        'Unknown query parameters are refused (400 unknown-field) like unknown body fields. ' +
+        'A body announced over the limit is refused (413) before it is read; a request not received within the request timeout is 408; ' +
+        'JSON nested deeper than 64 levels is 400. ' +
+        "Tenants' requests are rate limited: every answer to a tenant carries RateLimit and RateLimit-Policy " +
+        '(draft-ietf-httpapi-ratelimit-headers-10), and a request over the rate is 429 with Retry-After.',
     },
     // Relative: calls go to the origin that served this document.
     servers: [{ url: '/' }],
     components: {
+      headers: rateLimitHeaders,
       securitySchemes: {
         apiKey: {
           type: 'http',
           scheme: 'bearer',
           description:
-            'A tenant key from SWITCHYARD_API_KEYS (/v1/jobs, /v1/documents, /v1/failures, /v1/conversations) or an operator key from SWITCHYARD_OPERATOR_KEYS (/v1/pools)',
+            'A tenant key from SWITCHYARD_API_KEYS (/v1/jobs, /v1/documents, /v1/failures, /v1/conversations) or an operator key from SWITCHYARD_OPERATOR_KEYS (/v1/pools, /codec)',
         },
       },
       schemas: {
@@ -198,9 +201,15 @@ export function buildOpenApi(submitSchema: ReturnType<typeof buildSubmitSchema>,
         PauseRequest: jsonSchema(pauseBodySchema, 'input'),
         ResumeRequest: jsonSchema(resumeBodySchema, 'input'),
         ...conversations.schemas,
+        ...codec.schemas,
         Problem: problemSchema,
       },
     },
-    paths: { ...jobs.paths, ...documentsPaths(), ...poolsPaths(pools), ...conversations.paths, ...operationsPaths },
+    paths: {
+      ...tenantOperations({ ...jobs.paths, ...documentsPaths(), ...conversations.paths }),
+      ...poolsPaths(pools),
+      ...codec.paths,
+      ...operationsPaths,
+    },
   };
 }

@@ -27,6 +27,7 @@ export const PROBLEMS = {
   'unknown-document': { status: 400, title: 'The job names a document this tenant has not uploaded' },
   'url-refused': { status: 400, title: 'The URL may not be fetched or called' },
   'webhook-not-configured': { status: 400, title: 'Webhooks need a signing secret, and none is configured' },
+  'undecodable-payload': { status: 400, title: 'A payload could not be decoded: its key is not held here, or it was altered' },
   unauthorized: { status: 401, title: 'A valid API key is required' },
   forbidden: { status: 403, title: 'This API key may not do that' },
   'not-found': { status: 404, title: 'Not found' },
@@ -45,6 +46,8 @@ export const PROBLEMS = {
   'unsupported-document-type': { status: 415, title: 'The document is not of a type this API reads' },
   'quota-exceeded': { status: 429, title: 'The tenant has as many open jobs as its quota allows', retryAfterS: 5 },
   'too-many-pending': { status: 429, title: 'The conversation has as many messages waiting as it allows', retryAfterS: 2 },
+  // Retry-After comes from the tenant's bucket (rate-limit.ts).
+  'rate-limited': { status: 429, title: 'The tenant is sending requests faster than its rate limit allows' },
   'headers-too-large': { status: 431, title: 'The request headers are too large' },
   'temporal-unavailable': { status: 503, title: 'Temporal is unavailable; retry later', retryAfterS: 5 },
   internal: { status: 500, title: 'Internal error' },

@@ -1,5 +1,5 @@
 /** The API process: one lazy Temporal client, the Express app, and a clean stop on SIGTERM. */
-import type { Server } from 'node:http';
+import { createServer, type Server, type ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { createBlobStore } from '../blobs';
 import { DEFAULT_MAX_PENDING } from '../conversations/contract';
@@ -9,8 +9,9 @@ import { createClient } from '../temporal/connection';
 import { ConversationClient } from '../clients/conversations/client';
 import { JobClient } from '../clients/jobs/client';
 import { PoolClient } from '../clients/pools';
+import { serveMetrics } from '../scaling/autoscaler-metrics';
 import { createApp } from './app';
-import { isLoopback } from './auth';
+import { offLoopbackProblems } from './auth';
 import { createApiMetrics } from './metrics';
 import { Problem, rawProblemResponse, type ProblemCode } from './problems';
 import { API_LISTENING } from './ready-line';
@@ -21,23 +22,33 @@ const PARSER_PROBLEMS: Record<string, ProblemCode> = {
   ERR_HTTP_REQUEST_TIMEOUT: 'request-timeout',
 };
 
+/** How often Node looks for requests over their timeout: a timeout fires within this of its deadline. */
+const TIMEOUT_CHECK_MS = 1000;
+
 /**
  * Requests Node's HTTP parser rejects (a control character in a header, a broken request line, headers
- * over the size limit) never reach Express. Answer them as problems too, where Node would send a bare
- * status line; like Node, write only if no response has started on the connection, then close it.
+ * over the size limit) or that take longer than the request timeout never reach Express, or never finish
+ * there. Answer them as problems too, where Node would send a bare status line; like Node, write only if
+ * the request has not been answered — a body still arriving after an early answer (a 413 before reading
+ * it) is not answered twice — then close the connection.
  */
-function answerClientError(err: NodeJS.ErrnoException, socket: Duplex): void {
-  const inFlight = (socket as Duplex & { _httpMessage?: { headersSent?: boolean } })._httpMessage;
-  if (socket.writable && !inFlight?.headersSent) {
-    socket.write(rawProblemResponse(new Problem(PARSER_PROBLEMS[err.code ?? ''] ?? 'invalid-request', err.message)));
-  }
-  socket.destroy();
+function answerClientErrors(server: Server): void {
+  const lastResponse = new WeakMap<Duplex, ServerResponse>();
+  server.on('request', (_req, res: ServerResponse) => lastResponse.set(res.req.socket, res));
+  server.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => {
+    const last = lastResponse.get(socket);
+    // The answer to a request that has fully arrived is not this one's: the error is about a new request.
+    const answered = last !== undefined && !last.req.complete && last.headersSent;
+    if (socket.writable && !answered) {
+      socket.write(rawProblemResponse(new Problem(PARSER_PROBLEMS[err.code ?? ''] ?? 'invalid-request', err.message)));
+    }
+    socket.destroy();
+  });
 }
 
 export async function startApi(config: Config, log: Logger): Promise<{ server: Server; url: string; close(): Promise<void> }> {
-  if (config.api.keys.length === 0 && !isLoopback(config.api.host)) {
-    throw new Error(`SWITCHYARD_API_KEYS is empty: the API runs without keys only on loopback, not on ${config.api.host}`);
-  }
+  const offLoopback = offLoopbackProblems(config);
+  if (offLoopback.length) throw new Error(offLoopback.join('\n'));
   const metrics = createApiMetrics();
   const temporal = createClient(config.temporal, [metrics.grpcInterceptor]);
   const blobs = createBlobStore(config.blobs);
@@ -50,7 +61,7 @@ export async function startApi(config: Config, log: Logger): Promise<{ server: S
     tenantPolicy: (tenant: string) => tenantPolicy(config.tenants, tenant),
     blobs,
   };
-  const jobs = new JobClient(temporal, shared);
+  const jobs = new JobClient(temporal, { ...shared, maxInputBytes: config.limits.maxInputBytes });
   const pools = new PoolClient(temporal, { taskQueuePrefix: config.temporal.taskQueuePrefix, pools: config.pools });
   metrics.observePools(pools, Object.keys(config.pools), log);
   const conversations = new ConversationClient(temporal, {
@@ -61,16 +72,28 @@ export async function startApi(config: Config, log: Logger): Promise<{ server: S
     outbound: config.outbound,
   });
   const app = createApp({ config, jobs, conversations, blobs, log, metrics });
-  const server = await new Promise<Server>((resolve, reject) => {
-    const s = app.listen(config.api.port, config.api.host, () => resolve(s));
-    s.once('error', reject);
-    s.on('clientError', answerClientError);
+  // Metrics name tenants and pools: served apart from the API, on an address of their own (loopback by default).
+  const metricsServer = await serveMetrics(config.api.metricsAddress, metrics.registry);
+  const timeoutMs = config.api.requestTimeoutMs;
+  const server = createServer(
+    { requestTimeout: timeoutMs, headersTimeout: timeoutMs, connectionsCheckingInterval: Math.min(TIMEOUT_CHECK_MS, timeoutMs) },
+    app,
+  );
+  answerClientErrors(server);
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(config.api.port, config.api.host, resolve);
   });
-  const address = server.address();
-  const port = typeof address === 'object' && address ? address.port : config.api.port;
-  const url = `http://${config.api.host.includes(':') ? `[${config.api.host}]` : config.api.host}:${port}`;
+  const urlOf = (s: Server, host: string) => {
+    const address = s.address();
+    const port = typeof address === 'object' && address ? address.port : 0;
+    return `http://${host.includes(':') && !host.startsWith('[') ? `[${host}]` : host}:${port}`;
+  };
+  const url = urlOf(server, config.api.host);
+  const metricsHost = config.api.metricsAddress.slice(0, config.api.metricsAddress.lastIndexOf(':'));
   log.log('info', API_LISTENING, {
     url,
+    metrics: `${urlOf(metricsServer, metricsHost)}/metrics`,
     auth: config.api.keys.length ? `${config.api.keys.length} API keys` : 'none (loopback only; every caller is tenant "default")',
   });
   return {
@@ -79,6 +102,8 @@ export async function startApi(config: Config, log: Logger): Promise<{ server: S
     async close() {
       await new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeAllConnections();
+      metricsServer.close();
+      metricsServer.closeAllConnections();
       await temporal.connection.close();
     },
   };

@@ -3,11 +3,17 @@
  * blob's own directory, is synced, then renamed over the key, so readers in any process (API and
  * workers on one machine) see a whole blob or none, and a crash mid-write leaves at most a dot-named
  * temp file, which no key can name and deleteScope removes with its scope.
+ *
+ * With encryption keys, every blob is sealed with the first one as it is written (src/crypto/sealed-blob.ts)
+ * and opened with whichever sealed it; a blob stored before there were keys reads as it is. Content
+ * addresses stay the SHA-256 of the plain bytes: the same document is the same document under any key.
  */
 import { randomUUID } from 'node:crypto';
 import fs, { type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
-import type { Readable } from 'node:stream';
+import { pipeline, type Readable } from 'node:stream';
+import { KeyRing, type EncryptionKey } from '../crypto/key-ring';
+import { isSealed, openingStream, openSealed, sealChunks, sealedPlainSize, HEADER_MAX_BYTES } from '../crypto/sealed-blob';
 import { type BlobBody, writeHashed } from './hashed-write';
 import { checkBlobKey, isBlobKey } from './keys';
 import { BlobNotFoundError, type BlobRef, type BlobStore } from './store';
@@ -16,7 +22,14 @@ const MISSING = new Set(['ENOENT', 'ENOTDIR', 'EISDIR']);
 const isMissing = (err: unknown) => MISSING.has((err as NodeJS.ErrnoException).code ?? '');
 
 export class FileBlobStore implements BlobStore {
-  constructor(private readonly dir: string) {}
+  private readonly ring: KeyRing;
+
+  constructor(
+    private readonly dir: string,
+    keys: readonly EncryptionKey[],
+  ) {
+    this.ring = new KeyRing(keys);
+  }
 
   async putContent(scope: string, body: BlobBody, opts: { maxBytes?: number } = {}): Promise<BlobRef> {
     const dir = this.pathOf(scope);
@@ -30,35 +43,32 @@ export class FileBlobStore implements BlobStore {
   }
 
   async get(key: string): Promise<Buffer> {
+    let stored: Buffer;
     try {
-      return await fs.readFile(this.pathOf(key));
+      stored = await fs.readFile(this.pathOf(key));
     } catch (err) {
       throw isMissing(err) ? new BlobNotFoundError(key) : err;
     }
+    return isSealed(stored) ? openSealed(this.ring, stored) : stored;
   }
 
   async stream(key: string): Promise<Readable> {
-    let handle: FileHandle;
-    try {
-      handle = await fs.open(this.pathOf(key), 'r');
-    } catch (err) {
-      throw isMissing(err) ? new BlobNotFoundError(key) : err;
-    }
-    if (!(await handle.stat()).isFile()) {
-      await handle.close();
-      throw new BlobNotFoundError(key);
-    }
-    return handle.createReadStream();
+    const opened = await this.openFile(key);
+    if (!opened) throw new BlobNotFoundError(key);
+    const stored = opened.handle.createReadStream({ start: 0 });
+    if (!isSealed(opened.head)) return stored;
+    const plain = openingStream(this.ring);
+    // An error on either side (a read error, a segment that fails authentication) ends the plain stream with it.
+    pipeline(stored, plain, () => undefined);
+    return plain;
   }
 
   async size(key: string): Promise<number | null> {
-    try {
-      const stat = await fs.stat(this.pathOf(key));
-      return stat.isFile() ? stat.size : null;
-    } catch (err) {
-      if (isMissing(err)) return null;
-      throw err;
-    }
+    const opened = await this.openFile(key);
+    if (!opened) return null;
+    const { size } = await opened.handle.stat();
+    await opened.handle.close();
+    return isSealed(opened.head) ? sealedPlainSize(opened.head, size) : size;
   }
 
   async delete(key: string): Promise<boolean> {
@@ -100,6 +110,28 @@ export class FileBlobStore implements BlobStore {
     return path.join(this.dir, ...checkBlobKey(key).split('/'));
   }
 
+  /** The blob's file, open, and its first bytes (enough for a sealed blob's header); null when there is no such blob. */
+  private async openFile(key: string): Promise<{ handle: FileHandle; head: Buffer } | null> {
+    let handle: FileHandle;
+    try {
+      handle = await fs.open(this.pathOf(key), 'r');
+    } catch (err) {
+      if (isMissing(err)) return null;
+      throw err;
+    }
+    try {
+      if (!(await handle.stat()).isFile()) {
+        await handle.close();
+        return null;
+      }
+      const { buffer, bytesRead } = await handle.read(Buffer.alloc(HEADER_MAX_BYTES), 0, HEADER_MAX_BYTES, 0);
+      return { handle, head: buffer.subarray(0, bytesRead) };
+    } catch (err) {
+      await handle.close();
+      throw err;
+    }
+  }
+
   private async writeThenRename(
     dir: string,
     body: BlobBody,
@@ -108,7 +140,9 @@ export class FileBlobStore implements BlobStore {
   ): Promise<BlobRef> {
     await fs.mkdir(dir, { recursive: true });
     const tmp = path.join(dir, `.tmp-${randomUUID()}`);
-    const { sha256, size } = await writeHashed(tmp, body, { maxBytes, durable: true });
+    const sealWith = this.ring.current;
+    const seal = sealWith && ((plain: AsyncIterable<Uint8Array>) => sealChunks(sealWith, plain));
+    const { sha256, size } = await writeHashed(tmp, body, { maxBytes, durable: true, seal });
     const { key, file } = target(sha256);
     try {
       await fs.rename(tmp, file);

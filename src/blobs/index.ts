@@ -8,5 +8,5 @@ export { InvalidBlobKeyError } from './keys';
 
 /** The store the configuration names: a directory (`SWITCHYARD_BLOB_STORE=file`, the default) or an S3-compatible bucket. */
 export function createBlobStore(settings: Config['blobs']): BlobStore {
-  return settings.kind === 's3' ? new S3BlobStore(settings) : new FileBlobStore(settings.dir);
+  return settings.kind === 's3' ? new S3BlobStore(settings) : new FileBlobStore(settings.dir, settings.keys);
 }

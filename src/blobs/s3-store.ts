@@ -1,6 +1,7 @@
 /**
  * Blobs in an S3-compatible bucket (AWS S3, MinIO, Ceph, R2, …), under an optional key prefix. S3 writes
- * are atomic per object, so a reader sees a whole blob or none.
+ * are atomic per object, so a reader sees a whole blob or none. Every write asks for server-side
+ * encryption (SSE-S3 by default, or SSE-KMS with a configured key) unless the settings turn it off.
  */
 import { createHash, randomUUID } from 'node:crypto';
 import { createReadStream } from 'node:fs';
@@ -24,6 +25,7 @@ import { checkBlobKey } from './keys';
 import { BlobNotFoundError, BlobTooLargeError, type BlobRef, type BlobStore } from './store';
 
 export type S3Settings = Extract<Config['blobs'], { kind: 's3' }>;
+type S3Encryption = NonNullable<S3Settings['serverSideEncryption']>;
 
 /** DeleteObjects takes at most this many keys per request. */
 const DELETE_BATCH = 1000;
@@ -35,8 +37,12 @@ const isNotFound = (err: unknown) => {
 
 export class S3BlobStore implements BlobStore {
   private readonly client: S3Client;
+  /** The server-side encryption parameters of every write. */
+  private readonly encryption: { ServerSideEncryption?: S3Encryption['algorithm']; SSEKMSKeyId?: string };
 
   constructor(private readonly settings: S3Settings) {
+    const sse = settings.serverSideEncryption;
+    this.encryption = sse ? { ServerSideEncryption: sse.algorithm, SSEKMSKeyId: sse.kmsKeyId } : {};
     this.client = new S3Client({
       region: settings.region,
       endpoint: settings.endpoint,
@@ -73,7 +79,7 @@ export class S3BlobStore implements BlobStore {
         // lib-storage sends parts of 5 MB (each retried on its own), or one PutObject when smaller.
         await new Upload({
           client: this.client,
-          params: { Bucket: this.settings.bucket, Key: this.objectKey(key), Body: createReadStream(spool) },
+          params: { Bucket: this.settings.bucket, Key: this.objectKey(key), Body: createReadStream(spool), ...this.encryption },
         }).done();
       }
       return { key, sha256, size };
@@ -84,7 +90,9 @@ export class S3BlobStore implements BlobStore {
 
   async putAt(key: string, body: Uint8Array | string): Promise<BlobRef> {
     const bytes = typeof body === 'string' ? Buffer.from(body) : body;
-    await this.client.send(new PutObjectCommand({ Bucket: this.settings.bucket, Key: this.objectKey(key), Body: bytes }));
+    await this.client.send(
+      new PutObjectCommand({ Bucket: this.settings.bucket, Key: this.objectKey(key), Body: bytes, ...this.encryption }),
+    );
     return { key, ...digest(bytes) };
   }
 

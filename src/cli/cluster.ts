@@ -34,6 +34,7 @@ async function up(config: Config, noUi: boolean, say: (line: string) => void): P
   const { state, started } = await startCluster({
     dir: config.cluster.dir,
     toolsDir: config.toolsDir,
+    toolsCacheDir: config.toolsCacheDir,
     searchPath: config.searchPath,
     namespace: config.temporal.namespace,
     port: config.cluster.port,

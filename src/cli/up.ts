@@ -5,9 +5,12 @@
  * API — as separate processes. Ctrl-C stops them all; the next run resumes the jobs.
  */
 import path from 'node:path';
+import { offLoopbackProblems } from '../api/auth';
 import { childEnvironment, type Config } from '../config';
+import { ActionNeeded } from '../errors';
 import { resolveTemporalBinary } from '../local/binaries';
 import { startDevServer, type DevServer } from '../local/dev-server';
+import { localEncryptionKey } from '../local/encryption-key';
 import { processName, startSwitchyard, stopGraceFor } from '../local/processes';
 import { onLocalCluster } from './cluster';
 import { setup } from './setup';
@@ -16,6 +19,12 @@ export async function up(given: Config, args: string[]): Promise<number> {
   const t0 = Date.now();
   const config = args.includes('--cluster') ? await onLocalCluster(given) : given;
   const say = (line: string) => console.log(line);
+  const offLoopback = offLoopbackProblems(config);
+  if (offLoopback.length) throw new ActionNeeded(offLoopback.join('\n'));
+  // Without keys (so on loopback) the embedded default still encrypts: with a key of its own in the data directory.
+  const localKey = config.temporal.payloads.keys.length ? null : localEncryptionKey(config.dataDir);
+  if (localKey) say(`${localKey.created ? 'Made an encryption key' : 'Encrypting with the key'} in ${localKey.file} (docs/security.md)`);
+  const apiUrl = `http://${config.api.host}:${config.api.port}`;
   const autoscaled = args.includes('--autoscale');
   const workers: string[][] = [
     ['worker', '--workflows'],
@@ -41,6 +50,8 @@ export async function up(given: Config, args: string[]): Promise<number> {
       cliPath: cli.path,
       port: config.devServer.port,
       uiPort: config.devServer.uiPort,
+      // The UI shows payloads decoded by the API's codec server: for operators only, once there are keys.
+      codecEndpoint: `${apiUrl}/codec`,
       dbFile: config.devServer.dbFile,
       namespace: config.temporal.namespace,
       logFile: path.join(config.dataDir, 'logs', 'temporal.log'),
@@ -50,7 +61,11 @@ export async function up(given: Config, args: string[]): Promise<number> {
     uiUrl = server.uiUrl ?? uiUrl;
   }
 
-  const env = childEnvironment({ TEMPORAL_ADDRESS: address, ...(uiUrl === null ? {} : { TEMPORAL_UI_URL: uiUrl }) });
+  const env = childEnvironment({
+    TEMPORAL_ADDRESS: address,
+    ...(uiUrl === null ? {} : { TEMPORAL_UI_URL: uiUrl }),
+    ...(localKey ? { SWITCHYARD_ENCRYPTION_KEYS: localKey.entry } : {}),
+  });
   // Each is restarted when it crashes (kill a worker and the job still finishes); a hung one is killed after its drain grace.
   const supervise = (command: string[], childEnv: NodeJS.ProcessEnv) =>
     startSwitchyard(command, {
@@ -70,7 +85,6 @@ export async function up(given: Config, args: string[]): Promise<number> {
     process.on('SIGINT', () => resolve('SIGINT'));
     process.on('SIGTERM', () => resolve('SIGTERM'));
   });
-  const apiUrl = `http://${config.api.host}:${config.api.port}`;
   const allReady = Promise.all(children.map((c) => c.ready)).then(() => waitForReady(apiUrl));
   const ready = await Promise.race([allReady, stopped.then(() => false)]);
   const workerMetrics =
@@ -135,7 +149,7 @@ Switchyard is up (ready in ${(at.ms / 1000).toFixed(1)} s)
   Temporal     ${at.address}   namespace ${config.temporal.namespace}${at.dbFile ? `   data: ${at.dbFile}` : ''}
   Temporal UI  ${at.uiUrl ?? `unknown: set TEMPORAL_UI_URL so job links open your cluster's UI`}
   Pools        ${Object.keys(config.pools).join(', ')}
-  Metrics      ${at.apiUrl}/metrics${at.metrics ? at.metrics.map((m) => `\n               ${m}`).join('') : '   (workers: set SWITCHYARD_WORKER_METRICS_ADDRESS)'}
+  Metrics      http://${config.api.metricsAddress}/metrics${at.metrics ? at.metrics.map((m) => `\n               ${m}`).join('') : '   (workers: set SWITCHYARD_WORKER_METRICS_ADDRESS)'}
 
 Try it:
   curl -s -X POST ${at.apiUrl}/v1/jobs${auth} -H 'Content-Type: application/json' \\

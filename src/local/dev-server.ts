@@ -15,12 +15,16 @@ export interface DevServerOptions {
   port: number;
   /** null = headless (no Web UI). */
   uiPort: number | null;
+  /** The codec server the Web UI decodes payloads with (the API's /codec), if any. */
+  codecEndpoint?: string;
   /** null = in-memory; everything is lost when the process ends. */
   dbFile: string | null;
   namespace: string;
   log?: (line: string) => void;
   /** SQLite pragmas for a file-backed server; SQLITE_PRAGMAS unless given (benchmarks compare others). */
   sqlitePragmas?: readonly string[];
+  /** Dynamic config values beyond DYNAMIC_CONFIG, `KEY=VALUE` (benchmarks try server settings). */
+  dynamicConfig?: readonly string[];
   /** Server output is appended here; without it, it is discarded (only the tail is kept for error messages). */
   logFile?: string;
 }
@@ -80,7 +84,9 @@ function assertPortFree(port: number, what: string): Promise<void> {
   });
 }
 
-export function devServerArgs(opts: Pick<DevServerOptions, 'port' | 'uiPort' | 'dbFile' | 'namespace' | 'sqlitePragmas'>): string[] {
+export function devServerArgs(
+  opts: Pick<DevServerOptions, 'port' | 'uiPort' | 'codecEndpoint' | 'dbFile' | 'namespace' | 'sqlitePragmas' | 'dynamicConfig'>,
+): string[] {
   const pragmas = opts.sqlitePragmas ?? SQLITE_PRAGMAS;
   return [
     'server',
@@ -90,13 +96,14 @@ export function devServerArgs(opts: Pick<DevServerOptions, 'port' | 'uiPort' | '
     '--port',
     String(opts.port),
     ...(opts.uiPort === null ? ['--headless'] : ['--ui-port', String(opts.uiPort)]),
+    ...(opts.uiPort !== null && opts.codecEndpoint ? ['--ui-codec-endpoint', opts.codecEndpoint] : []),
     ...(opts.dbFile === null ? [] : ['--db-filename', opts.dbFile, ...pragmas.flatMap((p) => ['--sqlite-pragma', p])]),
     '--namespace',
     opts.namespace,
     '--log-level',
     'warn',
     ...searchAttributeFlags(),
-    ...DYNAMIC_CONFIG.flatMap((kv) => ['--dynamic-config-value', kv]),
+    ...[...DYNAMIC_CONFIG, ...(opts.dynamicConfig ?? [])].flatMap((kv) => ['--dynamic-config-value', kv]),
   ];
 }
 

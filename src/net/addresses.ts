@@ -73,3 +73,10 @@ export function forbiddenReason(address: string, allowed: BlockList): string | n
   for (const [what, list] of FORBIDDEN) if (list.check(address, family)) return what;
   return null;
 }
+
+const LOOPBACK = new Set(['127.0.0.1', '::1', 'localhost']);
+/** Whether a host name or address (no port) is this machine's loopback. */
+export const isLoopback = (host: string) => LOOPBACK.has(host) || host.startsWith('127.');
+
+/** Whether a `host:port` (or `[v6]:port`) address is on loopback. */
+export const isLoopbackAddress = (address: string) => isLoopback(address.replace(/:\d+$/, '').replace(/^\[(.*)\]$/, '$1'));

@@ -1,6 +1,6 @@
 /**
  * Connections to Temporal, built from config in one place: address, namespace, TLS / mTLS and API key
- * (Temporal Cloud) apply alike to the API's client and to every worker.
+ * (Temporal Cloud) apply alike to the API's client and to every worker, and so does the payload codec.
  */
 import { readFileSync } from 'node:fs';
 import type { Interceptor } from '@grpc/grpc-js';
@@ -8,6 +8,7 @@ import { Client, Connection, defaultGrpcRetryOptions, makeGrpcRetryInterceptor }
 import type { TLSConfig } from '@temporalio/common/lib/internal-non-workflow';
 import { NativeConnection } from '@temporalio/worker';
 import type { Config } from '../config';
+import { dataConverterOf } from './codec';
 
 type TemporalConfig = Config['temporal'];
 
@@ -33,10 +34,15 @@ export function createClient(t: TemporalConfig, observers: Interceptor[] = []): 
     connectTimeout: '3s',
     interceptors: [...observers, makeGrpcRetryInterceptor(defaultGrpcRetryOptions({ maxAttempts: 3, initialIntervalMs: () => 100 }))],
   });
-  return new Client({ connection, namespace: t.namespace });
+  return new Client({ connection, namespace: t.namespace, dataConverter: dataConverterOf(t.payloads) });
 }
 
 /** The one native connection a worker process shares across all its workers. */
 export function connectWorker(t: TemporalConfig): Promise<NativeConnection> {
-  return NativeConnection.connect({ address: t.address, tls: tlsOptions(t), apiKey: t.apiKey });
+  return NativeConnection.connect({
+    address: t.address,
+    tls: tlsOptions(t),
+    apiKey: t.apiKey,
+    grpcCompression: { codec: t.grpcCompression },
+  });
 }

@@ -1,4 +1,4 @@
-/** Small readers for raw Temporal protos: payloads, timestamps, failures. */
+/** Small readers for raw Temporal protos (decoded by ./decoded.ts first): payloads, timestamps, failures. */
 import { defaultPayloadConverter } from '@temporalio/common';
 import { optionalTsToMs } from '@temporalio/common/lib/time';
 import { temporal } from '@temporalio/proto';
@@ -41,7 +41,13 @@ export function rootFailure(failure: Failure | null | undefined): JobFailure | n
     (f.canceledFailureInfo ? 'Cancelled' : undefined) ||
     (f.terminatedFailureInfo ? 'Terminated' : undefined) ||
     'Error';
-  return { type, message: f.message ?? '' };
+  return { type, message: messageOf(f) };
+}
+
+/** A failure's message, from its encoded attributes when the failure converter moved it there (./failure-converter.ts). */
+function messageOf(f: Failure): string {
+  const encoded = decodePayload<{ message?: unknown }>(f.encodedAttributes)?.message;
+  return typeof encoded === 'string' ? encoded : (f.message ?? '');
 }
 
 const TIMEOUT_KINDS: Record<number, string> = { 1: 'StartToClose', 2: 'ScheduleToStart', 3: 'ScheduleToClose', 4: 'Heartbeat' };

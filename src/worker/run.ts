@@ -14,6 +14,7 @@ import { LimiterClient } from '../inference/limiter-client';
 import { limiterSettingsOf } from '../inference/limiter-state';
 import { createProvider } from '../inference/providers';
 import type { Logger, LogLevel } from '../logger';
+import { dataConverterOf } from '../temporal/codec';
 import { connectWorker } from '../temporal/connection';
 import { workflowBundle } from './workflow-bundle';
 import { limiterWorkflowId, poolTaskQueue, workflowTaskQueue } from '../temporal/task-queues';
@@ -42,7 +43,7 @@ function installRuntime(log: Logger, level: Config['logLevel'], metricsAddress: 
  * the client, so their calls coalesce into the same updates).
  */
 function limiterClients(config: Config, connection: NativeConnection, log: Logger) {
-  const client = new Client({ connection, namespace: config.temporal.namespace });
+  const client = new Client({ connection, namespace: config.temporal.namespace, dataConverter: dataConverterOf(config.temporal.payloads) });
   const clients = new Map<string, LimiterClient>();
   const forPool = (pool: string): LimiterClient | undefined => {
     const settings = limiterSettingsOf(config.pools[pool]!);
@@ -74,6 +75,7 @@ export async function runWorker(config: Config, roles: WorkerRoles, log: Logger)
       connection,
       namespace: config.temporal.namespace,
       shutdownGraceTime: config.worker.shutdownGraceMs,
+      dataConverter: dataConverterOf(config.temporal.payloads),
     };
     const workers: Worker[] = [];
     const limiters = limiterClients(config, connection, log);

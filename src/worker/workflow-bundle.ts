@@ -9,6 +9,7 @@ import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, wri
 import path from 'node:path';
 import { bundleWorkflowCode, DefaultLogger } from '@temporalio/worker';
 import type { Logger } from '../logger';
+import { FAILURE_CONVERTER_PATH } from '../temporal/codec';
 
 const ROOT = path.resolve(__dirname, '../..');
 /** What the bundle can contain: workflow code and everything it may import, and the pinned packages. */
@@ -41,7 +42,12 @@ export function workflowCodeVersion(): string {
 /** Builds the bundle with webpack's chatter kept out of the logs: one summary line is enough. */
 async function build(log: Logger): Promise<string> {
   const quiet = new DefaultLogger('WARN', (entry) => log.log('warn', entry.message));
-  const { code } = await bundleWorkflowCode({ workflowsPath: require.resolve('../../workflows'), logger: quiet });
+  const { code } = await bundleWorkflowCode({
+    workflowsPath: require.resolve('../../workflows'),
+    // Failures workflow code raises are encoded like those of activities: their messages encrypted.
+    failureConverterPath: FAILURE_CONVERTER_PATH,
+    logger: quiet,
+  });
   return code;
 }
 

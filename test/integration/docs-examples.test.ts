@@ -1,8 +1,9 @@
 /**
  * The curl examples in README.md and docs/ run against a real stack, so an example that drifts from the
  * API fails here. A runnable block is fenced as ```sh example; the blocks of one page run in order in
- * one bash shell (later blocks use variables set by earlier ones) with $API, $KEY and $OPERATOR_KEY set,
- * and `curl` fails on any HTTP error unless the example asks for the status itself (`-w`).
+ * one bash shell (later blocks use variables set by earlier ones) with $API, $API_METRICS (the API's metrics
+ * address), $KEY and $OPERATOR_KEY set, and `curl` fails on any HTTP error unless the example asks for
+ * the status itself (`-w`).
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
@@ -89,7 +90,13 @@ for (const page of PAGES) {
   if (!blocks.length) continue;
   test(`${page}: its ${blocks.length} examples run against the API`, { timeout: 180_000 }, async () => {
     const script = [PRELUDE, ...blocks.map((b) => `# ${page}:${b.line}\n${b.body}`)].join('\n');
-    const env = { ...process.env, API: stack.apiUrl, KEY: TENANTS.acme.key, OPERATOR_KEY };
+    const env = {
+      ...process.env,
+      API: stack.apiUrl,
+      API_METRICS: stack.apiMetricsUrl.replace(/\/metrics$/, ''),
+      KEY: TENANTS.acme.key,
+      OPERATOR_KEY,
+    };
     const { code, output } = await runScript(script, env);
     assert.equal(code, 0, `the examples of ${page} failed (exit ${code}):\n${output.slice(-4000)}`);
   });

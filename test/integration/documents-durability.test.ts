@@ -11,6 +11,7 @@ import path from 'node:path';
 import { after, before, test } from 'node:test';
 import { defaultPayloadConverter } from '@temporalio/common';
 import { pickFreePort, startDevServer, type DevServer, type DevServerOptions } from '../../src/local/dev-server';
+import { fetchHistoryDecoded } from '../../src/temporal/decoded';
 import { Stack, type ProcessHandle } from '../../testkit/stack';
 import { eventually } from '../../testkit/wait';
 
@@ -148,7 +149,7 @@ test('a job that continued as new, cancelled and retried, starts again from the 
   const retried = await stack.call('POST', `/v1/jobs/${id}/retry`);
   assert.equal(retried.status, 202, JSON.stringify(retried.body));
   assert.equal(retried.body.run.retryOf, cancelled.run.id);
-  const history = await client.workflow.getHandle(workflowId, retried.body.run.id).fetchHistory();
+  const history = await fetchHistoryDecoded(client.workflow.getHandle(workflowId, retried.body.run.id));
   const started = history.events?.[0]?.workflowExecutionStartedEventAttributes;
   const input = defaultPayloadConverter.fromPayload<{ cursor?: unknown; jobId: string }>(started!.input!.payloads![0]!);
   assert.equal(input.jobId, id);

@@ -139,7 +139,7 @@ describe('idempotency', () => {
       Array.from({ length: 20 }, () => stack.call('POST', '/v1/jobs', { body: sentimentJob('Concurrent.'), headers })),
     );
     const ids = new Set(answers.map((a) => a.body.id));
-    assert.equal(ids.size, 1);
+    assert.equal(ids.size, 1, JSON.stringify(answers.map((a) => [a.status, a.body.id ?? a.body.detail])));
     assert.equal(answers.filter((a) => a.status === 202).length, 1);
     assert.ok(answers.every((a) => a.status === 202 || a.status === 200));
     const [id] = [...ids];

@@ -2,7 +2,8 @@
  * Metrics end to end: real API and worker processes (the workers with their Prometheus endpoint on), an
  * OpenAI-compatible pool with batching, real traffic — embed jobs that batch, a chat job that uses
  * tokens, a poisoned job that fails — then both endpoints must report exactly that traffic. The API also
- * reports each pool's scaling signal: a pool without workers whose jobs wait wants workers.
+ * reports each pool's scaling signal: a pool without workers whose jobs wait wants workers. The API serves
+ * its metrics on an address of its own (SWITCHYARD_API_METRICS_ADDRESS), not on the API's port.
  */
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
@@ -126,9 +127,10 @@ test('the API and the workers serve metrics that match the traffic', { timeout: 
   const unknownId = submitted[0].body.id.replace(/.{4}$/, '0000');
   assert.equal((await stack.call('GET', `/v1/jobs/${unknownId}`)).status, 404);
   assert.equal((await stack.call('GET', '/v1/jobs', { as: null })).status, 401);
-  assert.equal((await fetch(`${stack.apiUrl}/metrics`)).status, 200, '/metrics needs no API key');
+  assert.equal((await fetch(`${stack.apiUrl}/metrics`)).status, 404, 'the API port serves no metrics: they name tenants');
+  assert.match(stack.apiMetricsUrl, /^http:\/\/127\.0\.0\.1:\d+\/metrics$/, 'served on loopback, apart from the API');
 
-  const api = await scrape(`${stack.apiUrl}/metrics`);
+  const api = await scrape(stack.apiMetricsUrl);
   const tenant = stack.tenant();
   const submittedAs = (priority: string) =>
     total(api, 'switchyard_jobs_submitted_total', { type: 'inference', tenant, pool: POOL, priority });
@@ -167,7 +169,7 @@ test('the API and the workers serve metrics that match the traffic', { timeout: 
   for (let i = 0; i < WAITING_JOBS; i++)
     await submit({ type: 'inference', task: 'sentiment', pool: WAITING_POOL, input: { text: `waiting ${i} of ${tag}` } });
   const waiting = await eventually(`a backlog of ${WAITING_JOBS} on ${WAITING_POOL}`, async () => {
-    const samples = await scrape(`${stack.apiUrl}/metrics`);
+    const samples = await scrape(stack.apiMetricsUrl);
     return total(samples, 'switchyard_pool_backlog', { pool: WAITING_POOL }) === WAITING_JOBS ? samples : undefined;
   });
   const desired = total(waiting, 'switchyard_pool_desired_workers', { pool: WAITING_POOL });

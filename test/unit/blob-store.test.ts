@@ -8,6 +8,7 @@ import { text } from 'node:stream/consumers';
 import { after, before, describe, it } from 'node:test';
 import { ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
 import { BlobNotFoundError, BlobTooLargeError, createBlobStore, InvalidBlobKeyError, type BlobStore } from '../../src/blobs';
+import { newKeyEntry, parseEncryptionKeys } from '../../src/crypto/key-ring';
 import { startMoto, type Moto } from '../../testkit/moto';
 
 const ROOT = path.resolve(__dirname, '../..');
@@ -170,15 +171,19 @@ describe('S3 blob store, against moto', () => {
 describe('file blob store', () => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'switchyard-blobs-'));
   after(() => fs.rmSync(dir, { recursive: true, force: true }));
+  // Sealed with a key, as every configuration that has one (and `npm start`) stores them.
+  const keyEntry = newKeyEntry('blob-test');
+  const keys = parseEncryptionKeys(keyEntry).keys;
 
-  blobStoreContract(() => createBlobStore({ kind: 'file', dir }));
+  blobStoreContract(() => createBlobStore({ kind: 'file', dir, keys }));
 
   it('a writer killed mid-blob leaves nothing under any key; another process reads what it finished', async () => {
     const scope = freshScope();
     // A separate process: one whole blob, then a content upload that stalls after its first megabyte.
     const script = `
       const { FileBlobStore } = require(${JSON.stringify(path.join(ROOT, 'src/blobs/file-store.ts'))});
-      const store = new FileBlobStore(${JSON.stringify(dir)});
+      const { parseEncryptionKeys } = require(${JSON.stringify(path.join(ROOT, 'src/crypto/key-ring.ts'))});
+      const store = new FileBlobStore(${JSON.stringify(dir)}, parseEncryptionKeys(${JSON.stringify(keyEntry)}).keys);
       (async () => {
         await store.putAt('${scope}/text', 'finished');
         await store.putContent('${scope}', (async function* () {
@@ -196,7 +201,7 @@ describe('file blob store', () => {
     child.kill('SIGKILL');
     await exited;
 
-    const store = createBlobStore({ kind: 'file', dir });
+    const store = createBlobStore({ kind: 'file', dir, keys });
     assert.deepEqual(await store.list(scope), [`${scope}/text`]);
     assert.equal((await store.get(`${scope}/text`)).toString(), 'finished');
     const leftovers = fs.readdirSync(path.join(dir, scope)).filter((f) => f !== 'text');
@@ -205,4 +210,11 @@ describe('file blob store', () => {
     assert.equal(await store.deleteScope(scope), 1);
     assert.equal(fs.existsSync(path.join(dir, scope)), false, 'deleteScope removes the temp file too');
   });
+});
+
+describe('file blob store without encryption keys', () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'switchyard-blobs-plain-'));
+  after(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+  blobStoreContract(() => createBlobStore({ kind: 'file', dir, keys: [] }));
 });

@@ -1,7 +1,8 @@
 /**
  * deploy/k8s, docker-compose.yml and the files they mount, checked offline: Kubernetes objects against
- * their schemas (KEDA's included) and each other, the compose file with `docker-compose config -q`, and
- * both against Switchyard's own configuration and task-queue names.
+ * their schemas (KEDA's included) and each other, the compose file with `docker-compose config -q`, both
+ * against Switchyard's own configuration and task-queue names, and the Temporal they run (compose, the Helm
+ * values in deploy/k8s/temporal) against the local cluster's.
  */
 import assert from 'node:assert/strict';
 import { execFile, execFileSync } from 'node:child_process';
@@ -13,6 +14,7 @@ import { parse } from 'yaml';
 import { loadConfig } from '../../src/config';
 import { DYNAMIC_CONFIG } from '../../src/local/dev-server';
 import { type Manifest, readManifests, referenceProblems, schemaProblems } from '../fixtures/k8s-manifests';
+import { composeProblems, HELM_VALUES_FILE, helmValuesProblems } from '../fixtures/temporal-deployments';
 
 const ROOT = path.resolve(__dirname, '../..');
 const K8S = path.join(ROOT, 'deploy', 'k8s');
@@ -158,11 +160,38 @@ test('docker-compose.yml: valid Switchyard configuration, workers drain before t
   const [, minor] = /temporalio\/server:1\.(\d+)/.exec(temporal.image) ?? [];
   assert.ok(Number(minor) >= 29, `${temporal.image}: fairness and task-queue config need server ≥ 1.29`);
 
-  // Prometheus scrapes the API and every worker service (each replica, through DNS).
+  // Prometheus scrapes the API's metrics address and every worker service (each replica, through DNS).
   const prometheus = parse(fs.readFileSync(path.join(ROOT, 'deploy', 'prometheus.yml'), 'utf8'));
   const workerJob = prometheus.scrape_configs.find((j: any) => j.job_name === 'switchyard-workers');
   assert.deepEqual([...workerJob.dns_sd_configs[0].names].sort(), workers.map(([name]) => name).sort());
   assert.equal(workerJob.dns_sd_configs[0].port, 9464);
   const apiJob = prometheus.scrape_configs.find((j: any) => j.job_name === 'switchyard-api');
-  assert.deepEqual(apiJob.static_configs[0].targets, [`api:${services.api.environment.API_PORT}`]);
+  const apiMetricsPort = String(services.api.environment.SWITCHYARD_API_METRICS_ADDRESS).split(':').pop();
+  assert.deepEqual(apiJob.static_configs[0].targets, [`api:${apiMetricsPort}`]);
+});
+
+test('docker-compose.yml and the Helm values run the local cluster’s Temporal: server version, history shards, dynamic config', () => {
+  const compose = parse(fs.readFileSync(COMPOSE_FILE, 'utf8'), { merge: true });
+  const values = parse(fs.readFileSync(HELM_VALUES_FILE, 'utf8'));
+  assert.deepEqual(composeProblems(compose), []);
+  assert.deepEqual(helmValuesProblems(values), []);
+
+  // Drift from the local cluster is reported.
+  compose.services.temporal.image = 'temporalio/server:1.31.0';
+  compose.services.temporal.environment.NUM_HISTORY_SHARDS = '4';
+  compose.services.temporal.volumes = [];
+  values.admintools.image.tag = '1.31.0';
+  values.server.config.persistence.numHistoryShards = 512;
+  delete values.server.dynamicConfig['matching.enableFairness'];
+  const problems = [...composeProblems(compose), ...helmValuesProblems(values)].join('\n');
+  for (const expected of [
+    /docker-compose.yml: temporal image tag is "1.31.0", not "1.32.2"/,
+    /docker-compose.yml: temporal NUM_HISTORY_SHARDS is 4, not 8/,
+    /docker-compose.yml: the dynamic config mounted at .* is undefined/,
+    /values.yaml: admintools.image.tag is "1.31.0"/,
+    /values.yaml: server.config.persistence.numHistoryShards is 512, not 8/,
+    /values.yaml: server.dynamicConfig is/,
+  ]) {
+    assert.match(problems, expected);
+  }
 });

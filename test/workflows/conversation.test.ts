@@ -49,7 +49,7 @@ let workers: Worker[];
 let running: Promise<void>[];
 
 const blobDir = mkdtempSync(path.join(os.tmpdir(), 'switchyard-chat-'));
-const blobs = createBlobStore({ kind: 'file', dir: blobDir });
+const blobs = createBlobStore({ kind: 'file', dir: blobDir, keys: [] });
 const WEBHOOK_SECRET = 'a-test-webhook-secret';
 /** The record the activities stored, or undefined when there is none (yet). */
 async function storedRecord(conversationId: string, seq: number): Promise<MessageRecord | undefined> {

@@ -162,7 +162,7 @@ async function hang(): Promise<never> {
 before(async () => {
   env = await startTimeSkipping();
   blobDir = mkdtempSync(path.join(os.tmpdir(), 'switchyard-documents-'));
-  blobs = new FileBlobStore(blobDir);
+  blobs = new FileBlobStore(blobDir, []);
   const connection = env.nativeConnection;
   bundle = await bundleWorkflowCode({ workflowsPath: require.resolve('../../workflows') });
   // The test's own HTTP server is on loopback, which the guard refuses unless allowed.

@@ -158,6 +158,21 @@ test('an attempt still running at the deadline is given up and the job ends JobD
   assert.equal(deadlineFailureType(error), DEADLINE_EXCEEDED);
 });
 
+test('a job no worker picks up before its deadline ends JobDeadlineExceeded, not JobQueueTimeout', async () => {
+  // No worker polls the pool's queue; with a maxQueueMs past the deadline, and without one.
+  for (const maxQueueMs of [5000, undefined]) {
+    const workflowQueue = `wf-${randomUUID()}`;
+    const workflows = await Worker.create({ connection: env.nativeConnection, taskQueue: workflowQueue, workflowsPath: WORKFLOWS_PATH });
+    const input = jobInput({ deadlineMs: 2000, maxQueueMs });
+    const error = await workflows.runUntil(
+      env.client.workflow
+        .execute(inferenceJob, { workflowId: `test-${randomUUID()}`, taskQueue: workflowQueue, args: [input] })
+        .catch((e: unknown) => e),
+    );
+    assert.equal(deadlineFailureType(error), DEADLINE_EXCEEDED, `maxQueueMs ${maxQueueMs}`);
+  }
+});
+
 test('a cancelled job is cancelled, not timed out', async () => {
   const input = jobInput();
   const workflowQueue = `wf-${randomUUID()}`;

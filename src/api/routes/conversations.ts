@@ -8,7 +8,7 @@ import { CONVERSATION_ID, DEFAULT_MAX_PENDING, MAX_PENDING, MESSAGE_LIMITS, type
 import { CHAT_LIMITS, pipelineSchemaFor, stageSchema, targetSchema } from '../../conversations/pipeline';
 import { MESSAGE_REF, type ConversationClient } from '../../clients/conversations/client';
 import { tenantOf } from '../auth';
-import { queryOf } from '../body';
+import { NO_QUERY, queryOf } from '../body';
 import { Problem } from '../problems';
 import { resumeAfter, streamEvents, type EventPage } from '../sse';
 import { IDEMPOTENCY_KEY } from './jobs';
@@ -43,8 +43,6 @@ export const messageRequestSchema = z.strictObject({
     .describe('Kept with the message and sent to targets; not read by handlers'),
 });
 
-const noQuery = z.strictObject({});
-
 /** After a message completes, how long its stream waits for the deliveries to settle (a down target retries for minutes). */
 const DELIVERY_WAIT_MS = 30_000;
 
@@ -66,6 +64,7 @@ export function conversationsRouter(conversations: ConversationClient, pools: re
   const noSuchMessage = (cid: string, mid: string) => new Problem('not-found', `No message ${mid} in conversation ${cid}`);
 
   router.post('/', async (req, res) => {
+    queryOf(req, NO_QUERY);
     if (!req.is('application/json')) throw new Problem('unsupported-media-type');
     const body = createSchema.safeParse(req.body);
     if (!body.success) throw Problem.fromZod(body.error, 'body');
@@ -86,7 +85,7 @@ export function conversationsRouter(conversations: ConversationClient, pools: re
 
   router.get('/:cid', async (req, res) => {
     const cid = conversationId(req);
-    queryOf(req, noQuery);
+    queryOf(req, NO_QUERY);
     const conversation = await conversations.get(tenantOf(req), cid);
     if (!conversation) throw noSuchConversation(cid);
     res.json(conversation);
@@ -94,6 +93,7 @@ export function conversationsRouter(conversations: ConversationClient, pools: re
 
   router.delete('/:cid', async (req, res) => {
     const cid = conversationId(req);
+    queryOf(req, NO_QUERY);
     const conversation = await conversations.cancel(tenantOf(req), cid);
     if (!conversation) throw noSuchConversation(cid);
     res.status(202).json(conversation);
@@ -101,6 +101,7 @@ export function conversationsRouter(conversations: ConversationClient, pools: re
 
   router.post('/:cid/messages', async (req, res) => {
     const cid = conversationId(req);
+    queryOf(req, NO_QUERY);
     if (!req.is('application/json')) throw new Problem('unsupported-media-type');
     const key = req.get('idempotency-key');
     if (key !== undefined && !IDEMPOTENCY_KEY.test(key)) {
@@ -121,7 +122,7 @@ export function conversationsRouter(conversations: ConversationClient, pools: re
   router.get('/:cid/messages/:mid', async (req, res) => {
     const cid = conversationId(req);
     const mid = messageRef(req);
-    queryOf(req, noQuery);
+    queryOf(req, NO_QUERY);
     const message = await conversations.getMessage(tenantOf(req), cid, mid);
     if (!message) throw noSuchMessage(cid, mid);
     res.json(message);

@@ -10,7 +10,7 @@ import { detectDocumentType, SNIFF_BYTES, UnsupportedDocumentError } from '../..
 import { SwitchyardError } from '../../errors';
 import { DOCUMENT_ID } from '../../jobs/spec';
 import { tenantOf } from '../auth';
-import { queryOf } from '../body';
+import { NO_QUERY, queryOf } from '../body';
 import type { DocumentLibrary } from '../documents';
 import { Problem } from '../problems';
 
@@ -22,7 +22,6 @@ const filename = z
   // eslint-disable-next-line no-control-regex -- rejecting control characters is the point of this pattern
   .regex(/^[^\x00-\x1f\x7f/\\]+$/, 'a file name without path separators or control characters');
 export const uploadQuerySchema = z.strictObject({ filename: filename.optional().describe('The file name, if not in Content-Disposition') });
-const noQuery = z.strictObject({});
 
 /**
  * The Content-Types an upload may declare (any other text/* reads as plain text). With octet-stream or
@@ -73,14 +72,14 @@ export function documentsRouter(library: DocumentLibrary, maxBytes: number) {
   });
 
   router.get('/:id', async (req, res) => {
-    queryOf(req, noQuery);
+    queryOf(req, NO_QUERY);
     const document = DOCUMENT_ID.test(req.params.id) ? await library.get(tenantOf(req), req.params.id) : null;
     if (!document) throw notFound(req.params.id);
     res.json(document);
   });
 
   router.delete('/:id', async (req, res) => {
-    queryOf(req, noQuery);
+    queryOf(req, NO_QUERY);
     const deleted = DOCUMENT_ID.test(req.params.id) && (await library.delete(tenantOf(req), req.params.id));
     if (!deleted) throw notFound(req.params.id);
     res.status(204).end();

@@ -6,7 +6,7 @@ import { REVIEW_DECISIONS } from '../../documents/contract';
 import { isJobId } from '../../jobs/ids';
 import type { JobClient } from '../../clients/jobs/client';
 import { tenantOf } from '../auth';
-import { queryOf } from '../body';
+import { NO_QUERY, queryOf } from '../body';
 import { Problem } from '../problems';
 
 export const reviewBodySchema = z.strictObject({
@@ -14,14 +14,13 @@ export const reviewBodySchema = z.strictObject({
   reviewer: z.string().trim().min(1).max(200).describe('Who decides: kept with the decision in the job'),
   comment: z.string().max(10_000).optional(),
 });
-const noQuery = z.strictObject({});
 
 export function jobDataRouter(jobs: JobClient) {
   const router = Router();
   const notFound = (id: string) => new Problem('not-found', `No job ${id}`);
 
   router.get('/:id/result', async (req, res) => {
-    queryOf(req, noQuery);
+    queryOf(req, NO_QUERY);
     const result = isJobId(req.params.id) ? await jobs.result(tenantOf(req), req.params.id) : null;
     if (!result) throw notFound(req.params.id);
     if ('json' in result) return void res.json(result.json);
@@ -30,6 +29,7 @@ export function jobDataRouter(jobs: JobClient) {
   });
 
   router.post('/:id/review', async (req, res) => {
+    queryOf(req, NO_QUERY);
     if (!req.is('application/json')) throw new Problem('unsupported-media-type');
     const parsed = reviewBodySchema.safeParse(req.body);
     if (!parsed.success) throw Problem.fromZod(parsed.error, 'body');
@@ -39,7 +39,7 @@ export function jobDataRouter(jobs: JobClient) {
   });
 
   router.delete('/:id', async (req, res) => {
-    queryOf(req, noQuery);
+    queryOf(req, NO_QUERY);
     const job = isJobId(req.params.id) ? await jobs.delete(tenantOf(req), req.params.id) : null;
     if (!job) throw notFound(req.params.id);
     res.status(204).end();

@@ -7,7 +7,7 @@ import { z } from 'zod';
 import { isJobId } from '../../jobs/ids';
 import type { JobClient } from '../../clients/jobs/client';
 import { RETRYABLE_STATUSES } from '../../clients/jobs/retry';
-import { optionalJsonBody, queryOf } from '../body';
+import { NO_QUERY, optionalJsonBody, queryOf } from '../body';
 import { tenantOf } from '../auth';
 import { Problem } from '../problems';
 import { buildListQuerySchema } from './jobs';
@@ -25,7 +25,6 @@ export function buildBulkRetrySchema(pools: readonly string[]) {
 
 /** Retrying a job takes no options: the retry is the same job. */
 export const retryBodySchema = z.strictObject({});
-const runsQuerySchema = z.strictObject({});
 
 export function jobRunsRouter(jobs: JobClient, pools: readonly string[]) {
   const router = Router();
@@ -33,6 +32,7 @@ export function jobRunsRouter(jobs: JobClient, pools: readonly string[]) {
   const notFound = (id: string) => new Problem('not-found', `No job ${id}`);
 
   router.post('/retry', async (req, res) => {
+    queryOf(req, NO_QUERY);
     if (!req.is('application/json')) throw new Problem('unsupported-media-type');
     const parsed = bulkSchema.safeParse(req.body);
     if (!parsed.success) throw Problem.fromZod(parsed.error, 'body');
@@ -40,6 +40,7 @@ export function jobRunsRouter(jobs: JobClient, pools: readonly string[]) {
   });
 
   router.post('/:id/retry', async (req, res) => {
+    queryOf(req, NO_QUERY);
     optionalJsonBody(req, retryBodySchema);
     const job = isJobId(req.params.id) ? await jobs.retry(tenantOf(req), req.params.id) : null;
     if (!job) throw notFound(req.params.id);
@@ -47,7 +48,7 @@ export function jobRunsRouter(jobs: JobClient, pools: readonly string[]) {
   });
 
   router.get('/:id/runs', async (req, res) => {
-    queryOf(req, runsQuerySchema);
+    queryOf(req, NO_QUERY);
     const runs = isJobId(req.params.id) ? await jobs.runs(tenantOf(req), req.params.id) : null;
     if (!runs) throw notFound(req.params.id);
     res.json({ items: runs });

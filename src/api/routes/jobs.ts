@@ -8,6 +8,7 @@ import type { buildSubmitSchema, DocumentJobSpec, SubmitRequest } from '../../jo
 import type { JobClient } from '../../clients/jobs/client';
 import type { JobToStart } from '../../clients/jobs/start';
 import { tenantOf } from '../auth';
+import { NO_QUERY, queryOf } from '../body';
 import { Problem } from '../problems';
 
 export const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,200}$/;
@@ -43,6 +44,7 @@ export function jobsRouter(
   const listQuery = buildListQuerySchema(pools);
 
   router.post('/', async (req, res) => {
+    queryOf(req, NO_QUERY);
     if (!req.is('application/json')) throw new Problem('unsupported-media-type');
     const key = req.get('idempotency-key');
     if (key !== undefined && !IDEMPOTENCY_KEY.test(key)) {
@@ -64,19 +66,19 @@ export function jobsRouter(
   });
 
   router.get('/', async (req, res) => {
-    const parsed = listQuery.safeParse(req.query);
-    if (!parsed.success) throw Problem.fromZod(parsed.error, 'query');
-    const page = await jobs.list(tenantOf(req), parsed.data);
+    const page = await jobs.list(tenantOf(req), queryOf(req, listQuery));
     res.json({ items: page.items, nextCursor: page.nextCursor });
   });
 
   router.get('/:id', async (req, res) => {
+    queryOf(req, NO_QUERY);
     const job = isJobId(req.params.id) ? await jobs.get(tenantOf(req), req.params.id) : null;
     if (!job) throw new Problem('not-found', `No job ${req.params.id}`);
     res.json(job);
   });
 
   router.post('/:id/cancel', async (req, res) => {
+    queryOf(req, NO_QUERY);
     const job = isJobId(req.params.id) ? await jobs.cancel(tenantOf(req), req.params.id) : null;
     if (!job) throw new Problem('not-found', `No job ${req.params.id}`);
     res.status(202).json(job);

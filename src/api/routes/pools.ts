@@ -2,15 +2,13 @@
 import { Router } from 'express';
 import { z } from 'zod';
 import type { PoolClient } from '../../clients/pools';
-import { optionalJsonBody, queryOf } from '../body';
+import { NO_QUERY, optionalJsonBody, queryOf } from '../body';
 import { Problem } from '../problems';
 
 export const pauseBodySchema = z.strictObject({
   reason: z.string().min(1).max(200).optional().describe('Shown with the pool while it is paused'),
 });
 export const resumeBodySchema = z.strictObject({});
-/** Reading pools takes no parameters; an unknown one is an error, not ignored. */
-const noQuery = z.strictObject({});
 
 export function poolsRouter(pools: PoolClient) {
   const router = Router();
@@ -20,21 +18,23 @@ export function poolsRouter(pools: PoolClient) {
   };
 
   router.get('/', async (req, res) => {
-    queryOf(req, noQuery);
+    queryOf(req, NO_QUERY);
     res.json({ items: await pools.list() });
   });
 
   router.get('/:name', async (req, res) => {
-    queryOf(req, noQuery);
+    queryOf(req, NO_QUERY);
     res.json(found(req.params.name, await pools.get(req.params.name)));
   });
 
   router.post('/:name/pause', async (req, res) => {
+    queryOf(req, NO_QUERY);
     const { reason } = optionalJsonBody(req, pauseBodySchema);
     res.json(found(req.params.name, await pools.pause(req.params.name, reason)));
   });
 
   router.post('/:name/resume', async (req, res) => {
+    queryOf(req, NO_QUERY);
     optionalJsonBody(req, resumeBodySchema);
     res.json(found(req.params.name, await pools.resume(req.params.name)));
   });

@@ -59,6 +59,7 @@ import {
   TooManyPendingError,
   WebhookSecretMissingError,
 } from './errors';
+import { describeDecoded } from '../../temporal/decoded';
 import { attemptsBegun, rootFailure } from '../../temporal/proto';
 import { workflowTaskQueue } from '../../temporal/task-queues';
 
@@ -360,7 +361,7 @@ export class ConversationClient {
 
   private async describe(tenant: string, conversationId: string): Promise<WorkflowExecutionDescription | null> {
     try {
-      const description = await this.handle(tenant, conversationId).describe();
+      const description = await describeDecoded(this.handle(tenant, conversationId));
       // The id already scopes the conversation to its tenant; the search attribute is a second check.
       return description.typedSearchAttributes.get(SEARCH_ATTRIBUTES.tenant) === tenant ? description : null;
     } catch (err) {

@@ -26,6 +26,21 @@ export class QuotaExceededError extends SwitchyardError {
   }
 }
 
+/** The job's workflow input is over the configured size: Temporal would refuse it, so nothing was started. */
+export class JobInputTooLargeError extends SwitchyardError {
+  override readonly name = 'JobInputTooLargeError';
+  readonly code = 'job-input-too-large';
+  constructor(
+    readonly inputBytes: number,
+    readonly maxInputBytes: number,
+  ) {
+    super(
+      `the job's input is ${inputBytes} bytes as the workflow gets it (JSON, UTF-8: an invalid UTF-8 byte counts as the 3 of its replacement character); ` +
+        `the limit is ${maxInputBytes} (SWITCHYARD_MAX_JOB_INPUT_BYTES)`,
+    );
+  }
+}
+
 /** A listing cursor this API did not issue for the query (or the server cannot decode). */
 export class InvalidCursorError extends SwitchyardError {
   override readonly name = 'InvalidCursorError';

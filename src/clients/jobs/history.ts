@@ -4,6 +4,7 @@ import type { DocumentJobOutcome } from '../../documents/contract';
 import { DEADLINE_EXCEEDED, type JobType } from '../../jobs/job';
 import type { InferenceOutcome } from '../../jobs/inference-contract';
 import type { JobResource } from '../../jobs/resource';
+import { fetchHistoryDecoded } from '../../temporal/decoded';
 import { decodePayload, isoTime, rootFailure } from '../../temporal/proto';
 
 type ClosedJobFields = Pick<JobResource, 'attempts' | 'lastFailure' | 'result' | 'startedAt' | 'progress'>;
@@ -16,7 +17,7 @@ const FAILED_CHUNKS_SHOWN = 100;
  * that run's history holds how the job ended.
  */
 export async function readClosedJob(handle: WorkflowHandle, type: JobType): Promise<ClosedJobFields> {
-  const history = await handle.fetchHistory();
+  const history = await fetchHistoryDecoded(handle);
   const fields: ClosedJobFields = { attempts: 0, lastFailure: null, result: null, startedAt: null, progress: null };
   for (const event of history.events ?? []) {
     if (event.activityTaskStartedEventAttributes) {

@@ -11,6 +11,7 @@ import { JOB_TYPES, jobStatusOf, type JobType } from '../../jobs/job';
 import { workflowIdFor } from '../../jobs/ids';
 import { jobLinks, type JobLinkBase, type JobResource } from '../../jobs/resource';
 import { SEARCH_ATTRIBUTES } from '../../jobs/search-attributes';
+import { describeDecoded } from '../../temporal/decoded';
 import { attemptsBegun, decodePayload, isoTime, isStarted, rootFailure } from '../../temporal/proto';
 import { readClosedJob } from './history';
 import type { RetryMemo } from './retry';
@@ -45,7 +46,7 @@ export class JobReader {
   /** The workflow behind the tenant's job, or null when there is none or it belongs to someone else. */
   async describe(tenant: string, jobId: string, runId?: string): Promise<WorkflowExecutionDescription | null> {
     try {
-      const description = await this.temporal.workflow.getHandle(workflowIdFor(tenant, jobId), runId).describe();
+      const description = await describeDecoded(this.temporal.workflow.getHandle(workflowIdFor(tenant, jobId), runId));
       // The id already scopes the job to its tenant; the search attribute is a second check.
       return description.typedSearchAttributes.get(SEARCH_ATTRIBUTES.tenant) === tenant ? description : null;
     } catch (err) {

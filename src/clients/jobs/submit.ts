@@ -6,8 +6,9 @@
 import { type Client, type WorkflowExecutionDescription, WorkflowExecutionAlreadyStartedError } from '@temporalio/client';
 import type { TenantPolicy } from '../../config';
 import { jobIdForIdempotencyKey, newJobId } from '../../jobs/ids';
+import { describeDecoded } from '../../temporal/decoded';
 import { firstRun, jobLinks, type JobLinkBase, type JobResource } from '../../jobs/resource';
-import { IdempotencyConflictError, QuotaExceededError } from './errors';
+import { IdempotencyConflictError, JobInputTooLargeError, QuotaExceededError } from './errors';
 import type { OpenJobs } from './open-jobs';
 import type { JobReader } from './read';
 import { workflowStart, type JobMemo, type JobToStart } from './start';
@@ -18,6 +19,8 @@ export interface SubmitSettings extends JobLinkBase {
   heartbeatTimeoutMs: number;
   /** The tenant's fairness weight and quota of open jobs, from configuration. */
   tenantPolicy(tenant: string): TenantPolicy;
+  /** Largest workflow input, as JSON in UTF-8: a bigger one is refused before Temporal refuses it. */
+  maxInputBytes: number;
 }
 
 export interface SubmitContext {
@@ -35,7 +38,7 @@ export interface Submission {
 
 /**
  * Starts the job's workflow, or answers a repeat of its idempotency key. A tenant at its quota of open
- * jobs gets QuotaExceededError and nothing is started.
+ * jobs gets QuotaExceededError, a job whose input is too large JobInputTooLargeError, and nothing is started.
  */
 export async function submitJob(
   ctx: SubmitContext,
@@ -55,6 +58,9 @@ export async function submitJob(
     heartbeatTimeoutMs: settings.heartbeatTimeoutMs,
     tenantWeight: settings.tenantPolicy(tenant).weight,
   });
+  // What the payload converter will send: JSON in UTF-8, where text may have grown (a replaced invalid byte is 3).
+  const inputBytes = Buffer.byteLength(JSON.stringify(options.args));
+  if (inputBytes > settings.maxInputBytes) throw new JobInputTooLargeError(inputBytes, settings.maxInputBytes);
   const workflowId = options.workflowId;
   const fresh = (runId: string) => queuedJob(settings, { tenant, jobId, job, task: memo.task, workflowId, runId });
   const answerRepeat = async (description: WorkflowExecutionDescription) => {
@@ -73,7 +79,7 @@ export async function submitJob(
       if (!(err instanceof WorkflowExecutionAlreadyStartedError) || key === undefined) throw err;
     }
     if (key === undefined) return { job: fresh(runId!), created: true };
-    return answerRepeat(await ctx.temporal.workflow.getHandle(workflowId).describe());
+    return answerRepeat(await describeDecoded(ctx.temporal.workflow.getHandle(workflowId)));
   };
 
   try {

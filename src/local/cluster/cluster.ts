@@ -5,12 +5,12 @@
  * namespace and search attributes are the caller's (`switchyard cluster up` runs `setup`).
  */
 import path from 'node:path';
-import { startDaemon, type Daemon } from './daemon';
+import type { GoBuildOptions } from './go-build';
 import { isAlive, stopPids } from './pids';
 import { PortPicker, servicePorts } from './ports';
 import { configuredPort, findPostgres, initPostgres, isPostgresRunning, postgresPid, startPostgres, stopPostgres } from './postgres';
-import { waitUntilListening, waitUntilServing } from './readiness';
-import { DYNAMIC_CONFIG_FILE, writeServerConfig } from './server-config';
+import { DYNAMIC_CONFIG_FILE } from './server-config';
+import { startServices } from './services';
 import { clusterPaths, readState, SERVICES, writeState, type ClusterPaths, type ClusterState, type ServiceName } from './state';
 import { dynamicConfigWarnings, ensureTemporalServer, migrateSchemas } from './temporal-server';
 import { ensureUiServer, startUi } from './ui';
@@ -21,6 +21,8 @@ export interface ClusterOptions {
   /** `<data dir>/cluster`. */
   dir: string;
   toolsDir: string;
+  /** Where the Go builds are kept by version, outside the clone (config.toolsCacheDir). */
+  toolsCacheDir: string;
   searchPath: string;
   namespace: string;
   /** Configured ports; unset, the last ones or free ones. */
@@ -30,6 +32,13 @@ export interface ClusterOptions {
   ui: boolean;
   log: (line: string) => void;
 }
+
+const goBuild = (opts: ClusterOptions): GoBuildOptions => ({
+  toolsDir: opts.toolsDir,
+  cacheDir: opts.toolsCacheDir,
+  searchPath: opts.searchPath,
+  log: opts.log,
+});
 
 export interface StartedCluster {
   state: ClusterState;
@@ -42,7 +51,7 @@ export interface StartedCluster {
 export async function startCluster(opts: ClusterOptions): Promise<StartedCluster> {
   const paths = clusterPaths(path.resolve(opts.dir));
   findPostgres(); // before a long build: say at once when PostgreSQL is missing
-  const bin = await ensureTemporalServer({ toolsDir: opts.toolsDir, searchPath: opts.searchPath, log: opts.log });
+  const bin = await ensureTemporalServer(goBuild(opts));
   for (const w of await dynamicConfigWarnings(bin, DYNAMIC_CONFIG_FILE)) opts.log(`${DYNAMIC_CONFIG_FILE}: ${w}`);
   const previous = readState(paths);
   const picker = new PortPicker();
@@ -63,7 +72,6 @@ export async function startCluster(opts: ClusterOptions): Promise<StartedCluster
   }
   const running = new Set(SERVICES.filter((s) => sameServer && isAlive(previous.services[s].pid, bin.server)));
   const ports = await servicePorts(picker, previous, running, opts.port);
-  const daemons: Daemon[] = [];
   const state: ClusterState = {
     version: bin.version,
     serverBin: bin.server,
@@ -75,32 +83,13 @@ export async function startCluster(opts: ClusterOptions): Promise<StartedCluster
     ) as ClusterState['services'],
     ui: previous?.ui ?? null,
   };
-  const start = (service: ServiceName) => {
-    const config = writeServerConfig(paths.serverConfig(service), { service, ports, postgres: { port: pgPort, password: pg.password } });
-    const daemon = startDaemon(service, bin.server, ['--config-file', config, '--allow-no-auth', 'start', '--service', service], {
-      logFile: path.join(paths.logs, `${service}.log`),
-      cwd: paths.root,
-    });
-    daemons.push(daemon);
-    state.services[service].pid = daemon.pid;
-    // Written at each start, so `cluster down` can stop what started even if it never became ready.
-    writeState(paths, state);
-    return daemon;
-  };
   const t0 = Date.now();
-  const [first, ...rest] = SERVICES.filter((s) => !running.has(s));
-  if (first) {
-    // One process first: each writes the cluster's metadata when it is new or its config changed, and
-    // several doing so at once fail on the version check (SaveClusterMetadata … version mismatch).
-    await waitUntilListening(start(first), state.services[first].grpc);
-    for (const service of rest) start(service);
-  }
-  await waitUntilServing(state, daemons);
-  if (daemons.length)
-    opts.log(`Temporal services ${daemons.map((d) => d.name).join(', ')} serving in ${Date.now() - t0} ms (logs in ${paths.logs})`);
+  const started = SERVICES.filter((s) => !running.has(s));
+  await startServices(paths, state, started, { port: pgPort, password: pg.password });
+  if (started.length) opts.log(`Temporal services ${started.join(', ')} serving in ${Date.now() - t0} ms (logs in ${paths.logs})`);
   state.ui = opts.ui ? await runUi(opts, paths, state, previous, picker) : null;
   writeState(paths, state);
-  return { state, builtMs: bin.builtMs, started: daemons.map((d) => d.name as ServiceName) };
+  return { state, builtMs: bin.builtMs, started };
 }
 
 /** The UI's state: the running one kept, else started; null (with a warning) when it cannot be built or started. */
@@ -117,7 +106,7 @@ async function runUi(
     await stopPids([prev.pid!], prev.bin, STOP_GRACE_MS); // it talks to a frontend address that is gone
   }
   try {
-    const bin = await ensureUiServer({ toolsDir: opts.toolsDir, searchPath: opts.searchPath, log: opts.log });
+    const bin = await ensureUiServer(goBuild(opts));
     const port = await picker.pick('Temporal UI', undefined, prev?.port);
     const t0 = Date.now();
     const daemon = await startUi(bin, paths, { address: state.address, port, namespace: state.namespace });

@@ -22,10 +22,10 @@ export function isAlive(pid: number | null, executable: string): boolean {
   }
 }
 
-/** SIGTERM, then SIGKILL after `graceMs`; resolves once none of `pids` runs `executable` any more. */
-export async function stopPids(pids: number[], executable: string, graceMs: number): Promise<void> {
+/** `first` (SIGTERM), then SIGKILL after `graceMs`; resolves once none of `pids` runs `executable` any more. */
+export async function stopPids(pids: number[], executable: string, graceMs: number, first: NodeJS.Signals = 'SIGTERM'): Promise<void> {
   const ours = pids.filter((pid) => isAlive(pid, executable));
-  for (const pid of ours) signal(pid, 'SIGTERM');
+  for (const pid of ours) signal(pid, first);
   const deadline = Date.now() + graceMs;
   let killed = false;
   while (ours.some((pid) => isAlive(pid, executable))) {

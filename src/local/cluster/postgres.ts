@@ -88,12 +88,17 @@ function passwordOf(paths: ClusterPaths): string {
   return fs.readFileSync(file, 'utf8').trim();
 }
 
-/** Creates the data directory with initdb unless it holds a database already. */
-export async function initPostgres(paths: ClusterPaths, log: (line: string) => void): Promise<Postgres> {
+/** The cluster's PostgreSQL: the installed binaries, its files, and its password (made on first use). */
+export function postgresOf(paths: ClusterPaths): Postgres {
   const bin = findPostgres();
   fs.mkdirSync(paths.root, { recursive: true });
-  const password = passwordOf(paths);
-  const pg = { bin, paths, password };
+  return { bin, paths, password: passwordOf(paths) };
+}
+
+/** Creates the data directory with initdb unless it holds a database already. */
+export async function initPostgres(paths: ClusterPaths, log: (line: string) => void): Promise<Postgres> {
+  const pg = postgresOf(paths);
+  const { bin, password } = pg;
   if (fs.existsSync(path.join(paths.pgData, 'PG_VERSION'))) return pg;
 
   ownDir(paths.pgData, 0o700);

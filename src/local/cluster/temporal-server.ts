@@ -4,7 +4,6 @@
  * set-up: databases created, then migrated to the module's version by Temporal's own SQL tool.
  */
 import { execFile } from 'node:child_process';
-import fs from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { ensureGoProgram, type GoBuildOptions, type GoProgram } from './go-build';
@@ -12,14 +11,16 @@ import { PG_USER } from './postgres';
 
 const run = promisify(execFile);
 
+const SCHEMA = path.join('schema', 'postgresql', 'v12');
+
+/** The server version of the local cluster, docker-compose.yml and deploy/k8s/temporal alike (test/unit/deploy-manifests.test.ts). */
 export const TEMPORAL_SERVER: GoProgram = {
   name: 'temporal-server',
   module: 'go.temporal.io/server',
   version: 'v1.32.2',
   packages: ['cmd/server', 'cmd/tools/sql'],
+  moduleFolders: [SCHEMA],
 };
-
-const SCHEMA = path.join('schema', 'postgresql', 'v12');
 /** Temporal's two databases and their schema folders under SCHEMA. */
 export const DATABASES = [
   { name: 'temporal', schema: 'temporal' },
@@ -34,17 +35,8 @@ export interface TemporalServerBinaries {
   version: string;
 }
 
-export async function ensureTemporalServer(
-  opts: Omit<GoBuildOptions, 'finish'>,
-): Promise<TemporalServerBinaries & { builtMs: number | null }> {
-  const { dir, builtMs } = await ensureGoProgram(TEMPORAL_SERVER, {
-    ...opts,
-    finish: async (target, moduleDir) => {
-      await fs.promises.cp(path.join(moduleDir, SCHEMA), path.join(target, SCHEMA), { recursive: true });
-      // The module cache is read-only; the copy need not be.
-      await run('chmod', ['-R', 'u+w', path.join(target, 'schema')]);
-    },
-  });
+export async function ensureTemporalServer(opts: GoBuildOptions): Promise<TemporalServerBinaries & { builtMs: number | null }> {
+  const { dir, builtMs } = await ensureGoProgram(TEMPORAL_SERVER, opts);
   return {
     server: path.join(dir, 'server'),
     sql: path.join(dir, 'sql'),

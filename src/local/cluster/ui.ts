@@ -8,7 +8,10 @@ import { startDaemon, type Daemon } from './daemon';
 import { ensureGoProgram, type GoBuildOptions, type GoProgram } from './go-build';
 import type { ClusterPaths } from './state';
 
-/** v2.58 and later need a go.temporal.io/api version the module proxy does not serve. */
+/**
+ * v2.58 and later need a go.temporal.io/api version the module proxy does not serve. The same version runs in
+ * docker-compose.yml and deploy/k8s/temporal (test/unit/deploy-manifests.test.ts).
+ */
 export const TEMPORAL_UI: GoProgram = {
   name: 'temporal-ui-server',
   module: 'github.com/temporalio/ui-server/v2',
@@ -18,7 +21,7 @@ export const TEMPORAL_UI: GoProgram = {
 
 const READY_TIMEOUT_MS = 60_000;
 
-export async function ensureUiServer(opts: Omit<GoBuildOptions, 'finish'>): Promise<string> {
+export async function ensureUiServer(opts: GoBuildOptions): Promise<string> {
   const { dir } = await ensureGoProgram(TEMPORAL_UI, opts);
   return path.join(dir, 'server');
 }

@@ -1,0 +1,36 @@
+/**
+ * The raw protos the clients read themselves — a description's pending activities, a history's events —
+ * with every payload in them decoded by the client's own codecs (./codec.ts), in place, so results,
+ * heartbeat details and failures read as they were written.
+ */
+import type { WorkflowExecutionDescription, WorkflowHandle } from '@temporalio/client';
+import type { Payload, PayloadCodec } from '@temporalio/common';
+import { decode } from '@temporalio/common/lib/internal-non-workflow';
+
+type History = Awaited<ReturnType<WorkflowHandle['fetchHistory']>>;
+
+const isPayload = (value: object): value is Payload =>
+  'data' in value && value.data instanceof Uint8Array && 'metadata' in value && typeof value.metadata === 'object';
+
+/** Walks a decoded proto message: each Payload anywhere in it is replaced by what the codecs decode it to. */
+async function decodeWithin(node: object, codecs: PayloadCodec[]): Promise<void> {
+  for (const [field, value] of Object.entries(node) as [string, unknown][]) {
+    if (!value || typeof value !== 'object' || value instanceof Uint8Array) continue;
+    if (isPayload(value)) (node as Record<string, unknown>)[field] = (await decode(codecs, [value]))[0];
+    else await decodeWithin(value, codecs);
+  }
+}
+
+const codecsOf = (handle: WorkflowHandle) => handle.client.options.loadedDataConverter.payloadCodecs;
+
+export async function describeDecoded(handle: WorkflowHandle): Promise<WorkflowExecutionDescription> {
+  const description = await handle.describe();
+  await decodeWithin(description.raw, codecsOf(handle));
+  return description;
+}
+
+export async function fetchHistoryDecoded(handle: WorkflowHandle): Promise<History> {
+  const history = await handle.fetchHistory();
+  await decodeWithin(history, codecsOf(handle));
+  return history;
+}
