@@ -258,6 +258,13 @@ test('document --quick: a document through the pipeline, chunks/s and its histor
   for (const name of ['chunks', 'historyEvents', 'historyBytes', 'parallel8Workers1ChunksPerSec']) assert.ok(name in result.metrics, name);
 });
 
+test('engine-cost --quick: the floor, its levers, Switchyard through the API and BullMQ in one table', { timeout: 300_000 }, async () => {
+  const result = await runQuick('engine-cost');
+  assert.equal(result.columns[0], 'row');
+  for (const name of ['floorJobsPerSec', 'switchyardJobsPerSec', 'ratioToFloor', 'cpuRatioToFloor'])
+    assert.ok(name in result.metrics, name);
+});
+
 test('cluster --quick: the embedded server vs the local cluster, then 2 workflow workers and 2 APIs', { timeout: 300_000 }, async () => {
   const result = await runQuick('cluster');
   assert.deepEqual(result.columns, [
