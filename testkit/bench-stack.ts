@@ -96,7 +96,7 @@ async function startServer(dir: string, opts: BenchStackOptions): Promise<{ serv
   return {
     server,
     cliPath: cli.path,
-    running: { address: server.address, processes: () => [{ name: 'temporal', pid: server.process.pid ?? -1 }] },
+    running: { address: server.address, processes: () => [{ name: 'temporal', pid: server.process.pid }] },
   };
 }
 

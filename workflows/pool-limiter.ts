@@ -1,4 +1,4 @@
-import { allHandlersFinished, condition, continueAsNew, setHandler, workflowInfo } from '@temporalio/workflow';
+import { allHandlersFinished, condition, continueAsNew, patched, setHandler, workflowInfo } from '@temporalio/workflow';
 import { advance, describeLimiter, exchange, newLimiter, nextChanges } from '../src/inference/limiter-state';
 import {
   limiterExchangeUpdate,
@@ -11,12 +11,17 @@ const MAX_UPDATES_PER_RUN = 1000;
 const MAX_HISTORY_EVENTS = 10_000;
 /** Showing the window's expiry is worth at most one timer this often. */
 const WINDOW_REFRESH_MS = 5_000;
+/**
+ * Limiter runs started before reported Retry-Afters held every call replay their earlier updates without the hold:
+ * with it, their grants, probes and so timers would differ from their histories. Updates after the upgrade hold.
+ */
+const RETRY_AFTER_HOLD = 'retry-after-hold';
 
 /**
- * One limiter (a pool's, or one shared by pools on the same provider account): the token window and
- * the circuit breaker that every worker of those pools asks before calling the provider. It runs for
- * as long as it is used, continuing as new to keep its history short, and answers from memory: no
- * activities, time is workflow time.
+ * One limiter (a pool's, or one shared by pools on the same provider account): the token window, the
+ * circuit breaker and the provider's latest Retry-After, which every worker of those pools asks before
+ * calling the provider. It runs for as long as it is used, continuing as new to keep its history short,
+ * and answers from memory: no activities, time is workflow time.
  */
 export async function poolLimiter(input: PoolLimiterInput): ReturnType<PoolLimiterWorkflow> {
   const data = input.carried ?? newLimiter(input.limiter);
@@ -27,18 +32,19 @@ export async function poolLimiter(input: PoolLimiterInput): ReturnType<PoolLimit
   setHandler(limiterExchangeUpdate, (batch) => {
     updates++;
     settings = batch.settings;
-    return exchange(data, batch, Date.now());
+    return exchange(data, batch, Date.now(), patched(RETRY_AFTER_HOLD));
   });
   setHandler(limiterStateQuery, () => describeLimiter(data, settings, Date.now()));
 
   const timeToContinue = () =>
     updates >= maxUpdates || workflowInfo().continueAsNewSuggested || workflowInfo().historyLength >= MAX_HISTORY_EVENTS;
 
-  // No answer needs a timer (each is computed when asked); wake-ups only let a query see the breaker
-  // go half-open and the window empty without traffic — the breaker on time, the window coarsely.
+  // No answer needs a timer (each is computed when asked); wake-ups only let a query see the breaker go
+  // half-open, a Retry-After's hold end and the window empty without traffic — the first two on time, the
+  // window coarsely.
   const wakeAt = (now: number) => {
     const next = nextChanges(data, now);
-    const times = [next.breaker, next.window === undefined ? undefined : Math.max(next.window, now + WINDOW_REFRESH_MS)];
+    const times = [next.breaker, next.retryAfter, next.window === undefined ? undefined : Math.max(next.window, now + WINDOW_REFRESH_MS)];
     const due = times.filter((t): t is number => t !== undefined);
     return due.length ? Math.min(...due) : Infinity;
   };

@@ -2,7 +2,8 @@
  * `switchyard up` (`npm start`): the whole service on one machine — the Temporal dev server on a
  * SQLite file (unless TEMPORAL_ADDRESS points elsewhere), a workflow worker, one inference worker per
  * pool (or, with --autoscale, `switchyard autoscale` running as many as each pool's policy wants), and the
- * API — as separate processes. Ctrl-C stops them all; the next run resumes the jobs.
+ * API — as separate processes, each started again when it dies (the dev server on the same port and file;
+ * the others reconnect to it on their own). Ctrl-C stops them all; the next run resumes the jobs.
  */
 import path from 'node:path';
 import { offLoopbackProblems } from '../api/auth';
@@ -56,6 +57,7 @@ export async function up(given: Config, args: string[]): Promise<number> {
       namespace: config.temporal.namespace,
       logFile: path.join(config.dataDir, 'logs', 'temporal.log'),
       log: say,
+      restart: true,
     });
     address = server.address;
     uiUrl = server.uiUrl ?? uiUrl;

@@ -79,7 +79,13 @@ export const poolResourceSchema = z.object({
     name: z.string(),
     state: z
       .enum(['active', 'never-used', 'not-needed', 'unavailable'])
-      .describe('never-used: no call has asked it yet; not-needed: no token limit and no breaker; unavailable: it did not answer'),
+      .describe(
+        'never-used: no call has asked it yet; not-needed: no token limit, no breaker and a local provider; unavailable: it did not answer',
+      ),
+    retryAfterUntil: z.iso
+      .datetime()
+      .nullable()
+      .describe('Until when every call waits because the provider answered with a Retry-After; null when none holds or it cannot be asked'),
   }),
   paused: z.boolean(),
   pause: z.object({ reason: z.string(), since: z.iso.datetime().nullable() }).nullable(),
@@ -228,7 +234,7 @@ export class PoolClient {
         tokens: limiterView.state?.tokens ?? null,
       },
       breaker: limiterView.state?.breaker ?? null,
-      limiter: { name: limiter, state: limiterView.status },
+      limiter: { name: limiter, state: limiterView.status, retryAfterUntil: limiterView.state?.retryAfterUntil ?? null },
       paused: pause !== null,
       pause,
       scaling: { desiredWorkers: decision.desiredWorkers, workersPolling: signal.workersPolling, reason: decision.reason, signal },

@@ -26,6 +26,7 @@ export function estimateTokens(request: InferenceRequest): number {
  * A failed call as the limiter counts it. Throttling and unavailability are the breaker's business;
  * any other answer shows the provider is up (`ok`); anything else (cancellation, our own error) says
  * nothing about it. Tokens: a throttled or invalid call used none, otherwise nobody knows, so the estimate stays.
+ * A Retry-After (on a 429, or a 503 that sends one) goes along: the limiter holds every call for it.
  */
 export function failureOutcome(err: unknown, estimate: number): { outcome: Outcome; tokens: number; retryAfterMs?: number } {
   if (!(err instanceof ProviderError)) return { outcome: 'abandoned', tokens: estimate };
@@ -33,6 +34,11 @@ export function failureOutcome(err: unknown, estimate: number): { outcome: Outco
     case 'rate_limited':
       return { outcome: 'throttled', tokens: 0, retryAfterMs: err.options.retryAfterMs };
     case 'unavailable':
+      return {
+        outcome: 'unavailable',
+        tokens: estimate,
+        ...(err.options.retryAfterMs === undefined ? {} : { retryAfterMs: err.options.retryAfterMs }),
+      };
     case 'timeout':
       return { outcome: 'unavailable', tokens: estimate };
     case 'invalid_input':

@@ -3,8 +3,8 @@
  * before they go to the provider and report what became of them after. It coalesces everything its
  * calls ask and report into one update of the limiter workflow at a time (Temporal takes only a few
  * in-flight updates per workflow, and each costs a workflow task), starting the workflow on first use.
- * Without a token limit and with the breaker closed, a grant comes with a short lease during which the
- * process admits its calls itself and reports only failures.
+ * Every call asks: a call admitted by the process alone could go after the limiter had heard that the
+ * provider asked every call to wait. A Retry-After this process is told holds its own calls at once.
  */
 import { randomUUID } from 'node:crypto';
 import { ApplicationFailure } from '@temporalio/common';
@@ -68,8 +68,8 @@ export class LimiterClient {
   private settleDue = false;
   private settleTimer?: NodeJS.Timeout;
   private inFlight?: Promise<void>;
-  /** Until when (performance.now()) this process may admit calls itself. */
-  private leaseUntil = 0;
+  /** Until when (performance.now()) a Retry-After this process was told holds its calls, before the limiter knows. */
+  private heldUntil = 0;
   /** Aborted by close(): no more retries. */
   private readonly closed = new AbortController();
 
@@ -81,26 +81,37 @@ export class LimiterClient {
       ctx.signal.throwIfAborted();
       // A fresh id for every ask: the limiter answers a known id as before, and a grant given back is gone.
       const id = this.nextId();
-      if (performance.now() < this.leaseUntil) return this.leasedPermit(id);
+      const held = this.heldUntil - performance.now();
+      if (held > 0) {
+        await this.wait({ retryInMs: Math.ceil(held), reason: 'provider Retry-After' }, ctx);
+        continue;
+      }
       const { admission, sentAt } = await this.ask({ id, tokens }, ctx);
       if (admission.granted) {
         const age = performance.now() - sentAt;
-        if (this.opts.settings.tokensPerMinute !== null && age > FRESH_GRANT_MS) {
-          this.opts.log.log('warn', 'limiter grant came too late to use; asking again', {
-            limiter: this.opts.limiter,
-            ageMs: Math.round(age),
-          });
+        // A grant that crossed a Retry-After told to this process meanwhile goes back: the hold comes first.
+        const stale = this.opts.settings.tokensPerMinute !== null && age > FRESH_GRANT_MS;
+        if (stale || performance.now() < this.heldUntil) {
+          if (stale)
+            this.opts.log.log('warn', 'limiter grant came too late to use; asking again', {
+              limiter: this.opts.limiter,
+              ageMs: Math.round(age),
+            });
           this.report({ id, outcome: 'abandoned', tokens: 0 });
           continue;
         }
-        if (admission.leaseMs) this.leaseUntil = Math.max(this.leaseUntil, sentAt + admission.leaseMs);
-        return this.trackedPermit(id);
+        return { settle: (outcome, used, retryAfterMs) => this.report({ id, outcome, tokens: used, retryAfterMs }) };
       }
       if ('rejected' in admission) throw ApplicationFailure.nonRetryable(admission.rejected, 'InvalidInput');
-      const details = { limiter: this.opts.limiter, waiting: admission.reason, retryInMs: admission.retryInMs };
-      beat(ctx, details);
-      await waitHeartbeating(delay(admission.retryInMs, ctx.signal), ctx, details);
+      await this.wait(admission, ctx);
     }
+  }
+
+  /** Waits as the limiter (or a Retry-After this process was told) says, heartbeating why. */
+  private async wait({ retryInMs, reason }: { retryInMs: number; reason: string }, ctx: WaitContext): Promise<void> {
+    const details = { limiter: this.opts.limiter, waiting: reason, retryInMs };
+    beat(ctx, details);
+    await waitHeartbeating(delay(retryInMs, ctx.signal), ctx, details);
   }
 
   /**
@@ -122,23 +133,13 @@ export class LimiterClient {
     return `${this.idPrefix}-${++this.seq}`;
   }
 
-  /** Admitted under the lease: only a failure is worth telling the limiter, and it ends the lease here at once. */
-  private leasedPermit(id: string): Permit {
-    return {
-      settle: (outcome, tokens, retryAfterMs) => {
-        if (failed(outcome)) this.report({ id, outcome, tokens, retryAfterMs });
-      },
-    };
-  }
-
-  private trackedPermit(id: string): Permit {
-    return { settle: (outcome, tokens, retryAfterMs) => this.report({ id, outcome, tokens, retryAfterMs }) };
-  }
-
   /** Failures and give-backs go at once; plain usage waits a little for the next update to ride along. */
   private report(s: Settlement): void {
     this.settlements.push(s);
-    if (failed(s.outcome)) this.leaseUntil = 0; // this process saw trouble: stop admitting on its own
+    if (failed(s.outcome) && s.retryAfterMs !== undefined) {
+      const hold = Math.min(s.retryAfterMs, this.opts.settings.breaker.maxOpenMs); // as the limiter will
+      this.heldUntil = Math.max(this.heldUntil, performance.now() + hold);
+    }
     if (s.outcome !== 'ok') {
       this.settleDue = true;
       return this.pump();

@@ -89,12 +89,12 @@ function providerMessage(body: string): string {
 function httpError(res: Response, body: string): ProviderError {
   const status = res.status;
   const message = `provider answered HTTP ${status}: ${providerMessage(body) || res.statusText || 'no details'}`;
-  if (status === 429) {
-    return new ProviderError(message, 'rate_limited', { status, retryAfterMs: parseRetryAfter(res.headers.get('retry-after')) });
-  }
+  const retryAfterMs = parseRetryAfter(res.headers.get('retry-after'));
+  if (status === 429) return new ProviderError(message, 'rate_limited', { status, retryAfterMs });
   // 408 (request timeout) and 409 (conflict/lock) are transient by definition, unlike other 4xx.
   if (status >= 400 && status < 500 && status !== 408 && status !== 409) return new ProviderError(message, 'rejected', { status });
-  return new ProviderError(message, 'unavailable', { status });
+  // A 503 (or any 5xx) may say when to come back, as a 429 does.
+  return new ProviderError(message, 'unavailable', { status, ...(retryAfterMs === undefined ? {} : { retryAfterMs }) });
 }
 
 function parseBody<T>(schema: z.ZodType<T>, json: unknown, what: string): T {

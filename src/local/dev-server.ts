@@ -1,13 +1,13 @@
 /**
- * Runs `temporal server start-dev` as a child process for the no-external-server setup. With a db file the
- * state (and so every job) survives restarts.
+ * Runs `temporal server start-dev` as a process of the kit (./processes.ts) for the no-external-server
+ * setup. With a db file the state (and so every job) survives restarts; with `restart` the kit starts it
+ * again on the same port and file whenever it dies, and workers and API reconnect on their own.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { Connection } from '@temporalio/client';
-import { killOnExit, terminate } from './child-process';
+import { startProcess, type LocalProcess } from './processes';
 import { searchAttributeFlags } from '../temporal/search-attributes';
 
 export interface DevServerOptions {
@@ -27,20 +27,21 @@ export interface DevServerOptions {
   dynamicConfig?: readonly string[];
   /** Server output is appended here; without it, it is discarded (only the tail is kept for error messages). */
   logFile?: string;
+  /** Start it again (same port, same db file, with the kit's backoff) whenever it dies once it has served. */
+  restart?: boolean;
 }
 
 export interface DevServer {
   address: string;
   uiUrl: string | null;
-  process: ChildProcess;
-  /** SIGTERM, then SIGKILL after 10 s; resolves once the process has exited. */
+  process: LocalProcess;
+  /** SIGTERM, then SIGKILL after 10 s; resolves once the process has exited (and is not restarted). */
   stop(): Promise<void>;
 }
 
 const HOST = '127.0.0.1';
 const READY_TIMEOUT_MS = 60_000;
 const STOP_GRACE_MS = 10_000;
-const TAIL_LINES = 20;
 
 /** Features the job service relies on; some are off by default in the dev server. */
 export const DYNAMIC_CONFIG = [
@@ -133,6 +134,10 @@ async function isServing(port: number, namespace: string): Promise<boolean> {
   }
 }
 
+/** How a process that ended before it served ended, from the kit's status: an exit code, a spawn failure or a signal. */
+const endedHow = (status: string): string =>
+  /^-?\d+$/.test(status) ? `exited with code ${status}` : status.startsWith('failed') ? status : `was killed by ${status}`;
+
 export async function startDevServer(opts: DevServerOptions): Promise<DevServer> {
   const log = opts.log ?? ((line: string) => console.error(line));
   const address = `${HOST}:${opts.port}`;
@@ -142,65 +147,42 @@ export async function startDevServer(opts: DevServerOptions): Promise<DevServer>
   if (opts.dbFile !== null) fs.mkdirSync(path.dirname(path.resolve(opts.dbFile)), { recursive: true });
   if (opts.logFile) fs.mkdirSync(path.dirname(path.resolve(opts.logFile)), { recursive: true });
 
-  const startedAt = Date.now();
-  // In its own process group, so a terminal's Ctrl-C reaches only our launcher, which stops the server
-  // last — after the workers have drained and reported their results to it.
-  const child = spawn(opts.cliPath, devServerArgs(opts), { stdio: ['ignore', 'pipe', 'pipe'], detached: true });
-  killOnExit(child);
   const logStream = opts.logFile ? fs.createWriteStream(opts.logFile, { flags: 'a' }) : undefined;
-  const tail: string[] = [];
-  const onOutput = (chunk: Buffer) => {
-    logStream?.write(chunk);
-    tail.push(
-      ...chunk
-        .toString('utf8')
-        .split('\n')
-        .filter((l) => l.trim()),
-    );
-    tail.splice(0, Math.max(0, tail.length - TAIL_LINES));
-  };
-  child.stdout.on('data', onOutput);
-  child.stderr.on('data', onOutput);
-
-  let exitInfo: string | undefined;
-  const exited = new Promise<void>((resolve) => {
-    child.once('error', (err) => {
-      exitInfo ??= `failed to start: ${err.message}`;
-      resolve();
-    });
-    child.once('exit', (code, signal) => {
-      exitInfo ??= signal ? `killed by ${signal}` : `exited with code ${code}`;
-      resolve();
-    });
-  }).then(() => new Promise<void>((resolve) => (logStream ? logStream.end(resolve) : resolve())));
-
+  const where = `(namespace ${opts.namespace}, UI ${uiUrl ?? 'off'}, db ${opts.dbFile ?? 'in-memory'})`;
+  const server = startProcess(opts.cliPath, devServerArgs(opts), {
+    name: 'temporal',
+    // In its own process group, so a terminal's Ctrl-C reaches only our launcher, which stops the server
+    // last — after the workers have drained and reported their results to it.
+    detached: true,
+    readyProbe: () => isServing(opts.port, opts.namespace),
+    readyTimeoutMs: READY_TIMEOUT_MS,
+    onReady: ({ restarts, ms }) => log(`Temporal dev server ${restarts ? 'ready again' : 'ready'} at ${address} in ${ms} ms ${where}`),
+    onLine: (line) => logStream?.write(`${line}\n`),
+    note: log,
+    restart: opts.restart ? 'once-ready' : false,
+    stopGraceMs: STOP_GRACE_MS,
+  });
+  const logClosed = server.exited.then(() => new Promise<void>((resolve) => (logStream ? logStream.end(resolve) : resolve())));
   const stop = async () => {
-    if (exitInfo === undefined) await terminate(child, exited, STOP_GRACE_MS);
-    await exited;
+    await server.stop();
+    await logClosed;
   };
 
-  const failure = (why: string) =>
-    new Error(
+  try {
+    await server.ready;
+  } catch {
+    const status = server.exitStatus;
+    await stop();
+    const why = status === undefined ? `was not ready at ${address} within ${READY_TIMEOUT_MS / 1000} s` : endedHow(status);
+    const tail = server
+      .tail()
+      .split('\n')
+      .filter((l) => l.trim());
+    throw new Error(
       `Temporal dev server (${opts.cliPath}) ${why}.` +
         (tail.length ? `\nLast lines of its output:\n${tail.map((l) => `  ${l}`).join('\n')}` : '') +
         (opts.logFile ? `\nFull log: ${opts.logFile}` : ''),
     );
-
-  while (exitInfo === undefined) {
-    if (await isServing(opts.port, opts.namespace)) {
-      if (exitInfo !== undefined) break;
-      log(
-        `Temporal dev server ready at ${address} in ${Date.now() - startedAt} ms ` +
-          `(namespace ${opts.namespace}, UI ${uiUrl ?? 'off'}, db ${opts.dbFile ?? 'in-memory'})`,
-      );
-      return { address, uiUrl, process: child, stop };
-    }
-    if (Date.now() - startedAt > READY_TIMEOUT_MS) {
-      await stop();
-      throw failure(`was not ready at ${address} within ${READY_TIMEOUT_MS / 1000} s`);
-    }
-    await Promise.race([exited, new Promise((r) => setTimeout(r, 100))]);
   }
-  await exited;
-  throw failure(exitInfo ?? 'exited');
+  return { address, uiUrl, process: server, stop };
 }

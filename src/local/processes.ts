@@ -1,9 +1,11 @@
 /**
- * The process kit: Switchyard's own processes (`bin/switchyard worker | api | autoscale | …`) started and
- * watched the one way that `switchyard up`, the autoscaler, the tests and the benchmarks all need. A
- * process knows the line its role logs once it serves, keeps the tail of its output for error messages,
- * is restarted after a crash when asked (a killed worker comes back under `up`), stops with SIGTERM (workers
- * drain) and SIGKILL after a grace, and never outlives the process that started it.
+ * The process kit: Switchyard's own processes (`bin/switchyard worker | api | autoscale | …`), and the
+ * Temporal dev server under them, started and watched the one way that `switchyard up`, the autoscaler,
+ * the tests and the benchmarks all need. A process knows when it serves (the line its role logs, or a
+ * probe), keeps the tail of its output for error messages, is restarted after a crash when asked — with
+ * a delay that grows while it keeps crashing before it serves (a killed worker or server comes back under
+ * `up`) — stops with SIGTERM (workers drain) and SIGKILL after a grace, and never outlives the process
+ * that started it.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
@@ -14,7 +16,10 @@ import { WORKER_READY } from '../worker/ready-line';
 import { killOnExit, terminate } from './child-process';
 
 const BIN = path.resolve(__dirname, '../../bin/switchyard');
+/** The first restart's delay; it doubles with each crash in a row before the process serves again, up to the most. */
 const RESTART_DELAY_MS = 1000;
+const MAX_RESTART_DELAY_MS = 30_000;
+const PROBE_EVERY_MS = 100;
 const DEFAULT_STOP_GRACE_MS = 15_000;
 /** Beyond a process's drain grace, for closing its connections and exiting. */
 const STOP_MARGIN_MS = 10_000;
@@ -51,16 +56,25 @@ export interface ProcessOptions {
   name: string;
   /** Its environment (default: this process's). */
   env?: NodeJS.ProcessEnv;
-  /** The line it prints once it serves; without one, `ready` only ever rejects. */
+  /** The line it prints once it serves; without one (or a probe), `ready` only ever rejects. */
   readyLine?: RegExp;
+  /** Asked every 100 ms from each start until it says it serves: for a program that prints no line then (Temporal's dev server). */
+  readyProbe?: () => Promise<boolean>;
+  /** Each time it serves: the first time, and after each restart (`restarts` so far; `ms` from that start). */
+  onReady?: (run: { restarts: number; ms: number }) => void;
   /** `ready` rejects if the ready line has not come by then (default: it waits as long as the process runs). */
   readyTimeoutMs?: number;
   /** Each line it prints (stdout and stderr), as it comes. */
   onLine?: (line: string) => void;
-  /** Its output for people to read: each line behind `[name] `, and a note when it is restarted. */
+  /** Its output for people to read: each line behind `[name] `. */
   print?: (line: string) => void;
-  /** Start it again, a second later, whenever it ends other than through stop(). */
-  restart?: boolean;
+  /** What the kit says about it for people to read: that it exited and when it starts again (default: `print`). */
+  note?: (line: string) => void;
+  /**
+   * Start it again whenever it ends other than through stop(): a second later, doubling with each crash in a row
+   * before it serves again, up to 30 s. `once-ready`: only once it has served, so one that cannot start fails `ready`.
+   */
+  restart?: boolean | 'once-ready';
   /** Make it the leader of a new process group, so a test can end it and everything it started at once. */
   detached?: boolean;
   /** From SIGTERM to SIGKILL in stop() (default 15 s). */
@@ -110,6 +124,14 @@ class KitProcess implements LocalProcess {
   #closed!: Promise<void>;
   /** It ended on its own and starts again when the timer fires. */
   #restarting: { timer: NodeJS.Timeout; status: string } | undefined;
+  #restarts = 0;
+  /** Crashes since it last served: the next restart waits RESTART_DELAY_MS × 2^(this − 1). */
+  #crashesInARow = 0;
+  #startedAt = 0;
+  #servingThisRun = false;
+  #everServed = false;
+  /** Why the running child could not be started at all (no such program), if so. */
+  #spawnError: string | undefined;
   #stopping = false;
   #status: string | undefined;
   #end!: (status: string) => void;
@@ -158,9 +180,14 @@ class KitProcess implements LocalProcess {
 
   #start(): void {
     this.#restarting = undefined;
+    this.#startedAt = Date.now();
+    this.#servingThisRun = false;
+    this.#spawnError = undefined;
     const { env = process.env, detached = false } = this.#opts;
     const child = spawn(this.#command, this.#args, { env, stdio: ['ignore', 'pipe', 'pipe'], detached });
     killOnExit(child);
+    // A program that cannot be started at all: 'close' follows, and its status says why.
+    child.once('error', (err) => (this.#spawnError = `failed to start: ${err.message}`));
     for (const stream of [child.stdout, child.stderr]) createInterface({ input: stream }).on('line', (line) => this.#onLine(line));
     // 'close', not 'exit': by then every line it printed has been seen.
     this.#closed = new Promise((resolve) =>
@@ -170,30 +197,58 @@ class KitProcess implements LocalProcess {
       }),
     );
     this.#child = child;
+    if (this.#opts.readyProbe) void this.#probe(child);
+  }
+
+  /** Asks the probe until it says the child serves, for as long as that child runs. */
+  async #probe(child: ChildProcess): Promise<void> {
+    const running = () => this.#child === child && child.exitCode === null && child.signalCode === null;
+    while (running() && !this.#servingThisRun) {
+      if ((await this.#opts.readyProbe!().catch(() => false)) && running()) return this.#serving();
+      await new Promise((resolve) => setTimeout(resolve, PROBE_EVERY_MS));
+    }
+  }
+
+  /** This run serves: the crash count starts again, and whoever waits is told. */
+  #serving(): void {
+    if (this.#servingThisRun) return;
+    this.#servingThisRun = this.#everServed = true;
+    this.#crashesInARow = 0;
+    this.#markReady();
+    this.#opts.onReady?.({ restarts: this.#restarts, ms: Date.now() - this.#startedAt });
   }
 
   #onLine(line: string): void {
     this.#lines.push(line);
     this.#lines.splice(0, this.#lines.length - TAIL_LINES);
-    if (this.#opts.readyLine?.test(line)) this.#markReady();
+    if (this.#opts.readyLine?.test(line)) this.#serving();
     this.#opts.onLine?.(line);
     this.#opts.print?.(`[${this.name}] ${line}`);
   }
 
   #onClose(code: number | null, signal: NodeJS.Signals | null): void {
-    const status = signal ?? String(code);
-    if (this.#stopping || !this.#opts.restart) return this.#end(status);
-    this.#opts.print?.(`[${this.name}] exited (${signal ?? `code ${code}`}); restarting in ${RESTART_DELAY_MS} ms`);
-    this.#restarting = { timer: setTimeout(() => this.#start(), RESTART_DELAY_MS), status };
+    const status = this.#spawnError ?? signal ?? String(code);
+    const { restart } = this.#opts;
+    if (this.#stopping || !restart || (restart === 'once-ready' && !this.#everServed)) return this.#end(status);
+    const delayMs = Math.min(MAX_RESTART_DELAY_MS, RESTART_DELAY_MS * 2 ** this.#crashesInARow++);
+    const how = this.#spawnError ?? signal ?? `code ${code}`;
+    (this.#opts.note ?? this.#opts.print)?.(`[${this.name}] exited (${how}); restarting in ${delayMs} ms`);
+    this.#restarting = {
+      timer: setTimeout(() => {
+        this.#restarts++;
+        this.#start();
+      }, delayMs),
+      status,
+    };
   }
 
-  /** Resolves on the first ready line; rejects when it ends for good first, or when readyTimeoutMs has passed. */
+  /** Resolves once it first serves; rejects when it ends for good first, or when readyTimeoutMs has passed. */
   #readiness(): Promise<void> {
-    const { readyLine, readyTimeoutMs } = this.#opts;
+    const { readyLine, readyProbe, readyTimeoutMs } = this.#opts;
     return new Promise((resolve, reject) => {
       const fail = (why: string) => reject(new Error(`${this.name} ${why}; its last lines:\n${this.tail()}`));
       const late =
-        readyLine && readyTimeoutMs !== undefined
+        (readyLine || readyProbe) && readyTimeoutMs !== undefined
           ? setTimeout(() => fail(`was not ready within ${readyTimeoutMs / 1000} s`), readyTimeoutMs)
           : undefined;
       this.#markReady = () => (clearTimeout(late), resolve());

@@ -3,11 +3,12 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
-import { Connection } from '@temporalio/client';
+import { Client, Connection } from '@temporalio/client';
 import { loadConfig } from '../../src/config';
 import { resolveTemporalBinary } from '../../src/local/binaries';
 import { pickFreePort, startDevServer, type DevServer } from '../../src/local/dev-server';
 import { ensureSearchAttributes, SEARCH_ATTRIBUTES } from '../../src/temporal/search-attributes';
+import { eventually } from '../../testkit/wait';
 
 const NAMESPACE = 'switchyard-it';
 const config = loadConfig();
@@ -55,8 +56,8 @@ const customAttributes = (c: Connection) =>
   c.operatorService.listSearchAttributes({ namespace: NAMESPACE }).then((r) => r.customAttributes ?? {});
 
 function assertExited(server: DevServer) {
-  assert.ok(server.process.exitCode !== null || server.process.signalCode !== null, 'process has exited');
-  assert.throws(() => process.kill(server.process.pid!, 0), { code: 'ESRCH' });
+  assert.notEqual(server.process.exitStatus, undefined, 'process has exited');
+  assert.throws(() => process.kill(server.process.pid, 0), { code: 'ESRCH' });
 }
 
 test('the dev server starts with the namespace and search attributes, and survives a restart', { timeout: 180_000 }, async () => {
@@ -95,6 +96,42 @@ test('the dev server starts with the namespace and search attributes, and surviv
   await second.stop();
   assertExited(second);
   assert.ok(fs.statSync(logFile).size > 0, 'server output went to the log file');
+});
+
+test('with restart, a server killed with SIGKILL comes back on its port with its data, and says so', { timeout: 180_000 }, async () => {
+  const lines: string[] = [];
+  const server = await startDevServer({
+    cliPath,
+    port: await pickFreePort(),
+    uiPort: null,
+    dbFile: path.join(tmpDir, 'restarted.sqlite'),
+    namespace: NAMESPACE,
+    restart: true,
+    log: (line) => lines.push(line),
+  });
+  running.push(server);
+  const workflowId = `kept-${Date.now()}`;
+  await withConnection(server.address, (connection) =>
+    new Client({ connection, namespace: NAMESPACE }).workflow.start('nothingRunsThis', { taskQueue: 'nobody-polls', workflowId }),
+  );
+
+  const firstPid = server.process.pid;
+  server.process.kill('SIGKILL');
+  await eventually('the server to be ready again', () =>
+    lines.some((l) => /^Temporal dev server ready again at /.test(l)) ? true : undefined,
+  );
+  assert.ok(
+    lines.some((l) => /^\[temporal\] exited \(SIGKILL\); restarting in 1000 ms$/.test(l)),
+    lines.join('\n'),
+  );
+  assert.notEqual(server.process.pid, firstPid);
+  const described = await withConnection(server.address, (connection) =>
+    new Client({ connection, namespace: NAMESPACE }).workflow.getHandle(workflowId).describe(),
+  );
+  assert.equal(described.status.name, 'RUNNING', 'the workflow started before the kill is still there');
+
+  await server.stop();
+  assertExited(server);
 });
 
 test('a server that exits early is reported with its exit code and output', async () => {

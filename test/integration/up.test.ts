@@ -2,23 +2,37 @@
  * `switchyard up` (what `npm start` runs) as a real process: it starts its own Temporal dev server on a
  * SQLite file in a temp data dir, the workers and the API, all on free ports of their own (not the run's
  * shared dev server); prints its banner; stops everything on Ctrl-C; resumes in-flight jobs on the next
- * start; restarts a killed worker; and, with TEMPORAL_ADDRESS set, starts no server of its own.
+ * start; restarts a killed worker, and a killed dev server under load without losing or doubling a job;
+ * and, with TEMPORAL_ADDRESS set, starts no server of its own.
  *
  * Each `up` leads a process group of its own, so whatever happens in a test, `after` can end it and
  * every process it started.
  */
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { PoolSettings } from '../../src/config';
-import { pickFreePort } from '../../src/local/dev-server';
 import { READY_LINES } from '../../src/local/processes';
 import { startFakeOpenAI, type FakeOpenAI } from '../../testkit/fake-openai';
-import { sentimentJob, spawnSwitchyard, Stack, type ProcessHandle } from '../../testkit/stack';
+import { postUntilAnswered } from '../../testkit/retrying-client';
+import { sentimentJob, Stack, TENANTS, type ProcessHandle } from '../../testkit/stack';
+import {
+  childInRole,
+  childrenOf,
+  descendantsOf,
+  freePorts,
+  interrupt,
+  isAlive,
+  killGroup,
+  launchUp,
+  roleOf,
+  upPortsEnv,
+  type Ports,
+  type Up,
+} from '../../testkit/up';
 import { eventually } from '../../testkit/wait';
 
 const RETRY = { maxAttempts: 10, initialIntervalMs: 200, maxIntervalMs: 1000 };
@@ -40,19 +54,6 @@ after(async () => {
 
 // ---- environment ----------------------------------------------------------------------------------
 
-interface Ports {
-  grpc: number;
-  ui: number;
-  api: number;
-}
-
-async function freePorts(): Promise<Ports> {
-  const ports = new Set<number>();
-  while (ports.size < 3) ports.add(await pickFreePort());
-  const [grpc, ui, api] = [...ports] as [number, number, number];
-  return { grpc, ui, api };
-}
-
 const pools = (): Record<string, PoolSettings> => ({
   local: { provider: 'local', concurrency: 4 },
   remote: { provider: 'openai', concurrency: 4, baseUrl: openai.url, model: 'fake-model', requestTimeoutMs: 60_000 },
@@ -68,9 +69,7 @@ async function upStack(own: boolean): Promise<{ stack: Stack; env: NodeJS.Proces
   const stack = new Stack({
     pools: pools(),
     env: {
-      SWITCHYARD_DEV_SERVER_PORT: String(ports.grpc),
-      SWITCHYARD_DEV_UI_PORT: String(ports.ui),
-      API_PORT: String(ports.api),
+      ...upPortsEnv(ports),
       SWITCHYARD_SHUTDOWN_GRACE_MS: '1000',
       SWITCHYARD_HEARTBEAT_TIMEOUT_MS: '2000',
     },
@@ -83,66 +82,12 @@ async function upStack(own: boolean): Promise<{ stack: Stack; env: NodeJS.Proces
 
 // ---- the `up` process -----------------------------------------------------------------------------
 
-interface Banner {
-  text: string;
-  apiUrl: string;
-  temporal: string;
-  uiUrl: string;
-  /** The banner's `curl -X POST` example, taken apart. */
-  curl: { url: string; headers: Record<string, string>; body: string };
-}
-
-function parseBanner(lines: string[]): Banner {
-  const from = lines.findIndex((l) => l.startsWith('Switchyard is up'));
-  const text = lines.slice(from, lines.findIndex((l, i) => i > from && l.startsWith('Ctrl-C stops everything')) + 1).join('\n');
-  const field = (label: string) => {
-    const value = new RegExp(`^  ${label} +(\\S+)`, 'm').exec(text)?.[1];
-    assert.ok(value, `no "${label}" in the banner:\n${text}`);
-    return value;
-  };
-  const curl = /curl -s -X POST (\S+)((?: -H '[^']*')+) \\\n +-d '([^']*)'/.exec(text);
-  assert.ok(curl, `no curl example in the banner:\n${text}`);
-  const headers = Object.fromEntries([...curl[2]!.matchAll(/-H '([^:]+): ([^']*)'/g)].map((h) => [h[1]!, h[2]!]));
-  return {
-    text,
-    apiUrl: field('API'),
-    temporal: field('Temporal'),
-    uiUrl: field('Temporal UI'),
-    curl: { url: curl[1]!, headers, body: curl[3]! },
-  };
-}
-
-interface Up {
-  process: ProcessHandle;
-  pid: number;
-  banner: Banner;
-  readyMs: number;
-}
-
-/** Starts `up` in a process group of its own and waits for its banner; points `stack` at its API. */
+/** Starts `up` (see testkit/up.ts) and points `stack` at its API. */
 async function startUp(stack: Stack, env: NodeJS.ProcessEnv): Promise<Up> {
-  const startedAt = Date.now();
-  const proc = spawnSwitchyard(['up'], env, { detached: true });
-  ups.push(proc);
-  await proc.waitForLine(/^Ctrl-C stops everything/);
-  const banner = parseBanner(proc.lines);
-  stack.apiUrl = banner.apiUrl;
-  return { process: proc, pid: proc.pid, banner, readyMs: Date.now() - startedAt };
-}
-
-/**
- * Ctrl-C: SIGINT to `up` alone (`again`: a second one once it is stopping); resolves with its exit code
- * (or signal) once it has exited.
- */
-async function interrupt(up: Up, opts: { again?: boolean } = {}): Promise<{ exit: string; ms: number }> {
-  const sentAt = Date.now();
-  up.process.kill('SIGINT');
-  if (opts.again) {
-    await up.process.waitForLine(/^SIGINT: stopping/);
-    up.process.kill('SIGINT');
-  }
-  const exit = await eventually('`up` to exit after SIGINT', () => up.process.exitStatus);
-  return { exit, ms: Date.now() - sentAt };
+  const up = await launchUp(env);
+  ups.push(up.process);
+  stack.apiUrl = up.banner.apiUrl;
+  return up;
 }
 
 /** For `finally`: stops `up` if a test left it running, and ends its process group in any case. */
@@ -152,52 +97,11 @@ async function ensureStopped(up: Up | undefined): Promise<void> {
   killGroup(up.process);
 }
 
-function killGroup(p: ProcessHandle): void {
-  try {
-    process.kill(-p.pid, 'SIGKILL');
-  } catch {
-    // the group is gone: nothing left to end
-  }
-}
-
 /** For assertion messages: how `up` ended (if it has) and its last lines. */
 const tail = (up: Up) =>
   `up ${up.process.exitStatus === undefined ? 'is running' : `exited with ${up.process.exitStatus}`}; its last lines:\n${up.process.lines.slice(-30).join('\n')}`;
 
 // ---- processes and ports --------------------------------------------------------------------------
-
-interface Proc {
-  pid: number;
-  cmd: string;
-}
-
-/** Direct children of `pid`, optionally only those whose command line matches `pattern` (pgrep -f). */
-function childrenOf(pid: number, pattern?: string): Proc[] {
-  try {
-    const out = execFileSync('pgrep', ['-a', '-P', String(pid), ...(pattern ? ['-f', pattern] : [])], { encoding: 'utf8' });
-    return out
-      .split('\n')
-      .filter(Boolean)
-      .map((line) => ({ pid: Number(line.slice(0, line.indexOf(' '))), cmd: line.slice(line.indexOf(' ') + 1) }));
-  } catch {
-    return []; // pgrep exits 1 when nothing matches
-  }
-}
-
-const descendantsOf = (pid: number): Proc[] => childrenOf(pid).flatMap((c) => [c, ...descendantsOf(c.pid)]);
-
-/** What a child of `up` is: `worker --pool local`, `api`, … or `temporal dev server`; undefined for helpers. */
-const roleOf = ({ cmd }: Proc): string | undefined =>
-  /bin\/switchyard (.+)$/.exec(cmd)?.[1] ?? (/ server start-dev /.test(cmd) ? 'temporal dev server' : undefined);
-
-/** Running, not a zombie (an exited child whose parent has not collected it counts as gone). */
-function isAlive(pid: number): boolean {
-  try {
-    return fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.[0] !== 'Z';
-  } catch {
-    return false;
-  }
-}
 
 function portIsFree(port: number): Promise<boolean> {
   return new Promise((resolve) => {
@@ -425,6 +329,83 @@ test('a worker killed with SIGKILL is restarted by up, and jobs (the one it held
     await ensureStopped(up);
   }
 });
+
+test(
+  'the dev server killed with SIGKILL under load is restarted by up on its port and data: every accepted job completes, once',
+  { timeout: 420_000 },
+  async () => {
+    const JOBS = 240;
+    const SUBMITTERS = 8;
+    const { stack, env, ports } = await upStack(true);
+    let up: Up | undefined;
+    try {
+      up = await startUp(stack, env);
+      const current = up;
+      const headers = { authorization: `Bearer ${TENANTS.acme.key}` };
+      const tags = Array.from({ length: JOBS }, (_, i) => `up-kill-${i}-${randomUUID()}`);
+      const accepted = new Map<string, { id: string; refused: number }>();
+      const submitted = (async () => {
+        for (let next = 0; next < JOBS;) {
+          await Promise.all(
+            tags.slice(next, (next += SUBMITTERS)).map(async (tag) => {
+              const body = {
+                type: 'inference',
+                task: 'chat',
+                pool: 'remote',
+                input: { messages: [{ role: 'user', content: tag }] },
+                retry: RETRY,
+              };
+              const res = await postUntilAnswered(`${stack.apiUrl}/v1/jobs`, body, { ...headers, 'idempotency-key': tag });
+              assert.ok(res.status === 202 || res.status === 200, `${tag}: ${res.status} ${JSON.stringify(res.body)}`);
+              accepted.set(tag, { id: res.body.id, refused: res.refused });
+            }),
+          );
+        }
+      })();
+
+      // A third of the way in, the server dies; up starts it again on the same port, while jobs keep coming.
+      await eventually('a third of the jobs to be accepted', () => (accepted.size >= JOBS / 3 ? true : undefined));
+      const server = childInRole(current, 'temporal dev server');
+      assert.ok(server, 'a dev server under up');
+      const killedAt = Date.now();
+      process.kill(server.pid, 'SIGKILL');
+      await current.process.waitForLine(/^\[temporal\] exited \(SIGKILL\); restarting in \d+ ms$/);
+      const ready = await current.process.waitForLine(/^Temporal dev server ready again at /);
+      assert.ok(ready.startsWith(`Temporal dev server ready again at 127.0.0.1:${ports.grpc} `), ready);
+      const back = childInRole(current, 'temporal dev server');
+      assert.ok(back && back.pid !== server.pid, 'a new dev server process');
+      console.log(
+        `dev server SIGKILLed with ${accepted.size} of ${JOBS} jobs accepted; ${ready} (${Date.now() - killedAt} ms after the kill)`,
+      );
+
+      await submitted;
+      const jobs = [];
+      for (const tag of tags) jobs.push(await stack.waitForJob(accepted.get(tag)!.id, ['succeeded', 'failed', 'cancelled', 'timed_out']));
+      const ids = new Set([...accepted.values()].map((a) => a.id));
+      const calls = tags.map((tag) => openai.requestsMentioning(tag).length);
+      const retried = [...accepted.values()].filter((a) => a.refused > 0).length;
+      console.log(
+        `accepted ${accepted.size}, succeeded ${jobs.filter((j) => j.status === 'succeeded').length}, distinct jobs ${ids.size}; ` +
+          `${retried} submissions retried after a 503 or no answer; provider calls per job: ${[...new Set(calls)].sort().join(', ')}`,
+      );
+      assert.equal(accepted.size, JOBS, 'every job accepted');
+      assert.deepEqual(
+        jobs.filter((j) => j.status !== 'succeeded').map((j) => `${j.id}: ${j.status} ${JSON.stringify(j.lastFailure)}`),
+        [],
+        'every accepted job succeeded',
+      );
+      assert.equal(ids.size, JOBS, 'one job per submission, however often it was sent');
+      jobs.forEach((job, i) => {
+        assert.equal(job.result.output.message.content, `echo: ${tags[i]}`);
+        // A call whose answer was lost with the server is made again, on a new attempt: never more calls than attempts.
+        assert.ok(calls[i]! >= 1 && calls[i]! <= job.attempts, `${job.id}: ${calls[i]} provider calls in ${job.attempts} attempts`);
+      });
+      await stopAndAssertClean(up, ports);
+    } finally {
+      await ensureStopped(up);
+    }
+  },
+);
 
 test('with TEMPORAL_ADDRESS set, up starts no dev server of its own and jobs still succeed', { timeout: 120_000 }, async () => {
   const shared = process.env.TEMPORAL_ADDRESS;

@@ -1,6 +1,6 @@
 /**
- * The limiter as the workflow runs it — token window and breaker together, leases, probes, the query's
- * view — and how a call is estimated and its failure counted.
+ * The limiter as the workflow runs it — token window, breaker and a provider's Retry-After together, probes,
+ * the query's view — and how a call is estimated and its failure counted.
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
@@ -10,9 +10,9 @@ import { DEFAULT_COMPLETION_TOKENS, estimateTokens, failureOutcome, PROMPT_OVERH
 import {
   describeLimiter,
   exchange,
-  LEASE_MS,
   type LimiterSettings,
   limiterSettingsOf,
+  type Settlement,
   neverUsedLimiter,
   newLimiter,
 } from '../../src/inference/limiter-state';
@@ -23,19 +23,23 @@ const openaiPool = (over: Record<string, unknown> = {}) =>
   poolSchema.parse({ provider: 'openai', baseUrl: 'http://x', model: 'm', ...over });
 const settingsOf = (over: Record<string, unknown> = {}) => limiterSettingsOf(openaiPool(over))!;
 
-test('which pools need a limiter: a token limit or an enabled breaker (on by default for openai only)', () => {
+test('which pools need a limiter: a remote provider, a token limit or an enabled breaker', () => {
   assert.deepEqual(limiterSettingsOf(poolSchema.parse({ provider: 'local' })), null);
   assert.equal(limiterSettingsOf(poolSchema.parse({ provider: 'local', rateLimit: { tokensPerMinute: 100 } }))?.tokensPerMinute, 100);
   assert.equal(limiterSettingsOf(openaiPool())?.tokensPerMinute, null);
-  assert.equal(limiterSettingsOf(openaiPool({ breaker: { enabled: false } })), null);
+  assert.equal(
+    limiterSettingsOf(openaiPool({ breaker: { enabled: false } }))?.breaker.enabled,
+    false,
+    'a remote provider may send Retry-After',
+  );
 });
 
-test('breaker only: grants come with a lease; once open, nobody goes until a probe succeeds', () => {
+test('breaker only: every call is granted on its own; once open, nobody goes until a probe succeeds', () => {
   const settings = settingsOf({ breaker: { failureThreshold: 2, minOpenMs: 1000 } });
   const data = newLimiter('gpt');
   const ask = (at: number, ...ids: string[]) => exchange(data, { settings, settle: [], admit: ids.map((id) => ({ id, tokens: 10 })) }, at);
 
-  assert.deepEqual(ask(0, 'a'), [{ id: 'a', granted: true, probe: false, leaseMs: LEASE_MS }]);
+  assert.deepEqual(ask(0, 'a'), [{ id: 'a', granted: true, probe: false }]);
   const failures = ['x', 'y'].map((id) => ({ id, outcome: 'throttled' as const, tokens: 0, retryAfterMs: 3000 }));
   assert.deepEqual(exchange(data, { settings, settle: failures, admit: [{ id: 'b', tokens: 10 }] }, 100), [
     { id: 'b', granted: false, retryInMs: 3000, reason: 'breaker open' },
@@ -52,10 +56,36 @@ test('breaker only: grants come with a lease; once open, nobody goes until a pro
     { id: 'c', granted: false, retryInMs: PROBE_POLL_MS, reason: 'breaker half-open: waiting for a probe call' },
   ]);
   exchange(data, { settings, settle: [{ id: 'b', outcome: 'ok', tokens: 5 }], admit: [] }, 3200);
-  assert.deepEqual(ask(3300, 'c'), [{ id: 'c', granted: true, probe: false, leaseMs: LEASE_MS }]);
+  assert.deepEqual(ask(3300, 'c'), [{ id: 'c', granted: true, probe: false }]);
 });
 
-test('token limit: no leases; settlements free the unused estimate before the batch’s admissions', () => {
+test("a provider's Retry-After holds every call for that long from when the limiter hears it; the breaker counts on", () => {
+  const settings = settingsOf({ breaker: { failureThreshold: 3, maxOpenMs: 5000 } });
+  const data = newLimiter('gpt');
+  const ask = (at: number, settle: Settlement[] = []) => exchange(data, { settings, settle, admit: [{ id: `ask-${at}`, tokens: 10 }] }, at);
+
+  assert.deepEqual(ask(1000, [{ id: 'x', outcome: 'throttled', tokens: 0, retryAfterMs: 1000 }]), [
+    { id: 'ask-1000', granted: false, retryInMs: 1000, reason: 'provider Retry-After' },
+  ]);
+  assert.equal(describeLimiter(data, settings, 1500).retryAfterUntil, new Date(2000).toISOString());
+  assert.equal(ask(1999)[0]!.granted, false);
+  assert.deepEqual(ask(2000), [{ id: 'ask-2000', granted: true, probe: false }]);
+  assert.equal(describeLimiter(data, settings, 2000).retryAfterUntil, null);
+  assert.equal(describeLimiter(data, settings, 2000).breaker.state, 'closed', 'one throttled answer is below the threshold');
+
+  // A 503 that says when to come back holds too; a shorter Retry-After never shortens a longer one; the breaker's maxOpenMs bounds it.
+  ask(3000, [{ id: 'y', outcome: 'unavailable', tokens: 10, retryAfterMs: 60_000 }]);
+  ask(3100, [{ id: 'z', outcome: 'throttled', tokens: 0, retryAfterMs: 100 }]);
+  assert.equal(describeLimiter(data, settings, 3200).retryAfterUntil, new Date(8000).toISOString());
+  assert.equal(describeLimiter(data, settings, 3200).breaker.state, 'open', 'three failures within the window open it');
+  // Without a Retry-After, a failure holds nothing; nor does one when replaying a run recorded before the hold.
+  const quiet = newLimiter('gpt');
+  exchange(quiet, { settings, settle: [{ id: 'a', outcome: 'unavailable', tokens: 10 }], admit: [] }, 0);
+  exchange(quiet, { settings, settle: [{ id: 'b', outcome: 'throttled', tokens: 0, retryAfterMs: 1000 }], admit: [] }, 0, false);
+  assert.equal(describeLimiter(quiet, settings, 1).retryAfterUntil, null);
+});
+
+test('token limit: settlements free the unused estimate before the batch’s admissions', () => {
   const settings: LimiterSettings = { ...settingsOf(), tokensPerMinute: 1000 };
   const data = newLimiter('gpt');
   assert.deepEqual(
@@ -97,6 +127,7 @@ test('a limiter never used shows its configured limits and nothing used', () => 
     limiter: 'shared',
     tokens: { perMinute: 5000, reservedInWindow: 0, available: 5000 },
     breaker: { enabled: true, state: 'closed', openUntil: null, recentFailures: 0, opened: 0 },
+    retryAfterUntil: null,
   });
 });
 
@@ -128,6 +159,10 @@ const outcomeCases: { error: unknown; expect: ReturnType<typeof failureOutcome> 
     expect: { outcome: 'throttled', tokens: 0, retryAfterMs: 3000 },
   },
   { error: new ProviderError('503', 'unavailable', { status: 503 }), expect: { outcome: 'unavailable', tokens: 100 } },
+  {
+    error: new ProviderError('503 with Retry-After', 'unavailable', { status: 503, retryAfterMs: 2000 }),
+    expect: { outcome: 'unavailable', tokens: 100, retryAfterMs: 2000 },
+  },
   { error: new ProviderError('slow', 'timeout'), expect: { outcome: 'unavailable', tokens: 100 } },
   { error: new ProviderError('400', 'rejected', { status: 400 }), expect: { outcome: 'ok', tokens: 100 } },
   { error: new ProviderError('empty', 'invalid_input'), expect: { outcome: 'ok', tokens: 0 } },

@@ -107,6 +107,13 @@ test('500 → unavailable (retryable); 408 and 409 too', async () => {
   }
 });
 
+test('503 with Retry-After: 1 → unavailable, retry after 1000 ms', async () => {
+  fake.script([{ status: 503, retryAfter: '1' }]);
+  const err = await providerError(createOpenAIProvider(pool()).infer(chatRequest, ctx()));
+  assert.equal(err.kind, 'unavailable');
+  assert.deepEqual(err.options, { status: 503, retryAfterMs: 1000 });
+});
+
 test("400 → rejected (not retryable) carrying the provider's message", async () => {
   fake.script([{ status: 400, body: { error: { message: 'max_tokens is too large', type: 'invalid_request_error' } } }]);
   const err = await providerError(createOpenAIProvider(pool()).infer(chatRequest, ctx()));

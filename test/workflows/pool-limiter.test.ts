@@ -1,10 +1,13 @@
 /**
  * The limiter workflow on Temporal's time-skipping test server: grants and waits of the token window
  * across a skipped minute, the breaker opening, going half-open on its own timer and closing on a good
- * probe, continue-as-new carrying the state, and the worker-side client coalescing concurrent calls.
+ * probe, a provider's Retry-After holding every call, continue-as-new carrying the state, the worker-side
+ * client coalescing concurrent calls, and histories replaying — one recorded before the hold existed too.
  */
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
 import { after, before, test } from 'node:test';
 import { type TestWorkflowEnvironment } from '@temporalio/testing';
 import { Worker } from '@temporalio/worker';
@@ -105,6 +108,41 @@ test('breaker: opens on throttling, turns half-open on its own when the Retry-Af
   assert.equal((await handle.query(limiterStateQuery)).breaker.state, 'closed');
 });
 
+test("a provider's Retry-After holds every call until it has passed; the process that was told holds its own at once", async () => {
+  const s = settings();
+  const handle = await startLimiter({ settings: s });
+  const [held] = await send(handle, {
+    settings: s,
+    settle: [{ id: 'x', outcome: 'throttled', tokens: 0, retryAfterMs: 2000 }],
+    admit: [{ id: 'a', tokens: 1 }],
+  });
+  assert.deepEqual(held, { id: 'a', granted: false, retryInMs: 2000, reason: 'provider Retry-After' });
+  assert.notEqual((await handle.query(limiterStateQuery)).retryAfterUntil, null);
+  await env.sleep(2100);
+  assert.equal((await handle.query(limiterStateQuery)).retryAfterUntil, null);
+  assert.deepEqual(await send(handle, { settings: s, admit: [{ id: 'a', tokens: 1 }] }), [{ id: 'a', granted: true, probe: false }]);
+
+  const client = new LimiterClient({
+    client: env.client,
+    workflowId: `limiter-${randomUUID()}`,
+    taskQueue,
+    limiter: 'test',
+    settings: s,
+    log: createLogger('error'),
+  });
+  const beats: unknown[] = [];
+  const ctx = { signal: new AbortController().signal, heartbeat: (d?: unknown) => void beats.push(d) };
+  (await client.acquire(1, ctx)).settle('throttled', 0, 60_000);
+  const abort = new AbortController();
+  const next = client.acquire(1, { ...ctx, signal: abort.signal });
+  await eventually('the next call to wait for the Retry-After', () =>
+    beats.some((d) => (d as { waiting?: string } | undefined)?.waiting === 'provider Retry-After') ? true : undefined,
+  );
+  abort.abort(new Error('done waiting'));
+  await assert.rejects(next, /done waiting/);
+  await client.close();
+});
+
 test('continue-as-new carries the window and the breaker into the next run', async () => {
   const s = settings({ tokensPerMinute: 1000, breaker: { failureThreshold: 1 } });
   const handle = await startLimiter({ settings: s, maxUpdatesPerRun: 2 });
@@ -173,4 +211,13 @@ test('a recorded limiter history replays without non-determinism', async () => {
   await env.sleep(2500);
   await send(handle, { settings: s, admit: [{ id: 'c', tokens: 10 }] });
   await Worker.runReplayHistory({ workflowsPath: WORKFLOWS_PATH }, await handle.fetchHistory(), handle.workflowId);
+});
+
+test('a limiter run recorded before Retry-Afters held every call replays with the hold patched in', async () => {
+  // Recorded by the limiter as it was: a call granted right after a throttled answer with Retry-After: 5 reserved
+  // tokens and so set a timer that the hold would not have; its history must still replay.
+  const recorded: unknown = JSON.parse(
+    fs.readFileSync(path.join(__dirname, '../fixtures/pool-limiter-before-retry-after-hold.json'), 'utf8'),
+  );
+  await Worker.runReplayHistory({ workflowsPath: WORKFLOWS_PATH }, recorded, 'limiter-recorded-before-retry-after-hold');
 });
