@@ -11,7 +11,7 @@ import { after, before, describe, test } from 'node:test';
 import { MAX_TEXT_CHARS } from '../../src/jobs/spec';
 import { pickFreePort } from '../../src/local/dev-server';
 import { READY_LINES } from '../../src/local/processes';
-import { sentimentJob, spawnSwitchyard, Stack, TENANTS, type ProcessHandle } from '../../testkit/stack';
+import { runRefusedApi, sentimentJob, Stack, TENANTS, type ProcessHandle } from '../../testkit/stack';
 
 /** Over 200,000 characters of text must fit under the body limit, so it is 256 KiB rather than 64 KiB. */
 const BODY_LIMIT_BYTES = 256 * 1024;
@@ -760,23 +760,6 @@ describe('Temporal unavailable', () => {
 });
 
 describe('configurations the API refuses to start with', () => {
-  /**
-   * Runs `switchyard api` until it exits, however long a busy machine takes to get there; should it start
-   * listening instead, it is stopped (and fails the test). Resolves with how it ended and its output.
-   */
-  async function runApi(env: Record<string, string>): Promise<{ exit: string; output: string }> {
-    const api = spawnSwitchyard(['api'], { ...stack.env, API_PORT: '0', ...env });
-    const listening = await Promise.race([
-      api.ready.then(
-        () => true,
-        () => false,
-      ),
-      api.exited.then(() => false),
-    ]);
-    if (listening) await api.stop();
-    return { exit: await api.exited, output: api.lines.join('\n') };
-  }
-
   const refusals: [string, Record<string, string>, string][] = [
     ['no API keys on a non-loopback host', { API_HOST: '0.0.0.0', SWITCHYARD_API_KEYS: '' }, 'SWITCHYARD_API_KEYS'],
     ['an API key shorter than 16 characters', { SWITCHYARD_API_KEYS: 'acme:short' }, 'SWITCHYARD_API_KEYS'],
@@ -786,7 +769,7 @@ describe('configurations the API refuses to start with', () => {
   ];
   for (const [name, env, variable] of refusals) {
     test(`${name}: exits non-zero naming ${variable}`, async () => {
-      const { exit, output } = await runApi(env);
+      const { exit, output } = await runRefusedApi({ ...stack.env, ...env });
       assert.match(exit, /^[1-9]\d*$/, `it exited by itself, non-zero (not ${exit}):\n${output}`);
       assert.ok(output.includes(variable), output);
       assert.doesNotMatch(output, READY_LINES.api);

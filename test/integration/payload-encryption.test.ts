@@ -16,7 +16,7 @@ import { after, before, describe, test } from 'node:test';
 import { conversationWorkflowId } from '../../src/conversations/contract';
 import { newKeyEntry } from '../../src/crypto/key-ring';
 import { ENCRYPTED_ENCODING, KEY_ID_METADATA } from '../../src/temporal/codec';
-import { spawnSwitchyard, Stack } from '../../testkit/stack';
+import { runRefusedApi, Stack } from '../../testkit/stack';
 import { eventually } from '../../testkit/wait';
 
 const OPERATOR = 'codec-operator-key-0123456789';
@@ -259,18 +259,7 @@ describe('key rotation', () => {
 });
 
 test('without encryption keys the API refuses to listen beyond loopback, naming the variable', async () => {
-  const api = spawnSwitchyard(['api'], { ...stack.env, API_HOST: '0.0.0.0', API_PORT: '0', SWITCHYARD_ENCRYPTION_KEYS: '' });
-  const listening = await Promise.race([
-    api.ready.then(
-      () => true,
-      () => false,
-    ),
-    api.exited.then(() => false),
-  ]);
-  if (listening) await api.stop();
-  assert.match(await api.exited, /^[1-9]\d*$/, api.lines.join('\n'));
-  assert.ok(
-    api.lines.some((l) => l.includes('SWITCHYARD_ENCRYPTION_KEYS is empty')),
-    api.lines.join('\n'),
-  );
+  const { exit, output } = await runRefusedApi({ ...stack.env, API_HOST: '0.0.0.0', SWITCHYARD_ENCRYPTION_KEYS: '' });
+  assert.match(exit, /^[1-9]\d*$/, output);
+  assert.ok(output.includes('SWITCHYARD_ENCRYPTION_KEYS is empty'), output);
 });
