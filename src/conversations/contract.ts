@@ -38,7 +38,7 @@ export interface ConversationInput {
   /** Pool task queues are `<prefix>-pool-<pool>`. */
   taskQueuePrefix: string;
   heartbeatTimeoutMs: number;
-  /** Messages a run accepts before it continues as new; tests lower it. */
+  /** Messages a run accepts, or starts, before it continues as new; tests lower it. */
   messagesPerRun?: number;
   /** Set by continue-as-new: the state of the previous run. */
   carried?: ConversationCarry;

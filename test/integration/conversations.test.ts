@@ -279,7 +279,7 @@ describe('continue-as-new', () => {
     const tenant = stack.tenant('acme');
     const temporal = await stack.temporal();
     const pipeline = pipelineSchema.parse({ stages: [{ handlers: [handler(cid, 'a')] }] });
-    // Started as the API starts it, with a short run so that 14 messages take four runs.
+    // Started as the API starts it, with a short run: a run starts at most 4 messages, so 14 take four runs or more.
     const options = conversationStartOptions({
       tenant,
       conversationId: cid,

@@ -17,7 +17,10 @@ import { Deliveries } from './deliveries';
 import { logEvent, messageChars, newDelivery, newestWithin, newRecord, now, recordMessage } from './records';
 import { cancelMessage, runStage, skipStage, stageFailure } from './stages';
 
-/** Submissions a run accepts before it continues as new (Temporal takes at most 2000 updates per run). */
+/**
+ * Submissions a run accepts, or messages it starts, before it continues as new: Temporal takes at most
+ * 2000 updates per run, and counting started messages too bounds a run that received them all earlier.
+ */
 const MESSAGES_PER_RUN = 200;
 const MAX_HISTORY_EVENTS = 10_000;
 /** Finished records kept in memory for queries; older ones are read from the blob store. */
@@ -42,6 +45,8 @@ export class Conversation {
   private readonly recentIds: Map<string, number>;
   /** Submissions this run answered, repeats included. */
   private accepted = 0;
+  /** Messages this run started, carried ones included. */
+  private started = 0;
   private cancelled = false;
   readonly deliveries: Deliveries;
 
@@ -133,8 +138,10 @@ export class Conversation {
 
   timeToContinue(): boolean {
     const info = workflowInfo();
+    const perRun = this.input.messagesPerRun ?? MESSAGES_PER_RUN;
     return (
-      this.accepted >= (this.input.messagesPerRun ?? MESSAGES_PER_RUN) ||
+      this.accepted >= perRun ||
+      this.started >= perRun ||
       info.continueAsNewSuggested ||
       info.historyLength >= MAX_HISTORY_EVENTS
     );
@@ -143,6 +150,7 @@ export class Conversation {
   /** Runs the oldest waiting message through the pipeline's stages, stores its record and queues its deliveries. */
   async processNext(): Promise<void> {
     const record = this.pending.shift()!;
+    this.started++;
     this.current = record;
     this.pendingChars -= messageChars(record);
     record.status = 'running';
