@@ -5,6 +5,8 @@
  * Anything else no client caused: it is logged and answered with a 500.
  */
 import type { ErrorRequestHandler } from 'express';
+import type * as batches from '../batches/errors';
+import type * as batchClient from '../clients/batches/errors';
 import type { BlobTooLargeError } from '../blobs/store';
 import type * as conversations from '../clients/conversations/errors';
 import type * as jobs from '../clients/jobs/errors';
@@ -12,12 +14,15 @@ import { DOCUMENT_TYPES } from '../documents/contract';
 import type { UnsupportedDocumentError } from '../documents/detect';
 import { SwitchyardError } from '../errors';
 import { Problem, sendProblem, type ProblemCode } from './problems';
-import { DOCUMENT_CONTENT_TYPES, type UploadInterruptedError } from './routes/documents';
+import { DOCUMENT_CONTENT_TYPES } from './routes/documents';
+import type { UploadInterruptedError } from './uploads';
 
-/** The domain errors a request can run into: every error of the job and conversation clients, and the upload's. */
+/** The domain errors a request can run into: every error of the job, conversation and batch clients, the batch file's, and the upload's. */
 type RequestError =
   | (typeof jobs)[keyof typeof jobs]['prototype']
   | (typeof conversations)[keyof typeof conversations]['prototype']
+  | (typeof batches)[keyof typeof batches]['prototype']
+  | (typeof batchClient)[keyof typeof batchClient]['prototype']
   | UnsupportedDocumentError
   | BlobTooLargeError
   | UploadInterruptedError;
@@ -30,6 +35,7 @@ const ACCEPTED_DOCUMENTS = { accepted: { types: [...DOCUMENT_TYPES], contentType
 const PROBLEM_OF: ProblemOf = {
   'idempotency-conflict': (e) => new Problem('idempotency-conflict', e.message, { jobId: e.jobId }),
   'message-conflict': (e) => new Problem('idempotency-conflict', e.message, { messageId: e.messageId }),
+  'batch-conflict': (e) => new Problem('idempotency-conflict', e.message, { batchId: e.batchId }),
   // The counts go in the body, the wait in Retry-After.
   'quota-exceeded': (e) => new Problem('quota-exceeded', e.message, { openJobs: e.openJobs, maxOpenJobs: e.maxOpenJobs }),
   'invalid-cursor': () => new Problem('invalid-cursor'),
@@ -39,6 +45,8 @@ const PROBLEM_OF: ProblemOf = {
   'review-not-open': (e) => new Problem('review-not-open', e.message, { job: e.job }),
   'review-not-taken': (e) => new Problem('temporal-unavailable', e.message),
   'result-not-ready': (e) => new Problem('result-not-ready', e.message, { job: e.job }),
+  'batch-not-cancellable': (e) => new Problem('batch-not-cancellable', e.message, { batch: e.batch }),
+  'batch-not-ended': (e) => new Problem('batch-not-ended', e.message, { batch: e.batch }),
   'conversation-exists': (e) => new Problem('conversation-exists', e.message, { conversation: e.conversation }),
   'conversation-ended': (e) => new Problem('conversation-ended', e.message),
   'too-many-pending': (e) => new Problem('too-many-pending', e.message),
@@ -54,6 +62,7 @@ const PROBLEM_OF: ProblemOf = {
       },
     ),
   'upload-interrupted': (e) => new Problem('invalid-request', e.message),
+  'batch-file-rejected': (e) => new Problem('invalid-batch-file', e.message, { errors: e.errors, errorCount: e.errorCount }),
   'job-input-too-large': (e) => new Problem('payload-too-large', e.message, { inputBytes: e.inputBytes, maxInputBytes: e.maxInputBytes }),
 };
 
@@ -93,14 +102,31 @@ function problemOf(err: unknown): Problem | undefined {
   return undefined;
 }
 
-/** Errors from Temporal's client that mean "the service is not reachable right now". */
+/**
+ * gRPC codes of Temporal's client that mean "not now": UNAVAILABLE, DEADLINE_EXCEEDED, RESOURCE_EXHAUSTED
+ * (a busy server, or a workflow's query buffer full while its task is in flight) and CANCELLED (a call
+ * cut off as the server went away).
+ */
+const RETRYABLE_GRPC_CODES: unknown[] = [14, 4, 8, 1];
+
+/** Errors from Temporal's client that mean "the service cannot answer right now". */
 function isTemporalUnavailable(err: unknown): boolean {
   for (let e: unknown = err; e; e = (e as { cause?: unknown }).cause) {
     const code = (e as { code?: unknown }).code;
-    if (code === 14 || code === 4 || code === 'ECONNREFUSED') return true; // UNAVAILABLE, DEADLINE_EXCEEDED
+    if (RETRYABLE_GRPC_CODES.includes(code) || code === 'ECONNREFUSED') return true;
     if (e instanceof Error && /failed to connect|connection refused|no connection established/i.test(e.message)) return true;
   }
   return false;
+}
+
+/** What an error was caused by, innermost last, with gRPC codes: the SDK's wrappers hide them behind their own message. */
+function causesOf(err: unknown): string[] {
+  const causes: string[] = [];
+  for (let e = (err as { cause?: unknown })?.cause; e; e = (e as { cause?: unknown }).cause) {
+    const { name, message, code } = e as { name?: unknown; message?: unknown; code?: unknown };
+    causes.push(`${String(name)}: ${String(message)}${typeof code === 'number' || typeof code === 'string' ? ` (code ${code})` : ''}`);
+  }
+  return causes;
 }
 
 export function errorHandler(log: (fields: Record<string, unknown>) => void): ErrorRequestHandler {
@@ -108,7 +134,7 @@ export function errorHandler(log: (fields: Record<string, unknown>) => void): Er
     if (res.headersSent) return;
     const problem = problemOf(err);
     if (problem) return sendProblem(res, problem);
-    log({ level: 'error', msg: 'unhandled error', error: String((err as Error)?.stack ?? err) });
+    log({ level: 'error', msg: 'unhandled error', error: String((err as Error)?.stack ?? err), causes: causesOf(err) });
     sendProblem(res, new Problem('internal', 'An unexpected error occurred; it has been logged'));
   };
 }

@@ -1,5 +1,5 @@
 /** A message's record: how it is made, what it logs, how much it weighs, and where it is stored. */
-import { proxyLocalActivities } from '@temporalio/workflow';
+import { proxyActivities } from '@temporalio/workflow';
 import type { ChatActivities } from '../../activities/chat';
 import {
   webhookIdOf,
@@ -11,8 +11,12 @@ import {
 } from '../../src/conversations/contract';
 import type { ChatHandler, ChatStage, ChatTarget } from '../../src/conversations/pipeline';
 
-/** Record writes run in the workflow worker (it has the blob store): no task-queue round trip, and the record stays out of the history. */
-export const { recordMessage, recordDeliveries } = proxyLocalActivities<ChatActivities>({
+/**
+ * Record writes run on the conversation's own task queue, whose workers have the blob store. They are
+ * not local activities: replayed after a workflow worker restart, local-activity results interleaved with
+ * submit updates resolved in another order than they ran, a nondeterminism error that stalled the conversation.
+ */
+export const { recordMessage, recordDeliveries } = proxyActivities<ChatActivities>({
   startToCloseTimeout: 30_000,
   // A blob store that is down holds the conversation until it is back: records are not dropped.
   retry: { initialInterval: 1000, backoffCoefficient: 2, maximumInterval: 60_000 },

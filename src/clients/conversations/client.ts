@@ -390,9 +390,14 @@ export class ConversationClient {
     return JSON.parse((await this.opts.blobs.get(key)).toString('utf8')) as MessageRecord;
   }
 
-  /** A query, bounded in time: it needs a workflow worker, and a request must not wait for one forever. */
+  /**
+   * A query, bounded in time: it needs a workflow worker, and a request must not wait for one forever.
+   * While a workflow task is in flight the server holds one query per workflow and refuses others as
+   * busy (as it does after a workflow worker died mid-task): those are asked again until the deadline.
+   */
   private read<T>(query: () => Promise<T>): Promise<T> {
-    return this.temporal.connection.withDeadline(Date.now() + READ_TIMEOUT_MS, query);
+    const deadline = Date.now() + READ_TIMEOUT_MS;
+    return this.temporal.connection.withDeadline(deadline, () => whileBusy(deadline, query));
   }
 }
 
