@@ -9,6 +9,7 @@ const WORKFLOW_SAFE = [
   '^workflows/',
   DOMAIN,
   '^src/inference/(limiter-contract|limiter-state|breaker|token-window|provider)\\.ts$',
+  '^src/batches/contract\\.ts$',
   '^src/temporal/task-queues\\.ts$',
   '^src/blobs/store\\.ts$',
   '@temporalio/(workflow|common)',

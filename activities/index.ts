@@ -5,6 +5,7 @@ import type { LimiterClient } from '../src/inference/limiter-client';
 import type { InferenceProvider, InferenceRequest } from '../src/inference/provider';
 import type { InferenceMetrics } from '../src/worker/metrics';
 import { createChunkActivities } from './analyse-chunk';
+import { createBatchGroupActivities } from './batch-group';
 import { inferenceCall } from './inference-call';
 
 export interface ActivityDeps {
@@ -14,18 +15,21 @@ export interface ActivityDeps {
   limiter?: LimiterClient;
   /** The pool's inference metrics (latency, tokens, errors); absent in tests that do not look. */
   metrics?: InferenceMetrics;
-  /** Where document chunks are read from and their results written to. */
+  /** Where document chunks and batch groups are read from and their results written to. */
   blobs: BlobStore;
+  /** The pool's concurrency: the most provider calls this process makes at once for batch groups. */
+  concurrency: number;
 }
 
-/** The activities one pool's workers run, closed over that pool's provider, limiter and the blob store. */
-export function createActivities({ provider, limiter, metrics, blobs }: ActivityDeps) {
+/** The activities one pool's workers run, closed over that pool's provider, limiter, concurrency and the blob store. */
+export function createActivities({ provider, limiter, metrics, blobs, concurrency }: ActivityDeps) {
   const infer = inferenceCall(provider, limiter, metrics);
   return {
     async runInference(request: InferenceRequest): Promise<InferenceOutcome> {
       return { ...(await infer(request)), attempt: Context.current().info.attempt };
     },
     ...createChunkActivities({ blobs, infer }),
+    ...createBatchGroupActivities({ blobs, infer, concurrency }),
   };
 }
 

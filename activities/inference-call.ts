@@ -5,7 +5,15 @@ import { ProviderError, type InferenceProvider, type InferenceRequest, type Infe
 import type { InferenceMetrics } from '../src/worker/metrics';
 
 /** One provider call the way every activity of a pool makes it; runs inside an activity. */
-export type Infer = (request: InferenceRequest) => Promise<InferenceResult>;
+export type Infer = (request: InferenceRequest, options?: CallOptions) => Promise<InferenceResult>;
+
+/** What an activity making many calls (a batch group) sets per call. */
+export interface CallOptions {
+  /** This call's own time limit; past it the call is abandoned as a retryable ProviderTimeout. */
+  timeoutMs?: number;
+  /** What the activity's heartbeats carry while the call runs (a group's progress), so a provider's beats do not blank it. */
+  heartbeatDetails?: () => object;
+}
 
 /**
  * One inference call the Switchyard way: the task checked against the provider, the fleet limiter
@@ -31,19 +39,28 @@ export function inferenceCall(
     }
   }
 
-  return async (request) => {
+  return async (request, { timeoutMs, heartbeatDetails } = {}) => {
     const ctx = Context.current();
     if (!provider.tasks.includes(request.task)) {
       throw ApplicationFailure.nonRetryable(`${provider.kind} provider does not do ${request.task}`, 'InvalidInput');
     }
-    const call = { signal: ctx.cancellationSignal, heartbeat: (details?: unknown) => ctx.heartbeat(details) };
+    const timeout = timeoutMs === undefined ? undefined : AbortSignal.timeout(timeoutMs);
+    const signal = timeout ? AbortSignal.any([ctx.cancellationSignal, timeout]) : ctx.cancellationSignal;
+    const heartbeat = (details?: unknown) =>
+      ctx.heartbeat(heartbeatDetails ? { ...heartbeatDetails(), ...(details as object | undefined) } : details);
+    const call = { signal, heartbeat };
     const infer = () => timed(request.task, ctx.cancellationSignal, () => provider.infer(request, call));
     try {
       const result = limiter ? await callThroughLimiter(limiter, request, call, infer) : await infer();
       if (result.usage) metrics?.tokens(request.task, result.usage);
       return result;
     } catch (err) {
-      const failure = err instanceof ProviderError ? toFailure(err) : err;
+      const timedOut = timeout?.aborted && !ctx.cancellationSignal.aborted;
+      const failure = timedOut
+        ? ApplicationFailure.retryable(`the call took longer than its ${timeoutMs} ms`, FAILURE_TYPES.timeout)
+        : err instanceof ProviderError
+          ? toFailure(err)
+          : err;
       if (!ctx.cancellationSignal.aborted) metrics?.error(request.task, failureType(failure));
       throw failure;
     }

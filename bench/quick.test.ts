@@ -30,7 +30,7 @@ function processesWith(marker: string): string[] {
   return found;
 }
 
-async function runQuick(scenario: string): Promise<{ columns: string[]; metrics: Record<string, number> }> {
+async function runQuick(scenario: string): Promise<{ columns: string[]; rows: unknown[][]; metrics: Record<string, number> }> {
   const dir = path.join(resultsDir, scenario);
   const child = spawn('npx', ['tsx', 'bench/run.ts', scenario, '--quick'], {
     cwd: ROOT,
@@ -290,3 +290,36 @@ test('cluster --quick: the embedded server vs the local cluster, then 2 workflow
   ])
     assert.ok(name in result.metrics, name);
 });
+
+test(
+  'batch --quick: one batch through the API at 0 and 50 ms against BullMQ addBulk (always, everysec)',
+  { timeout: 300_000 },
+  async () => {
+    const result = await runQuick('batch');
+    assert.deepEqual(result.columns, [
+      'row',
+      'items',
+      'upload + validation ms',
+      'accepted → last item s',
+      'items/s',
+      '× BullMQ always',
+      "× slots' ideal",
+      'accepted → finished s',
+      'history events/item',
+      'CPU ms/item',
+      'output',
+    ]);
+    assert.equal(result.rows.length, 6, 'Switchyard at 0 and 50 ms, BullMQ always and everysec at each');
+    for (const ms of [0, 50]) {
+      for (const name of [
+        'switchyardItemsPerSec',
+        'switchyardAcceptedToFinishedS',
+        'switchyardEventsPerItem',
+        'bullmqAlwaysItemsPerSec',
+        'bullmqEverysecItemsPerSec',
+      ])
+        assert.ok(`${name}${ms}` in result.metrics, `${name}${ms}`);
+    }
+    for (const name of ['ratioToBullmqAlways0', 'ratioToIdeal50', 'uploadMs']) assert.ok(name in result.metrics, name);
+  },
+);

@@ -169,6 +169,13 @@ const envSchema = z.object({
   AWS_SECRET_ACCESS_KEY: z.string().min(1).optional(),
   SWITCHYARD_MAX_DOCUMENT_BYTES: int(1024, 1024 * 1024 * 1024).default(20 * 1024 * 1024),
 
+  SWITCHYARD_BATCH_MAX_LINES: int(1, 100_000).default(50_000),
+  SWITCHYARD_BATCH_MAX_BYTES: int(1024, 1024 * 1024 * 1024).default(200 * 1024 * 1024),
+  /** Items per group: one activity runs a group and heartbeats its progress, so a retry repeats at most part of one. */
+  SWITCHYARD_BATCH_GROUP_SIZE: int(1, 5000).default(500),
+  /** Groups of one batch running at once: how much of its pool one batch may hold. */
+  SWITCHYARD_BATCH_MAX_PARALLEL_GROUPS: int(1, 1000).default(4),
+
   SWITCHYARD_ENCRYPTION_KEYS: encryptionKeys.default([]),
   /** Compress payloads of at least SWITCHYARD_PAYLOAD_COMPRESSION_MIN_BYTES before they are encrypted. */
   SWITCHYARD_PAYLOAD_COMPRESSION: z.enum(['none', 'gzip', 'deflate']).default('none'),
@@ -349,6 +356,13 @@ function toConfig(e: z.infer<typeof envSchema>) {
             keys: e.SWITCHYARD_ENCRYPTION_KEYS,
           },
     documents: { maxBytes: e.SWITCHYARD_MAX_DOCUMENT_BYTES },
+    /** A batch file's limits, checked whole before the batch is accepted, and the size of its groups. */
+    batches: {
+      maxLines: e.SWITCHYARD_BATCH_MAX_LINES,
+      maxBytes: e.SWITCHYARD_BATCH_MAX_BYTES,
+      groupSize: e.SWITCHYARD_BATCH_GROUP_SIZE,
+      maxParallelGroups: e.SWITCHYARD_BATCH_MAX_PARALLEL_GROUPS,
+    },
     outbound: {
       allow: e.SWITCHYARD_OUTBOUND_ALLOW,
       timeoutMs: e.SWITCHYARD_OUTBOUND_TIMEOUT_MS,

@@ -1,6 +1,7 @@
 /**
  * Reading benchmark jobs back from Temporal: waiting for a number to complete (one visibility count
- * every few hundred ms, not a call per job), their start/close times, and a history's event types.
+ * every few hundred ms, not a call per job), their start/close times, a history's event types, and a
+ * workflow's history over all its runs.
  */
 import type { Client } from '@temporalio/client';
 import { INFERENCE_JOB_WORKFLOW } from '../src/jobs/inference-contract';
@@ -40,6 +41,32 @@ export async function completedJobs(client: Client, query: string): Promise<Map<
     jobs.set(wf.workflowId, { startMs: wf.startTime.getTime(), closeMs: wf.closeTime?.getTime() ?? NaN, historyLength: wf.historyLength });
   }
   return jobs;
+}
+
+/** A workflow's history over all its runs (continue-as-new starts a new run of the same id). */
+export interface RunsHistory {
+  runs: number;
+  events: number;
+  bytes: number;
+}
+
+/**
+ * Events and bytes of every run of `workflowId`, summed, once visibility has closed them all: its close
+ * record can trail a workflow that has ended by a moment, and an open run's length is not final.
+ */
+export async function historyOverRuns(client: Client, workflowId: string, timeoutMs = 60_000): Promise<RunsHistory> {
+  for (const deadline = Date.now() + timeoutMs; ; await new Promise((resolve) => setTimeout(resolve, POLL_MS))) {
+    const history: RunsHistory = { runs: 0, events: 0, bytes: 0 };
+    let open = 0;
+    for await (const run of client.workflow.list({ query: `WorkflowId = '${workflowId}'` })) {
+      history.runs++;
+      history.events += run.historyLength;
+      history.bytes += run.historySize ?? 0;
+      if (run.status.name === 'RUNNING') open++;
+    }
+    if (open === 0 && history.runs > 0) return history;
+    if (Date.now() > deadline) throw new Error(`${workflowId}: ${open} of ${history.runs} runs still open after ${timeoutMs / 1000} s`);
+  }
 }
 
 /** A history's event types in order, e.g. `WorkflowExecutionStarted`, from the attributes each event carries. */

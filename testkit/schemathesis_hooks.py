@@ -3,10 +3,11 @@ Schemathesis hooks for the API contract test (test/integration/openapi-contract.
 
 The OpenAPI document states every rule it can in JSON Schema. A few it can only state in words, because
 JSON Schema has no keyword for them (one number no larger than another, names unique across a pipeline,
-metadata's size as JSON, the syntax of Content-Disposition) or because they depend on what exists (a
-document the tenant uploaded, a URL the outbound guard lets through, a cursor the API issued). A
-generated request that breaks only such a rule gets the documented 400 naming it; that answer is not a
-contract failure. Every other failure counts, and schemathesis reports how many were dropped here.
+metadata's size as JSON, the syntax of Content-Disposition, a batch's setting in its query or its body but
+not both) or because they depend on what exists (a document the tenant uploaded, a URL the outbound guard
+lets through, a cursor the API issued). A generated request that breaks only such a rule gets the
+documented 400 naming it; that answer is not a contract failure. Every other failure counts, and
+schemathesis reports how many were dropped here.
 """
 
 import re
@@ -19,8 +20,8 @@ from schemathesis.specs.openapi.checks import RejectedPositiveData
 # Problems that say a referenced thing does not exist or may not be reached.
 STATE_PROBLEMS = {"unknown-document", "url-refused", "invalid-cursor"}
 # Messages of the rules the document states in words only (src/jobs/spec.ts, src/conversations/pipeline.ts,
-# src/api/routes/conversations.ts).
-WORDS_ONLY = ("must be ≥ ", "are unique", "characters as JSON")
+# src/api/routes/conversations.ts, src/api/routes/batches.ts).
+WORDS_ONLY = ("must be ≥ ", "are unique", "characters as JSON", "give each setting once")
 
 
 def _described_only(error):

@@ -1,13 +1,14 @@
 /**
  * `switchyard up` (what `npm start` runs) as a real process for tests and the soak: on free ports of its own,
  * in a process group of its own (so whatever happens, its whole tree can be ended at once), with its banner
- * read back; and the processes it runs, found by role under it.
+ * read back; and the processes it runs, found by role under it and killed there.
  */
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import { pickFreePort } from '../src/local/dev-server';
+import { processName, READY_LINES } from '../src/local/processes';
 import { spawnSwitchyard, type ProcessHandle } from './stack';
-import { eventually } from './wait';
+import { eventually, WAIT_LIMIT_MS } from './wait';
 
 export interface Ports {
   grpc: number;
@@ -128,6 +129,26 @@ export const roleOf = ({ cmd }: Proc): string | undefined =>
 
 /** The one child of `up` in `role` (as roleOf names it), if it runs now. */
 export const childInRole = (up: Up, role: string): Proc | undefined => childrenOf(up.pid).find((c) => roleOf(c) === role);
+
+/** The line `up` prints once a restarted child in `role` serves again: its ready line, behind its name. */
+function backLine(role: string): RegExp {
+  if (role === 'temporal dev server') return /^Temporal dev server ready again at /;
+  const args = role.split(' ');
+  return new RegExp(`^\\[${processName(args)}\\] .*${READY_LINES[args[0] as 'worker' | 'api'].source}`);
+}
+
+/**
+ * SIGKILLs the child of `up` in `role` (as roleOf names it); `back` resolves once `up` has started it again and
+ * it serves, with the milliseconds from the kill. Undefined when no child runs in that role.
+ */
+export function killInRole(up: Up, role: string, timeoutMs = WAIT_LIMIT_MS): { pid: number; back: Promise<number> } | undefined {
+  const victim = childInRole(up, role);
+  if (!victim) return undefined;
+  const from = up.process.lines.length;
+  const killedAt = Date.now();
+  process.kill(victim.pid, 'SIGKILL');
+  return { pid: victim.pid, back: up.process.waitForLine(backLine(role), timeoutMs, from).then(() => Date.now() - killedAt) };
+}
 
 /** Running, not a zombie (an exited child whose parent has not collected it counts as gone). */
 export function isAlive(pid: number): boolean {

@@ -3,3 +3,4 @@ export { inferenceJob } from './inference-job';
 export { documentJob } from './document-job';
 export { poolLimiter } from './pool-limiter';
 export { conversation } from './conversation';
+export { batchJob } from './batch-job';

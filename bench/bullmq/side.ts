@@ -3,7 +3,7 @@
  * for), worker processes (bench/bullmq/worker.ts) on one queue, and a producer that adds a job and waits
  * for its `completed` event (QueueEvents, which reads Redis's event stream: what `job.waitUntilFinished`
  * uses), so a job's end-to-end time runs from `add` to the client hearing it completed — the same span
- * the Switchyard side measures.
+ * the Switchyard side measures. Or many jobs in one `addBulk`, waiting for all of their events.
  */
 import path from 'node:path';
 import { Queue, QueueEvents } from 'bullmq';
@@ -21,10 +21,21 @@ const QUEUE = 'bench';
 /** The job the Switchyard side POSTs (jobBody), as the inference request its activity hands the provider. */
 const REQUEST: InferenceRequest = { task: 'sentiment', text: jobBody('').input.text };
 
+/** One `addBulk` of jobs, timed with `performance.now()`. */
+export interface BulkRun {
+  /** When `addBulk` was called, and when it resolved: the jobs were accepted. */
+  sentAt: number;
+  acceptedAt: number;
+  /** When the last `completed` event arrived. */
+  finishedAt: number;
+}
+
 export interface BullmqSide {
   redis: RedisServer;
   /** Adds one job and resolves once its `completed` event arrives (rejects on `failed`). */
   run(): Promise<void>;
+  /** Adds `count` jobs in one `addBulk` and resolves once every one's `completed` event arrived (rejects on a `failed`). */
+  runBulk(count: number): Promise<BulkRun>;
   /** redis-server and the worker processes (`bullmq-worker`), for CPU accounting. */
   processes(): { name: string; pid: number }[];
   /** Closes the producer, stops (drains) the worker processes, then Redis. */
@@ -100,18 +111,41 @@ export async function startBullmqSide(opts: {
     events.on('failed', ({ jobId, failedReason }) => settle(jobId, new Error(`bullmq job ${jobId} failed: ${failedReason}`)));
     let seq = 0;
     const [q, r] = [queue, redis];
+    /** A new job id, and a promise of its `completed` event. */
+    const expectJob = () => {
+      const jobId = `${QUEUE}-${++seq}`;
+      return { jobId, done: new Promise<void>((resolve, reject) => waiting.set(jobId, { resolve, reject })) };
+    };
+    /** Runs `add`; when it fails, nothing waits for the jobs' events any more. */
+    const adding = async (jobIds: string[], add: () => Promise<unknown>) => {
+      try {
+        await add();
+      } catch (err) {
+        for (const jobId of jobIds) waiting.delete(jobId);
+        throw err;
+      }
+    };
     return {
       redis: r,
       async run() {
-        const jobId = `${QUEUE}-${++seq}`;
-        const done = new Promise<void>((resolve, reject) => waiting.set(jobId, { resolve, reject }));
-        try {
-          await q.add('inference', { request: REQUEST }, { jobId });
-        } catch (err) {
-          waiting.delete(jobId);
-          throw err;
-        }
+        const { jobId, done } = expectJob();
+        await adding([jobId], () => q.add('inference', { request: REQUEST }, { jobId }));
         await done;
+      },
+      async runBulk(count) {
+        const jobs = Array.from({ length: count }, expectJob);
+        let finishedAt = NaN;
+        const all = Promise.all(jobs.map(({ done }) => done.then(() => void (finishedAt = performance.now()))));
+        all.catch(() => undefined); // a job may fail before addBulk resolves: the rejection is awaited below
+        const bulk = jobs.map(({ jobId }) => ({ name: 'inference', data: { request: REQUEST }, opts: { jobId } }));
+        const sentAt = performance.now();
+        await adding(
+          jobs.map((j) => j.jobId),
+          () => q.addBulk(bulk),
+        );
+        const acceptedAt = performance.now();
+        await all;
+        return { sentAt, acceptedAt, finishedAt };
       },
       processes: () => [{ name: 'redis-server', pid: r.pid }, ...workers.map((w) => ({ name: w.name, pid: w.pid }))],
       stop,

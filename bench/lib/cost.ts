@@ -6,8 +6,9 @@ import { cpuUsed, sampleCpu } from './cpu';
 import type { LoadResult } from './load';
 import { diskWriteBytes } from './syscalls';
 
-export interface LoadCost {
-  load: LoadResult;
+export interface LoadCost<T = LoadResult> {
+  /** What the load returned. */
+  load: T;
   /** CPU seconds by process name (the bench process as `bench`), with the machine's `machine`, `iowait` and `other`. */
   cpu: Record<string, number>;
   /** Bytes the store wrote to disk; NaN where /proc cannot tell. */
@@ -15,11 +16,11 @@ export interface LoadCost {
   wallS: number;
 }
 
-export async function measureCost(
+export async function measureCost<T = LoadResult>(
   processes: readonly { name: string; pid: number }[],
   storePid: number,
-  load: () => Promise<LoadResult>,
-): Promise<LoadCost> {
+  load: () => Promise<T>,
+): Promise<LoadCost<T>> {
   const [cpu0, io0] = [sampleCpu(processes), diskWriteBytes(storePid)];
   const result = await load();
   const [cpu1, io1] = [sampleCpu(processes), diskWriteBytes(storePid)];

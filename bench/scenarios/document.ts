@@ -4,11 +4,11 @@
  * `maxParallel` settings with one inference worker, and with two workers at the highest; the job's
  * history (events and bytes over all its runs, continue-as-new included).
  */
-import type { Client } from '@temporalio/client';
 import { workflowIdFor } from '../../src/jobs/ids';
 import { OPEN_TENANT } from '../../src/api/auth';
 import type { Scenario } from '../lib/scenario';
 import { startBenchStack, type BenchStack } from '../../testkit/bench-stack';
+import { historyOverRuns, type RunsHistory } from '../../testkit/jobs';
 import { round } from '../lib/stats';
 
 const POOL = 'local';
@@ -61,19 +61,6 @@ async function api(stack: BenchStack, method: string, path: string, body?: strin
   return json;
 }
 
-/** Events and bytes of every run of the job's workflow (a continued run is a new run of the same id). */
-async function historyOf(client: Client, workflowId: string): Promise<{ runs: number; events: number; bytes: number }> {
-  let runs = 0;
-  let events = 0;
-  let bytes = 0;
-  for await (const run of client.workflow.list({ query: `WorkflowId = '${workflowId}'` })) {
-    runs++;
-    events += run.historyLength;
-    bytes += run.historySize ?? 0;
-  }
-  return { runs, events, bytes };
-}
-
 /** Polls the job twice a second (a progress query each time, so not faster: it would load what is measured). */
 async function finished(stack: BenchStack, id: string): Promise<any> {
   for (const deadline = Date.now() + 30 * 60_000; Date.now() < deadline; await new Promise((r) => setTimeout(r, POLL_MS))) {
@@ -91,7 +78,7 @@ interface Run {
   chunks: number;
   wallS: number;
   chunksPerSec: number;
-  history: { runs: number; events: number; bytes: number };
+  history: RunsHistory;
 }
 
 async function runOnce(
@@ -113,7 +100,7 @@ async function runOnce(
   const wallS = (Date.parse(done.finishedAt) - Date.parse(done.createdAt)) / 1000;
   const chunks = done.result.chunksTotal as number;
   if (done.result.chunksDone !== chunks) throw new Error(`job ${job.id}: ${done.result.chunksDone} of ${chunks} chunks done`);
-  const history = await historyOf(stack.client, workflowIdFor(OPEN_TENANT, job.id));
+  const history = await historyOverRuns(stack.client, workflowIdFor(OPEN_TENANT, job.id));
   const run = { maxParallel, workers, chunks, wallS, chunksPerSec: chunks / wallS, history };
   log(
     `maxParallel ${maxParallel}, ${workers} worker(s): ${chunks} chunks in ${round(wallS)} s = ${round(run.chunksPerSec)} chunks/s; ${history.runs} runs, ${history.events} events`,

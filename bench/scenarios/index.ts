@@ -1,6 +1,7 @@
 /** Every scenario `npm run bench -- <name>` knows. */
 import type { Scenario } from '../lib/scenario';
 import { autoscale } from './autoscale';
+import { batch } from './batch';
 import { batching } from './batching';
 import { chat } from './chat';
 import { cluster } from './cluster';
@@ -26,4 +27,5 @@ export const SCENARIOS: readonly Scenario[] = [
   chat,
   document,
   cluster,
+  batch,
 ];

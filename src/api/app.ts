@@ -5,6 +5,7 @@ import type { BlobStore } from '../blobs/store';
 import { tenantPolicy, type Config } from '../config';
 import { buildSubmitSchema, type DocumentJobSpec } from '../jobs/spec';
 import type { Logger } from '../logger';
+import type { BatchClient } from '../clients/batches/client';
 import type { ConversationClient } from '../clients/conversations/client';
 import type { JobClient } from '../clients/jobs/client';
 import { PoolClient } from '../clients/pools';
@@ -21,6 +22,7 @@ import { type ApiMetrics, createApiMetrics } from './metrics';
 import { buildOpenApi } from './openapi';
 import { Problem } from './problems';
 import { replicaQuota, tenantRateLimit } from './rate-limit';
+import { batchesRouter } from './routes/batches';
 import { conversationsRouter } from './routes/conversations';
 import { documentsRouter } from './routes/documents';
 import { failuresRouter } from './routes/failures';
@@ -30,11 +32,12 @@ import { jobsRouter } from './routes/jobs';
 import { poolsRouter } from './routes/pools';
 
 export interface AppDeps {
-  config: Pick<Config, 'api' | 'limits' | 'pools' | 'documents' | 'outbound' | 'tenants' | 'webhookSecret'> & {
+  config: Pick<Config, 'api' | 'limits' | 'pools' | 'documents' | 'batches' | 'outbound' | 'tenants' | 'webhookSecret'> & {
     temporal: Pick<Config['temporal'], 'namespace' | 'taskQueuePrefix' | 'uiUrl' | 'payloads'>;
   };
   jobs: JobClient;
   conversations: ConversationClient;
+  batches: BatchClient;
   /** Uploaded documents and document jobs' data (results). */
   blobs: BlobStore;
   log: Logger;
@@ -42,7 +45,7 @@ export interface AppDeps {
   metrics?: ApiMetrics;
 }
 
-export function createApp({ config, jobs, conversations, blobs, log, metrics = createApiMetrics() }: AppDeps): express.Express {
+export function createApp({ config, jobs, conversations, batches, blobs, log, metrics = createApiMetrics() }: AppDeps): express.Express {
   const pools = Object.keys(config.pools);
   const documents = new DocumentLibrary(blobs);
   const submitSchema = buildSubmitSchema(config.limits, pools);
@@ -104,9 +107,11 @@ export function createApp({ config, jobs, conversations, blobs, log, metrics = c
   app.use('/v1/documents', requireTenant);
   app.use('/v1/failures', requireTenant);
   app.use('/v1/conversations', requireTenant);
+  app.use('/v1/batches', requireTenant);
   app.use('/v1/pools', requireOperator);
   // Uploads stream into the blob store as they arrive: before the JSON parser, which would read them whole.
   app.use('/v1/documents', documentsRouter(documents, config.documents.maxBytes));
+  app.use('/v1/batches', batchesRouter({ batches, documents, config, pools }));
   // Not strict: a body that is valid JSON but no object (null, "text", 42) is an invalid request, not malformed JSON.
   app.use('/v1', declaredBodyLimit(config.api.bodyLimitBytes));
   app.use('/v1', express.json({ limit: config.api.bodyLimitBytes, strict: false, type: ['application/json', 'application/*+json'] }));

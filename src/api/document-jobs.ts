@@ -21,15 +21,7 @@ export async function documentSourceOf(
   spec: DocumentJobSpec,
   { documents, config }: DocumentJobChecks,
 ): Promise<DocumentSource> {
-  if (spec.webhook) {
-    if (webhookSecretOf(config, tenant) === undefined) {
-      throw new Problem(
-        'webhook-not-configured',
-        `No secret to sign webhooks of tenant ${tenant}: set SWITCHYARD_WEBHOOK_SECRET, or webhookSecret for the tenant in SWITCHYARD_TENANTS`,
-      );
-    }
-    await refuseUnsafe(spec.webhook.url, 'body.webhook.url', config.outbound);
-  }
+  if (spec.webhook) await checkWebhook(tenant, spec.webhook.url, 'body.webhook.url', config);
   if ('url' in spec.source) {
     await refuseUnsafe(spec.source.url, 'body.source.url', config.outbound);
     return { url: spec.source.url };
@@ -41,6 +33,22 @@ export async function documentSourceOf(
     throw new Problem('unknown-document', `body.source.documentId: ${message}`, { errors: [{ path: 'body.source.documentId', message }] });
   }
   return source;
+}
+
+/** A webhook the tenant asks for, checked: it can be signed, and its URL is one the outbound guard allows. */
+export async function checkWebhook(
+  tenant: string,
+  url: string,
+  path: string,
+  config: Pick<Config, 'outbound' | 'tenants' | 'webhookSecret'>,
+): Promise<void> {
+  if (webhookSecretOf(config, tenant) === undefined) {
+    throw new Problem(
+      'webhook-not-configured',
+      `No secret to sign webhooks of tenant ${tenant}: set SWITCHYARD_WEBHOOK_SECRET, or webhookSecret for the tenant in SWITCHYARD_TENANTS`,
+    );
+  }
+  await refuseUnsafe(url, path, config.outbound);
 }
 
 /**

@@ -5,6 +5,7 @@
 import { poolResourceSchema } from '../clients/pools';
 import type { buildSubmitSchema } from '../jobs/spec';
 import { documentResourceSchema } from './documents';
+import { batchesOpenApi } from './openapi-batches';
 import { codecOpenApi } from './openapi-codec';
 import { conversationOpenApi } from './openapi-conversations';
 import { jobsOpenApi } from './openapi-jobs';
@@ -167,6 +168,7 @@ export function buildOpenApi(submitSchema: ReturnType<typeof buildSubmitSchema>,
   const codec = codecOpenApi(namespace);
   const jobs = jobsOpenApi(submitSchema, pools);
   const conversations = conversationOpenApi(pools);
+  const batches = batchesOpenApi(pools);
   return {
     openapi: '3.1.0',
     info: {
@@ -190,7 +192,7 @@ export function buildOpenApi(submitSchema: ReturnType<typeof buildSubmitSchema>,
           type: 'http',
           scheme: 'bearer',
           description:
-            'A tenant key from SWITCHYARD_API_KEYS (/v1/jobs, /v1/documents, /v1/failures, /v1/conversations) or an operator key from SWITCHYARD_OPERATOR_KEYS (/v1/pools, /codec)',
+            'A tenant key from SWITCHYARD_API_KEYS (/v1/jobs, /v1/batches, /v1/documents, /v1/failures, /v1/conversations) or an operator key from SWITCHYARD_OPERATOR_KEYS (/v1/pools, /codec)',
         },
       },
       schemas: {
@@ -201,12 +203,13 @@ export function buildOpenApi(submitSchema: ReturnType<typeof buildSubmitSchema>,
         PauseRequest: jsonSchema(pauseBodySchema, 'input'),
         ResumeRequest: jsonSchema(resumeBodySchema, 'input'),
         ...conversations.schemas,
+        ...batches.schemas,
         ...codec.schemas,
         Problem: problemSchema,
       },
     },
     paths: {
-      ...tenantOperations({ ...jobs.paths, ...documentsPaths(), ...conversations.paths }),
+      ...tenantOperations({ ...jobs.paths, ...batches.paths, ...documentsPaths(), ...conversations.paths }),
       ...poolsPaths(pools),
       ...codec.paths,
       ...operationsPaths,

@@ -6,6 +6,7 @@ import { DEFAULT_MAX_PENDING } from '../conversations/contract';
 import { tenantPolicy, webhookSecretOf, type Config } from '../config';
 import type { Logger } from '../logger';
 import { createClient } from '../temporal/connection';
+import { BatchClient } from '../clients/batches/client';
 import { ConversationClient } from '../clients/conversations/client';
 import { JobClient } from '../clients/jobs/client';
 import { PoolClient } from '../clients/pools';
@@ -52,7 +53,7 @@ export async function startApi(config: Config, log: Logger): Promise<{ server: S
   const metrics = createApiMetrics();
   const temporal = createClient(config.temporal, [metrics.grpcInterceptor]);
   const blobs = createBlobStore(config.blobs);
-  // What the job and conversation clients both need: where links point, queue names, tenants' policies, blobs.
+  // What the job, conversation and batch clients all need: where links point, queue names, tenants' policies, blobs.
   const shared = {
     namespace: config.temporal.namespace,
     uiUrl: config.temporal.uiUrl,
@@ -71,7 +72,14 @@ export async function startApi(config: Config, log: Logger): Promise<{ server: S
     webhookSecretOf: (tenant) => webhookSecretOf(config, tenant),
     outbound: config.outbound,
   });
-  const app = createApp({ config, jobs, conversations, blobs, log, metrics });
+  const batches = new BatchClient(temporal, {
+    ...shared,
+    pools: config.pools,
+    batches: config.batches,
+    limits: config.limits,
+    admitOpenJob: (tenant, start, opened) => jobs.admitOpenJob(tenant, start, opened),
+  });
+  const app = createApp({ config, jobs, conversations, batches, blobs, log, metrics });
   // Metrics name tenants and pools: served apart from the API, on an address of their own (loopback by default).
   const metricsServer = await serveMetrics(config.api.metricsAddress, metrics.registry);
   const timeoutMs = config.api.requestTimeoutMs;

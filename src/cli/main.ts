@@ -4,6 +4,7 @@ import { ActionNeeded } from '../errors';
 import { createLogger } from '../logger';
 import { api } from './api';
 import { autoscale } from './autoscale';
+import { batchCommand } from './batches';
 import { cluster } from './cluster';
 import { jobsCommand } from './jobs';
 import { poolsCommand } from './pools';
@@ -32,6 +33,10 @@ const USAGE = `switchyard <command>
   watch JOB_ID                follow a job until it ends
   cancel JOB_ID               cancel a job
   retry JOB_ID                run a failed, timed-out or cancelled job again
+  batch submit FILE.jsonl [--pool P] [--window 24h] [--priority 1-5] [--wait]
+                              run a JSONL file of requests as one batch; --wait shows its progress
+  batch status|cancel|output|errors BATCH_ID | batch list
+                              read, cancel or list batches; their output and errors as JSON Lines
   pools [POOL]                queue, workers, limits and breaker of the pools (operator key)
   pause POOL [--reason TEXT]  stop dispatching a pool's work; jobs wait in its queue (operator key)
   resume POOL                 dispatch a paused pool's work again (operator key)
@@ -68,6 +73,8 @@ async function main(argv: string[]): Promise<number> {
     case 'cancel':
     case 'retry':
       return jobsCommand(config, command, args);
+    case 'batch':
+      return batchCommand(config, args);
     case 'pools':
     case 'pause':
     case 'resume':

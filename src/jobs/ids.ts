@@ -6,6 +6,8 @@ import { createHash } from 'node:crypto';
 import { ulid } from 'ulid';
 
 const JOB_ID = /^job-[0-9A-Z]{26}$/;
+/** A batch's id, as a job's: `batch-` and a ULID (or, for an idempotency key, 26 characters of its hash). */
+export const BATCH_ID = /^batch-[0-9A-Z]{26}$/;
 const CROCKFORD = '0123456789ABCDEFGHJKMNPQRSTVWXYZ';
 
 /** A fresh, time-sortable job id. */
@@ -13,12 +15,26 @@ export function newJobId(): string {
   return `job-${ulid()}`;
 }
 
-/** The job id for a client's idempotency key: the same tenant and key always give the same job. */
-export function jobIdForIdempotencyKey(tenant: string, key: string): string {
+export function newBatchId(): string {
+  return `batch-${ulid()}`;
+}
+
+/** 26 Crockford characters of a hash of the tenant and key: the same tenant and key always give the same id. */
+function keyedId(tenant: string, key: string): string {
   const digest = createHash('sha256').update(`${tenant}\n${key}`).digest();
   let id = '';
   for (let i = 0; i < 26; i++) id += CROCKFORD[digest[i]! % 32];
-  return `job-${id}`;
+  return id;
+}
+
+/** The job id for a client's idempotency key: the same tenant and key always give the same job. */
+export function jobIdForIdempotencyKey(tenant: string, key: string): string {
+  return `job-${keyedId(tenant, key)}`;
+}
+
+/** The batch id for a client's idempotency key, as a job's. */
+export function batchIdForIdempotencyKey(tenant: string, key: string): string {
+  return `batch-${keyedId(tenant, key)}`;
 }
 
 export function isJobId(id: string): boolean {

@@ -8,6 +8,11 @@ export const JOB_STATUSES = ['queued', 'running', 'waiting', 'succeeded', 'faile
 export type JobStatus = (typeof JOB_STATUSES)[number];
 export const JOB_TYPES = ['inference', 'document'] as const;
 export type JobType = (typeof JOB_TYPES)[number];
+/**
+ * The JobType search attribute of a batch's workflow. A batch is no job GET /v1/jobs lists (it has
+ * /v1/batches), but it counts as one open job against its tenant's quota.
+ */
+export const BATCH_JOB_TYPE = 'batch';
 
 /** The failure type of a job that ran out of time; such a job's status is `timed_out`. */
 export const DEADLINE_EXCEEDED = 'JobDeadlineExceeded';

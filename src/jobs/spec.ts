@@ -4,7 +4,7 @@
  * by `buildSubmitSchema`, so a request over a configured maximum is a 400 that names the field.
  */
 import { z } from 'zod';
-import { INFERENCE_TASKS } from '../inference/provider';
+import { INFERENCE_TASKS, type InferenceTask } from '../inference/provider';
 import { DOCUMENT_TASKS, REVIEW_TIMEOUT_ACTIONS } from '../documents/contract';
 import { requiredExactlyWhen } from './json-schema-rules';
 
@@ -26,22 +26,48 @@ export interface JobLimits {
   defaultDeadlineMs: number;
 }
 
-const chatMessage = z.strictObject({
+// An inference request's parts, as inference jobs and batch lines (src/batches/lines.ts) both take them.
+export const inputTextSchema = z.string().min(1).max(MAX_TEXT_CHARS);
+export const chatMessageSchema = z.strictObject({
   role: z.enum(['system', 'user', 'assistant']),
-  content: z.string().min(1).max(MAX_TEXT_CHARS),
+  content: inputTextSchema,
 });
+export const chatMessagesSchema = z.array(chatMessageSchema).min(1).max(200);
+const inferenceInput = z.union([z.strictObject({ text: inputTextSchema }), z.strictObject({ messages: chatMessagesSchema })]);
+export const modelSchema = z.string().min(1).max(200);
+export const maxTokensSchema = z.number().int().min(1).max(1_000_000);
+export const temperatureSchema = z.number().min(0).max(2);
 
-const input = z.union([
-  z.strictObject({ text: z.string().min(1).max(MAX_TEXT_CHARS) }),
-  z.strictObject({ messages: z.array(chatMessage).min(1).max(200) }),
-]);
+/** The chat task takes `input.messages`, every other task `input.text`: an issue at `input` when they do not match. */
+export function checkInputFitsTask(spec: { task: InferenceTask; input: object }, ctx: z.RefinementCtx): void {
+  const isChat = spec.task === 'chat';
+  if (isChat !== 'messages' in spec.input) {
+    ctx.addIssue({
+      code: 'custom',
+      path: ['input'],
+      message: isChat ? 'the chat task takes input.messages' : `the ${spec.task} task takes input.text`,
+    });
+  }
+}
+
+/** A URL a job fetches or calls: a document's, a webhook's. */
+export const httpUrlSchema = z.url({ protocol: /^https?$/ }).max(2000);
+
+/** A job's backoff between attempts when it asks for none of its own (batches run their items with it). */
+export const RETRY_BACKOFF_DEFAULTS = { initialIntervalMs: 1000, backoffCoefficient: 2, maxIntervalMs: 60_000 } as const;
 
 export function buildSubmitSchema(limits: JobLimits, pools: readonly string[]) {
   const retry = z.strictObject({
     maxAttempts: z.number().int().min(1).max(limits.maxAttempts).default(limits.defaultMaxAttempts),
-    initialIntervalMs: z.number().int().min(100).max(3_600_000).default(1000),
-    backoffCoefficient: z.number().min(1).max(10).default(2),
-    maxIntervalMs: z.number().int().min(100).max(86_400_000).default(60_000).describe('At least initialIntervalMs'),
+    initialIntervalMs: z.number().int().min(100).max(3_600_000).default(RETRY_BACKOFF_DEFAULTS.initialIntervalMs),
+    backoffCoefficient: z.number().min(1).max(10).default(RETRY_BACKOFF_DEFAULTS.backoffCoefficient),
+    maxIntervalMs: z
+      .number()
+      .int()
+      .min(100)
+      .max(86_400_000)
+      .default(RETRY_BACKOFF_DEFAULTS.maxIntervalMs)
+      .describe('At least initialIntervalMs'),
   });
   const timeouts = z.strictObject({
     /** Limit for one attempt of the inference call. */
@@ -54,7 +80,7 @@ export function buildSubmitSchema(limits: JobLimits, pools: readonly string[]) {
 
   const pool = z.enum(pools as [string, ...string[]]).default(pools.includes('local') ? 'local' : pools[0]!);
   const priority = z.number().int().min(JOB_PRIORITIES.highest).max(JOB_PRIORITIES.lowest).default(JOB_PRIORITIES.default);
-  const model = z.string().min(1).max(200).optional();
+  const model = modelSchema.optional();
   const backoffInOrder = (r: { initialIntervalMs: number; maxIntervalMs: number }, ctx: z.RefinementCtx) => {
     if (r.maxIntervalMs < r.initialIntervalMs) {
       ctx.addIssue({ code: 'custom', path: ['retry', 'maxIntervalMs'], message: 'must be ≥ retry.initialIntervalMs' });
@@ -66,23 +92,16 @@ export function buildSubmitSchema(limits: JobLimits, pools: readonly string[]) {
       type: z.literal('inference'),
       pool,
       task: z.enum(INFERENCE_TASKS),
-      input,
+      input: inferenceInput,
       model,
-      maxTokens: z.number().int().min(1).max(1_000_000).optional(),
-      temperature: z.number().min(0).max(2).optional(),
+      maxTokens: maxTokensSchema.optional(),
+      temperature: temperatureSchema.optional(),
       priority,
       retry: retry.default(retry.parse({})),
       timeouts: timeouts.default(timeouts.parse({})),
     })
     .superRefine((spec, ctx) => {
-      const isChat = spec.task === 'chat';
-      if (isChat !== 'messages' in spec.input) {
-        ctx.addIssue({
-          code: 'custom',
-          path: ['input'],
-          message: isChat ? 'the chat task takes input.messages' : `the ${spec.task} task takes input.text`,
-        });
-      }
+      checkInputFitsTask(spec, ctx);
       backoffInOrder(spec.retry, ctx);
     })
     .meta({
@@ -91,7 +110,6 @@ export function buildSubmitSchema(limits: JobLimits, pools: readonly string[]) {
       else: { properties: { input: { required: ['text'] } } },
     });
 
-  const httpUrl = z.url({ protocol: /^https?$/ }).max(2000);
   const chunking = z.strictObject({
     /** Chunks end at a sentence boundary near this many characters. */
     targetChars: z.number().int().min(200).max(20_000).default(1000),
@@ -108,7 +126,7 @@ export function buildSubmitSchema(limits: JobLimits, pools: readonly string[]) {
       type: z.literal('document'),
       source: z.union([
         z.strictObject({ documentId: z.string().regex(DOCUMENT_ID, 'an id from POST /v1/documents: doc- and 32 hex digits') }),
-        z.strictObject({ url: httpUrl }),
+        z.strictObject({ url: httpUrlSchema }),
       ]),
       pool,
       tasks: z
@@ -122,7 +140,7 @@ export function buildSubmitSchema(limits: JobLimits, pools: readonly string[]) {
       maxParallel: z.number().int().min(1).max(MAX_PARALLEL_CHUNKS).default(8),
       failurePolicy: z.enum(['failFast', 'continue']).default('continue'),
       review: review.optional(),
-      webhook: z.strictObject({ url: httpUrl }).optional(),
+      webhook: z.strictObject({ url: httpUrlSchema }).optional(),
       priority,
       retry: retry.default(retry.parse({})),
       timeouts: documentTimeouts.default(documentTimeouts.parse({})),

@@ -3,11 +3,13 @@
  * with every payload in them decoded by the client's own codecs (./codec.ts), in place, so results,
  * heartbeat details and failures read as they were written.
  */
-import type { WorkflowExecutionDescription, WorkflowHandle } from '@temporalio/client';
+import type { Client, WorkflowExecutionDescription, WorkflowHandle } from '@temporalio/client';
 import type { Payload, PayloadCodec } from '@temporalio/common';
 import { decode } from '@temporalio/common/lib/internal-non-workflow';
+import { temporal } from '@temporalio/proto';
 
 type History = Awaited<ReturnType<WorkflowHandle['fetchHistory']>>;
+type HistoryEvent = temporal.api.history.v1.IHistoryEvent;
 
 const isPayload = (value: object): value is Payload =>
   'data' in value && value.data instanceof Uint8Array && 'metadata' in value && typeof value.metadata === 'object';
@@ -33,4 +35,16 @@ export async function fetchHistoryDecoded(handle: WorkflowHandle): Promise<Histo
   const history = await handle.fetchHistory();
   await decodeWithin(history, codecsOf(handle));
   return history;
+}
+
+/** Only the event that closed the run (its result or its failure): one call, however long the history. */
+export async function closeEventDecoded(client: Client, workflowId: string, runId: string): Promise<HistoryEvent | undefined> {
+  const { history } = await client.workflowService.getWorkflowExecutionHistory({
+    namespace: client.options.namespace,
+    execution: { workflowId, runId },
+    historyEventFilterType: temporal.api.enums.v1.HistoryEventFilterType.HISTORY_EVENT_FILTER_TYPE_CLOSE_EVENT,
+  });
+  const event = history?.events?.[0];
+  if (event) await decodeWithin(event, client.options.loadedDataConverter.payloadCodecs);
+  return event;
 }

@@ -6,6 +6,7 @@
 import { Client } from '@temporalio/client';
 import { DefaultLogger, type LogEntry, type NativeConnection, Runtime, Worker } from '@temporalio/worker';
 import { createActivities } from '../../activities';
+import { createBatchFinalizeActivities } from '../../activities/batch-finalize';
 import { createChatActivities } from '../../activities/chat';
 import { createPipelineActivities } from '../../activities/pipeline';
 import { createBlobStore } from '../blobs';
@@ -88,8 +89,12 @@ export async function runWorker(config: Config, roles: WorkerRoles, log: Logger)
           taskQueue: workflowTaskQueue(config.temporal.taskQueuePrefix),
           workflowBundle: { code: (await workflowBundle(log)).code },
           // The workflows' own steps run beside them: the document pipeline's (extraction, splitting,
-          // aggregation, webhooks, cleanup) and the conversations' (message records, deliveries).
-          activities: { ...createPipelineActivities(stepDeps), ...createChatActivities(stepDeps) },
+          // aggregation, webhooks, cleanup), the conversations' (message records, deliveries) and a batch's finalization.
+          activities: {
+            ...createPipelineActivities(stepDeps),
+            ...createChatActivities(stepDeps),
+            ...createBatchFinalizeActivities(stepDeps),
+          },
         }),
       );
     }
@@ -102,7 +107,7 @@ export async function runWorker(config: Config, roles: WorkerRoles, log: Logger)
         await Worker.create({
           ...common,
           taskQueue: poolTaskQueue(config.temporal.taskQueuePrefix, pool),
-          activities: createActivities({ provider, limiter: limiters.forPool(pool), metrics, blobs }),
+          activities: createActivities({ provider, limiter: limiters.forPool(pool), metrics, blobs, concurrency: settings.concurrency }),
           ...activitySlotOptions(settings),
           // Temporal's task-queue rate limit: dispatches per second to all workers of the pool together.
           maxTaskQueueActivitiesPerSecond: settings.rateLimit.requestsPerSecond,

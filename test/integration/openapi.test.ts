@@ -14,6 +14,7 @@ import { loadConfig } from '../../src/config';
 import { INFERENCE_TASKS } from '../../src/inference/provider';
 import { DOCUMENT_TASKS } from '../../src/documents/contract';
 import { createLogger } from '../../src/logger';
+import type { BatchClient } from '../../src/clients/batches/client';
 import type { ConversationClient } from '../../src/clients/conversations/client';
 import type { JobClient } from '../../src/clients/jobs/client';
 import { sentimentJob, Stack } from '../../testkit/stack';
@@ -108,6 +109,7 @@ describe('the document', () => {
       config,
       jobs: {} as JobClient,
       conversations: {} as ConversationClient,
+      batches: {} as BatchClient,
       blobs: {} as BlobStore,
       log: createLogger('error'),
     });
@@ -131,6 +133,12 @@ describe('the document', () => {
     await eventually('the job to delete to end', async () =>
       (await call('GET', `/v1/jobs/${doomed}`)).body.finishedAt ? true : undefined,
     );
+    const batch = await stack.call('POST', '/v1/batches', {
+      as: null,
+      headers: { authorization: `Bearer ${TENANT.key}`, 'content-type': 'application/x-ndjson' },
+      rawBody: Buffer.from(`${JSON.stringify({ custom_id: 'a', task: 'sentiment', input: { text: 'The docs are complete.' } })}\n`),
+    });
+    assert.equal(batch.status, 202, JSON.stringify(batch.body));
     // A conversation to read and post to, and one to delete.
     assert.equal((await call('POST', '/v1/conversations', { id: 'openapi-doc-deleted' })).status, 201);
     let messageId = '';
@@ -144,6 +152,11 @@ describe('the document', () => {
       'POST /v1/jobs/{id}/cancel': () => call('POST', `/v1/jobs/${id}/cancel`),
       'POST /v1/jobs/{id}/retry': () => call('POST', `/v1/jobs/${id}/retry`),
       'GET /v1/jobs/{id}/runs': () => call('GET', `/v1/jobs/${id}/runs`),
+      'POST /v1/batches': async () => batch,
+      'GET /v1/batches/{id}': () => call('GET', `/v1/batches/${batch.body.id}`),
+      'POST /v1/batches/{id}/cancel': () => call('POST', `/v1/batches/${batch.body.id}/cancel`),
+      'GET /v1/batches/{id}/output': () => call('GET', `/v1/batches/${batch.body.id}/output`),
+      'GET /v1/batches/{id}/errors': () => call('GET', `/v1/batches/${batch.body.id}/errors`),
       'POST /v1/documents': async () => uploaded,
       'GET /v1/documents/{id}': () => call('GET', `/v1/documents/${uploaded.body.id}`),
       'DELETE /v1/documents/{id}': () => call('DELETE', `/v1/documents/${uploaded.body.id}`),

@@ -179,7 +179,11 @@ before(async () => {
         webhookSecretOf: (tenant) => (tenant === 'acme' ? WEBHOOK_SECRET : undefined),
       }),
     }),
-    await Worker.create({ connection, taskQueue: QUEUES.pool, activities: createActivities({ provider: createLocalProvider(), blobs }) }),
+    await Worker.create({
+      connection,
+      taskQueue: QUEUES.pool,
+      activities: createActivities({ provider: createLocalProvider(), blobs, concurrency: 8 }),
+    }),
     await Worker.create({ connection, taskQueue: QUEUES.stubPipeline, activities: stubPipeline }),
     // Cancellation reaches an activity with its next heartbeat: let heartbeats through at once.
     await Worker.create({ connection, taskQueue: QUEUES.stubPool, activities: stubPool, maxHeartbeatThrottleInterval: 50 }),

@@ -139,12 +139,7 @@ export class Conversation {
   timeToContinue(): boolean {
     const info = workflowInfo();
     const perRun = this.input.messagesPerRun ?? MESSAGES_PER_RUN;
-    return (
-      this.accepted >= perRun ||
-      this.started >= perRun ||
-      info.continueAsNewSuggested ||
-      info.historyLength >= MAX_HISTORY_EVENTS
-    );
+    return this.accepted >= perRun || this.started >= perRun || info.continueAsNewSuggested || info.historyLength >= MAX_HISTORY_EVENTS;
   }
 
   /** Runs the oldest waiting message through the pipeline's stages, stores its record and queues its deliveries. */

@@ -4,15 +4,13 @@ import type { InferenceActivities } from '../../activities';
 import type { PipelineActivities } from '../../activities/pipeline';
 import { DOCUMENT_FAILURES, type DocumentJobInput } from '../../src/documents/contract';
 import { NON_RETRYABLE_ERRORS } from '../../src/jobs/job';
+import { webhookActivities } from '../webhook';
 
 /** Pipeline steps (extraction, splitting, aggregation) read and write whole documents: minutes, not the inference attempt's seconds. */
 const PIPELINE_ATTEMPT_MS = 10 * 60_000;
 const PIPELINE_HEARTBEAT_MS = 60_000;
 /** Cleanup retries on its own: it must not give up while the blob store is briefly away. */
 const CLEANUP_RETRY = { initialInterval: 1000, backoffCoefficient: 2, maximumInterval: 60_000, maximumAttempts: 10 };
-/** A webhook receiver that is down is tried again with backoff for about half an hour before the delivery is given up. */
-export const WEBHOOK_RETRY = { initialInterval: 5000, backoffCoefficient: 2, maximumInterval: 600_000, maximumAttempts: 8 };
-const WEBHOOK_ATTEMPT_MS = 60_000;
 /** Failures no retry can change; the activities mark others final case by case (a 4xx from a URL). */
 const NON_RETRYABLE = [
   ...NON_RETRYABLE_ERRORS,
@@ -54,16 +52,6 @@ export function documentActivities(input: DocumentJobInput) {
         // Unset means TRY_CANCEL, whatever the docs say: the cleanup must wait until the chunks have stopped.
         cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
       }),
-    webhook: (url: string) =>
-      proxyActivities<PipelineActivities>({
-        taskQueue: input.pipelineTaskQueue,
-        startToCloseTimeout: WEBHOOK_ATTEMPT_MS,
-        // The activity says which failures are final (a refused URL, a 4xx); any other is retried.
-        retry: WEBHOOK_RETRY,
-        summary: `webhook to ${hostOf(url)}`,
-      }),
+    webhook: (url: string) => webhookActivities(input.pipelineTaskQueue, url),
   };
 }
-
-/** The host of a webhook URL, for the UI; the rest of a URL may carry a token. */
-const hostOf = (url: string) => /^https?:\/\/(?:[^@/?#]*@)?([^/?#]+)/i.exec(url)?.[1] ?? 'webhook';

@@ -9,7 +9,7 @@ import {
   type DocumentJobWorkflow,
   type DocumentType,
 } from '../../src/documents/contract';
-import { WEBHOOK_RETRY } from './proxies';
+import { WEBHOOK_RETRY } from '../webhook';
 import { analyseChunks } from './chunks';
 import type { DocumentJob } from './job';
 

@@ -11,7 +11,7 @@ import { tenantOf } from '../auth';
 import { NO_QUERY, queryOf } from '../body';
 import { Problem } from '../problems';
 import { resumeAfter, streamEvents, type EventPage } from '../sse';
-import { IDEMPOTENCY_KEY } from './jobs';
+import { idempotencyKeyOf } from './jobs';
 
 export function buildConversationRequestSchema() {
   return z.strictObject({
@@ -103,10 +103,7 @@ export function conversationsRouter(conversations: ConversationClient, pools: re
     const cid = conversationId(req);
     queryOf(req, NO_QUERY);
     if (!req.is('application/json')) throw new Problem('unsupported-media-type');
-    const key = req.get('idempotency-key');
-    if (key !== undefined && !IDEMPOTENCY_KEY.test(key)) {
-      throw new Problem('invalid-request', 'Idempotency-Key must be 1–200 visible ASCII characters');
-    }
+    const key = idempotencyKeyOf(req);
     const body = messageRequestSchema.safeParse(req.body);
     if (!body.success) throw Problem.fromZod(body.error, 'body');
     const submitted = await conversations.submit(tenantOf(req), cid, body.data, key);

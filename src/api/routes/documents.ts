@@ -7,12 +7,12 @@ import { Router, type Request } from 'express';
 import { z } from 'zod';
 import { BlobTooLargeError } from '../../blobs/store';
 import { detectDocumentType, SNIFF_BYTES, UnsupportedDocumentError } from '../../documents/detect';
-import { SwitchyardError } from '../../errors';
 import { DOCUMENT_ID } from '../../jobs/spec';
 import { tenantOf } from '../auth';
 import { NO_QUERY, queryOf } from '../body';
 import type { DocumentLibrary } from '../documents';
 import { Problem } from '../problems';
+import { declaredSize, readHead, readingUpload, withHead } from '../uploads';
 
 /** A file name as given at upload: shown back, never used as a path. */
 const filename = z
@@ -29,15 +29,6 @@ export const uploadQuerySchema = z.strictObject({ filename: filename.optional().
  */
 export const DOCUMENT_CONTENT_TYPES = ['text/plain', 'text/markdown', 'text/html', 'application/pdf', 'application/octet-stream'];
 
-/** The client hung up before the whole upload had arrived. */
-export class UploadInterruptedError extends SwitchyardError {
-  override readonly name = 'UploadInterruptedError';
-  readonly code = 'upload-interrupted';
-  constructor(options: ErrorOptions) {
-    super('The upload was cut off before its end; nothing was stored', options);
-  }
-}
-
 export function documentsRouter(library: DocumentLibrary, maxBytes: number) {
   const router = Router();
   const notFound = (id: string) => new Problem('not-found', `No document ${id}`);
@@ -49,26 +40,18 @@ export function documentsRouter(library: DocumentLibrary, maxBytes: number) {
     if (encoding !== undefined && encoding.toLowerCase() !== 'identity') {
       throw new UnsupportedDocumentError('Send the document as it is, without a Content-Encoding');
     }
-    if (Number(req.get('content-length') ?? 0) > maxBytes) throw new BlobTooLargeError(maxBytes);
+    if (declaredSize(req) > maxBytes) throw new BlobTooLargeError(maxBytes);
 
-    const body = req.iterator({ destroyOnReturn: false });
-    try {
+    const { document, created } = await readingUpload(req, async (body) => {
       const head = await readHead(body, SNIFF_BYTES);
       if (head.length === 0) throw new Problem('empty-document', 'The request body is empty: send the document as the body');
       const type = detectDocumentType(head, { contentType: req.get('content-type'), filename: name ?? undefined });
-      const { document, created } = await library.add(tenantOf(req), withHead(head, body), { type, filename: name, maxBytes });
-      res
-        .status(created ? 201 : 200)
-        .location(document.links.self)
-        .json(document);
-    } catch (err) {
-      // The rest of a refused body is read and dropped, so the client gets the answer rather than a reset
-      // while it is still sending. The iterator is ended first: while it listens for `readable`, the
-      // stream does not flow.
-      await body.return?.();
-      req.resume();
-      throw err;
-    }
+      return library.add(tenantOf(req), withHead(head, body), { type, filename: name, maxBytes });
+    });
+    res
+      .status(created ? 201 : 200)
+      .location(document.links.self)
+      .json(document);
   });
 
   router.get('/:id', async (req, res) => {
@@ -109,29 +92,4 @@ function filenameOf(req: Request): string | null {
     throw new Problem('invalid-request', message, { errors: [{ path: 'headers.content-disposition', message }] });
   }
   return parsed.data;
-}
-
-/** Reads chunks until at least `bytes` have arrived or the body ends; what was read, as one buffer. */
-async function readHead(body: AsyncIterator<Buffer>, bytes: number): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  let length = 0;
-  while (length < bytes) {
-    const next = await nextChunk(body);
-    if (next.done) break;
-    chunks.push(next.value);
-    length += next.value.length;
-  }
-  return Buffer.concat(chunks);
-}
-
-async function* withHead(head: Buffer, rest: AsyncIterator<Buffer>): AsyncIterable<Uint8Array> {
-  yield head;
-  for (let next = await nextChunk(rest); !next.done; next = await nextChunk(rest)) yield next.value;
-}
-
-/** The upload's next chunk; a connection reset while it arrives is the client hanging up (UploadInterruptedError). */
-async function nextChunk(body: AsyncIterator<Buffer>): Promise<IteratorResult<Buffer>> {
-  return body.next().catch((err: unknown) => {
-    throw (err as NodeJS.ErrnoException).code === 'ECONNRESET' ? new UploadInterruptedError({ cause: err }) : err;
-  });
 }

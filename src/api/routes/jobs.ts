@@ -1,5 +1,5 @@
 /** /v1/jobs: submit, read, list and cancel jobs. Each handler validates, then asks the JobClient. */
-import { Router } from 'express';
+import { Router, type Request } from 'express';
 import { z } from 'zod';
 import { isJobId, requestFingerprint } from '../../jobs/ids';
 import type { DocumentSource } from '../../documents/contract';
@@ -12,6 +12,15 @@ import { NO_QUERY, queryOf } from '../body';
 import { Problem } from '../problems';
 
 export const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,200}$/;
+
+/** The request's Idempotency-Key, if it sends one; a malformed one is refused. */
+export function idempotencyKeyOf(req: Request): string | undefined {
+  const key = req.get('idempotency-key');
+  if (key !== undefined && !IDEMPOTENCY_KEY.test(key)) {
+    throw new Problem('invalid-request', 'Idempotency-Key must be 1–200 visible ASCII characters');
+  }
+  return key;
+}
 /** A failure type as the workflow files it: a name, not free text. */
 export const ERROR_TYPE = z.string().regex(/^[A-Za-z][A-Za-z0-9_.-]{0,99}$/, 'a failure type such as ProviderRejected');
 
@@ -46,10 +55,7 @@ export function jobsRouter(
   router.post('/', async (req, res) => {
     queryOf(req, NO_QUERY);
     if (!req.is('application/json')) throw new Problem('unsupported-media-type');
-    const key = req.get('idempotency-key');
-    if (key !== undefined && !IDEMPOTENCY_KEY.test(key)) {
-      throw new Problem('invalid-request', 'Idempotency-Key must be 1–200 visible ASCII characters');
-    }
+    const key = idempotencyKeyOf(req);
     const parsed = submitSchema.safeParse(req.body);
     if (!parsed.success) throw Problem.fromZod(parsed.error, 'body');
     const spec = parsed.data;

@@ -60,6 +60,14 @@ export class JobClient {
     return submitJob(ctx, tenant, job, submission);
   }
 
+  /**
+   * Runs `start`, which may open one job's worth of the tenant's quota (a batch's), within that quota:
+   * QuotaExceededError beyond it. `opened(result)` says whether it did.
+   */
+  admitOpenJob<T>(tenant: string, start: () => Promise<T>, opened?: (result: T) => boolean): Promise<T> {
+    return this.openJobs.admit(tenant, start, opened);
+  }
+
   /** The tenant's job (as of its current run, or of `runId`), or null when it does not exist or belongs to someone else. */
   get(tenant: string, jobId: string, runId?: string): Promise<JobResource | null> {
     return this.reader.get(tenant, jobId, runId);

@@ -1,5 +1,6 @@
 /**
- * Tenant quotas: how many open (queued + running) jobs a tenant has, counted in Temporal's visibility.
+ * Tenant quotas: how many open (queued + running) jobs a tenant has, counted in Temporal's visibility; a
+ * running batch is one.
  *
  * Visibility lags a workflow start by up to a second or so, so a burst of submissions would all see
  * the same count and overshoot. Two things close that gap within one API process: a tenant's admissions
@@ -11,7 +12,7 @@
 import type { Client } from '@temporalio/client';
 import { SEARCH_ATTRIBUTES } from '../../jobs/search-attributes';
 import { QuotaExceededError } from './errors';
-import { JOBS_ONLY } from './visibility';
+import { OPEN_JOBS_COUNTED } from './visibility';
 
 /** How far visibility may trail a workflow start; jobs started more recently are counted from the ledger. */
 export const VISIBILITY_LAG_MS = 2000;
@@ -79,7 +80,7 @@ export class OpenJobs {
     if (!state.counted || now - state.counted.countedAt > COUNT_REUSE_MS) {
       const cutoff = now - VISIBILITY_LAG_MS;
       const query =
-        `${SEARCH_ATTRIBUTES.tenant.name} = '${tenant}' AND ${JOBS_ONLY} AND ExecutionStatus = 'Running' ` +
+        `${SEARCH_ATTRIBUTES.tenant.name} = '${tenant}' AND ${OPEN_JOBS_COUNTED} AND ExecutionStatus = 'Running' ` +
         `AND StartTime < '${new Date(cutoff).toISOString()}'`;
       const { count } = await this.temporal.workflow.count(query);
       state.counted = { open: count, cutoff, countedAt: now };

@@ -4,7 +4,7 @@
  */
 import type { Client } from '@temporalio/client';
 import type { temporal } from '@temporalio/proto';
-import { EXECUTION_STATUS_FOR, JOB_TYPES, type JobStatus, type JobType } from '../../jobs/job';
+import { BATCH_JOB_TYPE, EXECUTION_STATUS_FOR, JOB_TYPES, type JobStatus, type JobType } from '../../jobs/job';
 import { InvalidCursorError } from './errors';
 
 export interface JobFilter {
@@ -22,8 +22,10 @@ export type ExecutionInfo = temporal.api.workflow.v1.IWorkflowExecutionInfo;
 /** A string literal for a visibility query. */
 export const queryString = (value: string) => `'${value.replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'`;
 
-/** Jobs only: a tenant's conversations are workflows with its JobTenant too, but not jobs. */
+/** Jobs only: a tenant's conversations and batches are workflows with its JobTenant too, but not jobs. */
 export const JOBS_ONLY = `JobType IN (${JOB_TYPES.map(queryString).join(', ')})`;
+/** What the quota of open jobs counts: jobs, and each batch as one (docs/batches.md, "Flow control, quotas and priority"). */
+export const OPEN_JOBS_COUNTED = `JobType IN (${[...JOB_TYPES, BATCH_JOB_TYPE].map(queryString).join(', ')})`;
 
 export function visibilityQuery(tenant: string, f: JobFilter): string {
   const clauses = [`JobTenant = ${queryString(tenant)}`, f.type ? `JobType = ${queryString(f.type)}` : JOBS_ONLY];
