@@ -50,6 +50,7 @@ const PROBLEM_OF: ProblemOf = {
   'conversation-exists': (e) => new Problem('conversation-exists', e.message, { conversation: e.conversation }),
   'conversation-ended': (e) => new Problem('conversation-ended', e.message),
   'too-many-pending': (e) => new Problem('too-many-pending', e.message),
+  'message-not-taken': (e) => new Problem('temporal-unavailable', e.message),
   'target-refused': (e) => new Problem('url-refused', e.message, { errors: [{ path: `body.targets.${e.index}.url`, message: e.reason }] }),
   'webhook-secret-missing': (e) => new Problem('webhook-not-configured', e.message),
   'unsupported-document': (e) => new Problem('unsupported-document-type', e.reason, ACCEPTED_DOCUMENTS),

@@ -6,7 +6,7 @@ import type { WorkflowStartOptions } from '@temporalio/client';
 import { COMPLETION_WINDOWS, batchWorkflowId, type BatchJobInput, type BatchJobWorkflow } from '../../batches/contract';
 import type { Config, PoolConfig } from '../../config';
 import { BATCH_JOB_TYPE } from '../../jobs/job';
-import { SEARCH_ATTRIBUTES } from '../../jobs/search-attributes';
+import { placement } from '../../jobs/search-attributes';
 import { RETRY_BACKOFF_DEFAULTS } from '../../jobs/spec';
 import { poolTaskQueue, workflowTaskQueue } from '../../temporal/task-queues';
 import type { BatchMemo } from './resource';
@@ -80,14 +80,7 @@ export function batchStartOptions(settings: BatchStartSettings, b: AcceptedBatch
     // An idempotent repeat finds the batch first (src/clients/batches/submit.ts); a start that finds one is a race lost.
     workflowIdConflictPolicy: 'FAIL',
     workflowIdReusePolicy: 'REJECT_DUPLICATE',
-    // Activities inherit both: urgent work is dispatched first, and tenants share a pool by weight.
-    priority: { priorityKey: b.priority, fairnessKey: tenant, fairnessWeight: b.fairnessWeight },
-    typedSearchAttributes: [
-      { key: SEARCH_ATTRIBUTES.tenant, value: tenant },
-      { key: SEARCH_ATTRIBUTES.type, value: BATCH_JOB_TYPE },
-      { key: SEARCH_ATTRIBUTES.priority, value: b.priority },
-      { key: SEARCH_ATTRIBUTES.pool, value: b.pool.name },
-    ],
+    ...placement({ tenant, type: BATCH_JOB_TYPE, priority: b.priority, pool: b.pool.name, tenantWeight: b.fairnessWeight }),
     memo: { ...memo },
     args: [input],
     workflowExecutionTimeout: completionWindowMs + WINDOW_BACKSTOP_MS,

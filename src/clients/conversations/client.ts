@@ -40,7 +40,7 @@ import { requestFingerprint } from '../../jobs/ids';
 import type { JobLinkBase } from '../../jobs/resource';
 import { checkUrl, UrlRefusedError, type OutboundPolicy } from '../../net/outbound';
 import { JOB_PRIORITIES } from '../../jobs/spec';
-import { SEARCH_ATTRIBUTES } from '../../jobs/search-attributes';
+import { placement, SEARCH_ATTRIBUTES } from '../../jobs/search-attributes';
 import {
   conversationResource,
   messageLinks,
@@ -55,6 +55,7 @@ import {
   ConversationEndedError,
   ConversationExistsError,
   MessageConflictError,
+  MessageNotTakenError,
   TargetRefusedError,
   TooManyPendingError,
   WebhookSecretMissingError,
@@ -141,14 +142,13 @@ export function conversationStartOptions(p: {
     args: [input],
     // A deleted conversation stays deleted: its id would otherwise restart at seq 1 over its stored records.
     workflowIdReusePolicy: 'REJECT_DUPLICATE',
-    // Handlers inherit it: a tenant's conversations share a pool with its other work by weight.
-    priority: { priorityKey: JOB_PRIORITIES.default, fairnessKey: tenant, fairnessWeight: p.tenantWeight },
-    typedSearchAttributes: [
-      { key: SEARCH_ATTRIBUTES.tenant, value: tenant },
-      { key: SEARCH_ATTRIBUTES.type, value: CONVERSATION_WORKFLOW },
-      { key: SEARCH_ATTRIBUTES.priority, value: JOB_PRIORITIES.default },
-      { key: SEARCH_ATTRIBUTES.pool, value: handlers[0]!.pool },
-    ],
+    ...placement({
+      tenant,
+      type: CONVERSATION_WORKFLOW,
+      priority: JOB_PRIORITIES.default,
+      pool: handlers[0]!.pool,
+      tenantWeight: p.tenantWeight,
+    }),
     staticSummary: `conversation ${conversationId} · ${handlers.length} handlers in ${spec.pipeline.stages.length} stages · tenant ${tenant}`,
     staticDetails: [
       `**Conversation** ${conversationId} · **tenant** ${tenant} · **max pending** ${spec.maxPending}`,
@@ -259,7 +259,7 @@ export class ConversationClient {
       const deadline = Date.now() + SUBMIT_TIMEOUT_MS;
       const workflowId = conversationWorkflowId(tenant, conversationId);
       submitted = await this.updates.run(workflowId, () =>
-        this.temporal.connection.withDeadline(deadline, () => whileBusy(deadline, update)),
+        this.temporal.connection.withDeadline(deadline, () => whileBusy(deadline, update, notTaken)),
       );
     } catch (err) {
       // Without a start: no such conversation, or one that has ended.
@@ -271,6 +271,7 @@ export class ConversationClient {
       const rejection = err instanceof WorkflowUpdateFailedError && err.cause instanceof ApplicationFailure ? err.cause : undefined;
       if (rejection?.type === CHAT_FAILURES.tooManyPending) throw new TooManyPendingError(rejection.message);
       if (rejection?.type === CHAT_FAILURES.conversationCancelled) throw new ConversationEndedError(conversationId);
+      if (notTaken(err)) throw new MessageNotTakenError(conversationId, { cause: err });
       throw err;
     }
     if (!submitted.status) {
@@ -423,16 +424,29 @@ class KeyedLimiter {
   }
 }
 
-/** Runs `call` again, after a short random pause, while the server refuses it as too busy, until `deadline`. */
-async function whileBusy<T>(deadline: number, call: () => Promise<T>): Promise<T> {
+/**
+ * Runs `call` again, after a short random pause, while the server refuses it as too busy (or for a reason
+ * `alsoRetry` names), until `deadline`.
+ */
+async function whileBusy<T>(deadline: number, call: () => Promise<T>, alsoRetry = (_err: unknown) => false): Promise<T> {
   for (;;) {
     try {
       return await call();
     } catch (err) {
-      if (!isResourceExhausted(err) || Date.now() > deadline) throw err;
+      if (!(isResourceExhausted(err) || alsoRetry(err)) || Date.now() > deadline) throw err;
       await new Promise((resolve) => setTimeout(resolve, 50 + Math.random() * 150));
     }
   }
+}
+
+/**
+ * A failed submit update the workflow never saw: the conversation refuses only with its own failure types,
+ * so any other was the server's (its workflow task ended without processing the update). The update id is
+ * the message id, so sending it again cannot add the message twice.
+ */
+function notTaken(err: unknown): boolean {
+  const ownTypes: string[] = Object.values(CHAT_FAILURES);
+  return err instanceof WorkflowUpdateFailedError && !(err.cause instanceof ApplicationFailure && ownTypes.includes(err.cause.type ?? ''));
 }
 
 function isResourceExhausted(err: unknown): boolean {

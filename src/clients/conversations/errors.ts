@@ -58,3 +58,15 @@ export class MessageConflictError extends SwitchyardError {
     super(`Idempotency-Key was already used for message ${messageId} with a different text, author or metadata`);
   }
 }
+
+/**
+ * The server refused the message before the conversation's workflow saw it, until the submit's deadline
+ * (its workflow task ended without processing the update, as one can while a worker restarts). Sending it again is safe.
+ */
+export class MessageNotTakenError extends SwitchyardError {
+  override readonly name = 'MessageNotTakenError';
+  readonly code = 'message-not-taken';
+  constructor(conversationId: string, options: ErrorOptions) {
+    super(`conversation ${conversationId} did not take the message in time (is a workflow worker running?); send it again`, options);
+  }
+}

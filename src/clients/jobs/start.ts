@@ -8,7 +8,7 @@ import { DOCUMENT_JOB_WORKFLOW, type DocumentJobInput, type DocumentJobWorkflow,
 import { INFERENCE_JOB_WORKFLOW, type InferenceJobInput, type InferenceJobWorkflow } from '../../jobs/inference-contract';
 import { workflowIdFor } from '../../jobs/ids';
 import type { DocumentJobSpec, InferenceJobSpec } from '../../jobs/spec';
-import { SEARCH_ATTRIBUTES } from '../../jobs/search-attributes';
+import { placement } from '../../jobs/search-attributes';
 import { poolTaskQueue, workflowTaskQueue } from '../../temporal/task-queues';
 
 /** The execution timeout is this much after the latest time the job may still be working. */
@@ -53,14 +53,7 @@ function commonOptions(p: StartContext & { spec: InferenceJobSpec | DocumentJobS
     taskQueue: workflowTaskQueue(p.taskQueuePrefix),
     workflowIdConflictPolicy: 'USE_EXISTING',
     workflowIdReusePolicy: 'REJECT_DUPLICATE',
-    // Activities inherit both: urgent work is dispatched first, and tenants share a pool by weight.
-    priority: { priorityKey: spec.priority, fairnessKey: tenant, fairnessWeight: p.tenantWeight },
-    typedSearchAttributes: [
-      { key: SEARCH_ATTRIBUTES.tenant, value: tenant },
-      { key: SEARCH_ATTRIBUTES.type, value: spec.type },
-      { key: SEARCH_ATTRIBUTES.priority, value: spec.priority },
-      { key: SEARCH_ATTRIBUTES.pool, value: spec.pool },
-    ],
+    ...placement({ tenant, type: spec.type, priority: spec.priority, pool: spec.pool, tenantWeight: p.tenantWeight }),
     memo: { ...memo },
   };
 }
