@@ -41,9 +41,10 @@ export async function readProgress(blobs: BlobStore, scope: string, index: numbe
 }
 
 /**
- * Writes `results` (the items right after `progress.done`, in order) as a part, then the manifest that
- * counts it, and returns the new progress. A part is keyed by its first item, so an attempt that writes
- * again from the same point replaces the part a failed attempt left uncounted.
+ * Writes `results` (the items right after `progress.done`, in order) as `writer`'s part, then the manifest
+ * that counts it, and returns the new progress. An attempt the server gave up on may still be flushing
+ * while the next one runs: parts are the writer's own, and a manifest is not replaced by one that got less
+ * far, so the manifest always lists one writer's consistent parts and never goes back.
  */
 export async function appendPart(
   blobs: BlobStore,
@@ -51,8 +52,9 @@ export async function appendPart(
   index: number,
   progress: GroupProgress,
   results: BatchItemResult[],
+  writer: string,
 ): Promise<GroupProgress> {
-  const key = groupPartKey(scope, index, progress.done);
+  const key = groupPartKey(scope, index, progress.done, writer);
   await blobs.putAt(key, results.map((r) => `${JSON.stringify(r)}\n`).join(''));
   const completed = results.filter((r) => r.ok).length;
   const next: GroupProgress = {
@@ -61,6 +63,6 @@ export async function appendPart(
     failed: progress.failed + results.length - completed,
     parts: [...progress.parts, key],
   };
-  await blobs.putAt(groupManifestKey(scope, index), JSON.stringify(next));
+  if ((await readProgress(blobs, scope, index)).done <= next.done) await blobs.putAt(groupManifestKey(scope, index), JSON.stringify(next));
   return next;
 }

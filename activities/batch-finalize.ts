@@ -40,6 +40,7 @@ export function createBatchFinalizeActivities({ blobs }: { blobs: BlobStore }) {
           index,
           progress,
           rest.map(({ line, customId }) => ({ line, customId, ok: false, error, attempts: 0 })),
+          'final',
         );
       };
 

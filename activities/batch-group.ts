@@ -38,7 +38,10 @@ export function createBatchGroupActivities({ blobs, infer, concurrency }: { blob
       setMaxListeners(0, ctx.cancellationSignal);
       const items = await readGroupItems(blobs, scope, index);
       const resumeAt = resumePoint(await readProgress(blobs, scope, index), ctx.info.heartbeatDetails);
-      const results = new GroupResults((progress, finished) => appendPart(blobs, scope, index, progress, finished), resumeAt);
+      const results = new GroupResults(
+        (progress, finished) => appendPart(blobs, scope, index, progress, finished, `a${ctx.info.attempt}`),
+        resumeAt,
+      );
       if (results.durable.done >= items.length) return results.durable;
 
       const heartbeatDetails = () => results.durable;

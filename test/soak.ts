@@ -1,9 +1,9 @@
 /**
  * `npm run soak -- --minutes N [--rate R] [--faults F]`: the whole service as `npm start` runs it (`switchyard up`,
- * on ports and a data directory of its own), under R tagged items a second of every kind (test/soak/workload.ts)
- * for N minutes, while F processes it runs — workers, the API, the Temporal dev server — are SIGKILLed at random
- * moments (test/soak/faults.ts). Then it waits for every accepted item to end, prints what became of them, and
- * exits non-zero if any was lost or done twice.
+ * on ports and a data directory of its own), under R submissions a second round the kinds of test/soak/workload.ts
+ * (each one item; a batch, every few rounds, is one submission of many) for N minutes, while F processes it runs —
+ * workers, the API, the Temporal dev server — are SIGKILLed at random moments (test/soak/faults.ts). Then it waits
+ * for every accepted item to end, prints what became of them, and exits non-zero if any was lost or done twice.
  */
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
@@ -15,6 +15,7 @@ import { freePorts, interrupt, killGroup, launchUp, upPortsEnv, type Up } from '
 import { inflict, planFaults } from './soak/faults';
 import { countOutcomes, table } from './soak/report';
 import {
+  batches,
   conversationMessages,
   documents,
   localInference,
@@ -45,21 +46,25 @@ function options() {
   const rate = Number(values.rate);
   const faults = values.faults === undefined ? Math.max(5, Math.round(minutes * 2.5)) : Number(values.faults);
   if (!(minutes > 0) || !(rate > 0) || !Number.isInteger(faults) || faults < 0) {
-    throw new Error('usage: npm run soak -- --minutes N [--rate items-per-second] [--faults count]');
+    throw new Error('usage: npm run soak -- --minutes N [--rate submissions-per-second] [--faults count]');
   }
   return { durationMs: minutes * 60_000, rate, faults };
 }
 
-/** Submits round the kinds at `rate` a second until `until`; every accepted item lands in `entries`. */
+/**
+ * Submits round the kinds at `rate` submissions a second until `until`, a kind with `every` only every so many
+ * rounds; every accepted item lands in `entries`.
+ */
 async function submitAll(api: SoakApi, kinds: Kind[], rate: number, until: number, entries: Entry[], refused: string[]): Promise<void> {
   const inFlight = new Set<Promise<void>>();
   const run = Date.now().toString(36);
   for (let n = 0; Date.now() < until; n++) {
-    while (inFlight.size >= MAX_IN_FLIGHT) await Promise.race(inFlight);
     const kind = kinds[n % kinds.length]!;
+    if (Math.floor(n / kinds.length) % (kind.every ?? 1) !== 0) continue;
+    while (inFlight.size >= MAX_IN_FLIGHT) await Promise.race(inFlight);
     // Of one width, so that no tag is part of another (the provider's log is searched by tag).
     const submission = kind.submit(api, `soak-${run}-${String(n).padStart(7, '0')}`).then(
-      (entry) => void entries.push(entry),
+      (accepted) => void entries.push(...[accepted].flat()),
       (err: Error) => void refused.push(err.message),
     );
     inFlight.add(submission);
@@ -122,6 +127,8 @@ async function main(): Promise<number> {
       remote: { provider: 'openai', concurrency: 8, baseUrl: provider.url, model: 'fake-model', requestTimeoutMs: 30_000 },
     }),
     SWITCHYARD_DEFAULT_REQUESTS_PER_SECOND: '0',
+    // Any free port for the API's metrics, so a soak runs beside another service (or soak) on the default one.
+    SWITCHYARD_API_METRICS_ADDRESS: '127.0.0.1:0',
     SWITCHYARD_HEARTBEAT_TIMEOUT_MS: '5000',
     SWITCHYARD_SHUTDOWN_GRACE_MS: '2000',
     LOG_LEVEL: 'info',
@@ -133,10 +140,10 @@ async function main(): Promise<number> {
     say(`starting switchyard up (data in ${dataDir})`);
     up = await launchUp(env);
     const api: SoakApi = { url: up.banner.apiUrl, key };
-    const kinds = [remoteInference(provider), localInference, documents, conversationMessages()];
+    const kinds = [remoteInference(provider), localInference, documents, conversationMessages(), batches()];
     const started = Date.now();
     const plan = planFaults(faultCount, durationMs);
-    say(`up in ${up.readyMs} ms; ${durationMs / 60_000} min at ${rate} items/s, ${plan.length} faults`);
+    say(`up in ${up.readyMs} ms; ${durationMs / 60_000} min at ${rate} submissions/s, ${plan.length} faults`);
 
     const entries: Entry[] = [];
     const refused: string[] = [];
@@ -156,6 +163,7 @@ async function main(): Promise<number> {
       outcomes,
       kinds.map((k) => k.name),
     );
+    // Conversation messages and batch items (`<conversation>/<message>`, `<batch>/<custom_id>`) are not jobs.
     const jobs = entries.filter((e) => !e.id.includes('/')).length;
     const listed = await listedOnceSettled(api, jobs);
     const total = rows.at(-1)!;

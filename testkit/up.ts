@@ -94,12 +94,18 @@ export async function interrupt(up: Up, opts: { again?: boolean } = {}): Promise
   return { exit, ms: Date.now() - sentAt };
 }
 
-/** Ends `p`'s process group: `up` and everything it started. */
+/**
+ * Ends `p`'s process group: `up` and everything it started. Its dev server leads a group of its own (so a
+ * terminal's Ctrl-C reaches only `up`, src/local/dev-server.ts): that one is found under `up` and ended too.
+ */
 export function killGroup(p: ProcessHandle): void {
-  try {
-    process.kill(-p.pid, 'SIGKILL');
-  } catch {
-    // the group is gone: nothing left to end
+  const servers = childrenOf(p.pid).filter((c) => roleOf(c) === 'temporal dev server');
+  for (const leader of [p.pid, ...servers.map((s) => s.pid)]) {
+    try {
+      process.kill(-leader, 'SIGKILL');
+    } catch {
+      // the group is gone: nothing left to end
+    }
   }
 }
 

@@ -176,5 +176,9 @@ export const batchInputKey = (scope: string): string => `${scope}/input.jsonl`;
 export const groupItemsKey = (scope: string, index: number): string => `${scope}/groups/${index}.jsonl`;
 /** Group `index`'s GroupProgress, rewritten after every part. */
 export const groupManifestKey = (scope: string, index: number): string => `${scope}/results/${index}/manifest.json`;
-/** One result part of group `index`, starting at item `from` of the group. */
-export const groupPartKey = (scope: string, index: number, from: number): string => `${scope}/results/${index}/${from}.jsonl`;
+/**
+ * One result part of group `index`, starting at item `from` of the group, as `writer` (an attempt of the
+ * group's activity, or finalization) wrote it: two attempts never write the same part.
+ */
+export const groupPartKey = (scope: string, index: number, from: number, writer: string): string =>
+  `${scope}/results/${index}/${from}.${writer}.jsonl`;

@@ -2,8 +2,7 @@
  * The soak's faults: SIGKILL of a process `up` runs — a worker, the API, the Temporal dev server — at random
  * moments, a bounded number of them, each waiting until `up` has started the last victim again and it serves.
  */
-import { processName, READY_LINES } from '../../src/local/processes';
-import { childInRole, type Up } from '../../testkit/up';
+import { killInRole, type Up } from '../../testkit/up';
 
 /** A process that is not back within this is a failure of the soak in itself. */
 const BACK_WITHIN_MS = 300_000;
@@ -25,22 +24,11 @@ export function planFaults(count: number, durationMs: number, random = Math.rand
   return times.map((at, i) => ({ at: Math.round(at), role: VICTIMS[i < VICTIMS.length ? i : Math.floor(random() * VICTIMS.length)]! }));
 }
 
-/** The line `up` prints once a restarted process of `role` serves again: its ready line, behind its name. */
-function backLine(role: Fault['role']): RegExp {
-  if (role === 'temporal dev server') return /^Temporal dev server ready again at /;
-  const args = role.split(' ');
-  return new RegExp(`^\\[${processName(args)}\\] .*${READY_LINES[args[0] as 'worker' | 'api'].source}`);
-}
-
 /** Kills the process in `fault.role` and resolves once `up` has it serving again. */
 export async function inflict(up: Up, fault: Fault, log: (line: string) => void): Promise<void> {
-  const victim = childInRole(up, fault.role);
-  if (!victim) return log(`no ${fault.role} running to kill`);
-  const from = up.process.lines.length;
-  const killedAt = Date.now();
-  process.kill(victim.pid, 'SIGKILL');
-  log(`SIGKILL ${fault.role} (pid ${victim.pid})`);
-  await up.process.waitForLine(backLine(fault.role), BACK_WITHIN_MS, from);
-  fault.backMs = Date.now() - killedAt;
+  const killed = killInRole(up, fault.role, BACK_WITHIN_MS);
+  if (!killed) return log(`no ${fault.role} running to kill`);
+  log(`SIGKILL ${fault.role} (pid ${killed.pid})`);
+  fault.backMs = await killed.back;
   log(`${fault.role} serves again ${fault.backMs} ms after the kill`);
 }

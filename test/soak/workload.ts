@@ -1,8 +1,9 @@
 /**
  * What the soak submits, one kind at a time, each item tagged: inference on the throttling, failing provider
- * (the fake OpenAI server) and on the local model, document jobs, and messages to conversations whose reply
- * comes from the same provider. Each kind knows how to submit an item (through the retrying client: the same
- * Idempotency-Key until the API takes it) and how to read back what became of it.
+ * (the fake OpenAI server) and on the local model, document jobs, messages to conversations whose reply
+ * comes from the same provider, and batches whose lines are items of their own. Each kind knows how to submit
+ * (through the retrying client: the same Idempotency-Key until the API takes it) and how to read back what
+ * became of an item.
  */
 import { randomUUID } from 'node:crypto';
 import type { FakeOpenAI } from '../../testkit/fake-openai';
@@ -17,7 +18,7 @@ export interface SoakApi {
 export interface Entry {
   kind: string;
   tag: string;
-  /** The job's id, or `<conversation>/<message id>`. */
+  /** The job's id, `<conversation>/<message id>`, or `<batch id>/<custom_id>`. */
   id: string;
 }
 
@@ -26,7 +27,10 @@ export type Outcome = 'succeeded' | 'failed' | 'open' | 'missing' | 'twice';
 
 export interface Kind {
   name: string;
-  submit(api: SoakApi, tag: string): Promise<Entry>;
+  /** Submitted every this many rounds (every round when unset): a kind whose one submission holds many items comes less often. */
+  every?: number;
+  /** The item accepted, or the items: a batch's lines. */
+  submit(api: SoakApi, tag: string): Promise<Entry | Entry[]>;
   read(api: SoakApi, entry: Entry): Promise<Outcome>;
 }
 
@@ -47,8 +51,8 @@ export async function read(api: SoakApi, path: string): Promise<{ status: number
   }
 }
 
-async function accept(api: SoakApi, path: string, body: unknown, tag: string): Promise<any> {
-  const res = await postUntilAnswered(`${api.url}${path}`, body, { ...auth(api), 'idempotency-key': tag });
+async function accept(api: SoakApi, path: string, body: unknown, tag: string, headers: Record<string, string> = {}): Promise<any> {
+  const res = await postUntilAnswered(`${api.url}${path}`, body, { ...auth(api), 'idempotency-key': tag, ...headers });
   if (res.status !== 200 && res.status !== 201 && res.status !== 202)
     throw new Error(`${tag}: POST ${path} → ${res.status} ${JSON.stringify(res.body)}`);
   return res.body;
@@ -157,4 +161,98 @@ export function conversationMessages(conversations = 4): Kind {
       return message.body.status === 'succeeded' ? 'succeeded' : 'failed';
     },
   };
+}
+
+/** Lines of each batch, and rounds between two batches: a batch brings its lines as items at once. */
+const BATCH_LINES = 25;
+const BATCH_EVERY = 10;
+const BATCH_ENDED = ['completed', 'failed', 'expired', 'cancelled'];
+/** While a batch runs, its items' reads within this share one read of the batch. */
+const BATCH_READ_EVERY_MS = 500;
+
+type BatchItems = Map<string, Outcome>;
+
+/**
+ * Batches of BATCH_LINES lines, every BATCH_EVERY rounds, each line an item: OpenAI chat lines on the throttling
+ * provider and Switchyard sentiment lines on the local model, in turn. Once a batch has ended, an item is what
+ * its output or errors file says; done twice if its custom_id is in them more than once, lost if in neither.
+ */
+export function batches(): Kind {
+  let submitted = 0;
+  const ended = new Map<string, BatchItems>();
+  const reads = new Map<string, { at: number; items: Promise<BatchItems | Outcome> }>();
+  const line = (remote: boolean, customId: string) =>
+    remote
+      ? {
+          custom_id: customId,
+          method: 'POST',
+          url: '/v1/chat/completions',
+          body: { messages: [{ role: 'user', content: `Soak line ${customId}` }] },
+        }
+      : { custom_id: customId, task: 'sentiment', input: { text: `The soak batch goes well, line ${customId}.` } };
+
+  /** What became of the batch's items: per custom_id once it has ended, else `open` (or `missing`: no such batch). */
+  async function readBatch(api: SoakApi, batchId: string): Promise<BatchItems | Outcome> {
+    const res = await read(api, `/v1/batches/${batchId}`);
+    if (!res) return 'open';
+    if (res.status === 404) return 'missing';
+    if (!BATCH_ENDED.includes(res.body.status)) return 'open';
+    const [output, errors] = await Promise.all([
+      readLines(api, `/v1/batches/${batchId}/output`),
+      readLines(api, `/v1/batches/${batchId}/errors`),
+    ]);
+    if (!output || !errors) return 'open';
+    const items: BatchItems = new Map();
+    for (const [lines, outcome] of [
+      [output, 'succeeded'],
+      [errors, 'failed'],
+    ] as const) {
+      for (const { custom_id } of lines) items.set(custom_id, items.has(custom_id) ? 'twice' : outcome);
+    }
+    ended.set(batchId, items);
+    reads.delete(batchId);
+    return items;
+  }
+
+  /** A running batch's items share one read of it for a moment, rather than each reading it again. */
+  function latest(api: SoakApi, batchId: string): Promise<BatchItems | Outcome> {
+    const last = reads.get(batchId);
+    if (last && Date.now() - last.at <= BATCH_READ_EVERY_MS) return last.items;
+    const items = readBatch(api, batchId);
+    reads.set(batchId, { at: Date.now(), items });
+    return items;
+  }
+
+  return {
+    name: 'batch item',
+    every: BATCH_EVERY,
+    async submit(api, tag) {
+      const remote = submitted++ % 2 === 0;
+      const customIds = Array.from({ length: BATCH_LINES }, (_, i) => `${tag}-${String(i).padStart(2, '0')}`);
+      const file = customIds.map((id) => `${JSON.stringify(line(remote, id))}\n`).join('');
+      const path = `/v1/batches?pool=${remote ? 'remote' : 'local'}`;
+      const batch = await accept(api, path, file, tag, { 'content-type': 'application/x-ndjson' });
+      return customIds.map((id) => ({ kind: this.name, tag: id, id: `${batch.id}/${id}` }));
+    },
+    async read(api, entry) {
+      const [batchId, customId] = entry.id.split('/') as [string, string];
+      const items = ended.get(batchId) ?? (await latest(api, batchId));
+      return typeof items === 'string' ? items : (items.get(customId) ?? 'missing');
+    },
+  };
+}
+
+/** GETs a JSON Lines file, parsed; undefined while the API cannot answer it. */
+async function readLines(api: SoakApi, path: string): Promise<any[] | undefined> {
+  try {
+    const res = await fetch(`${api.url}${path}`, { headers: auth(api) });
+    const text = await res.text();
+    if (res.status !== 200) return undefined;
+    return text
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => JSON.parse(l) as unknown);
+  } catch {
+    return undefined;
+  }
 }

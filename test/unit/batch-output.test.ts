@@ -59,7 +59,7 @@ async function writeGroup(scope: string, index: number, parts: BatchItemResult[]
   const keys: string[] = [];
   let from = 0;
   for (const part of parts) {
-    const key = groupPartKey(scope, index, from);
+    const key = groupPartKey(scope, index, from, 'a1');
     await blobs.putAt(key, part.map((r) => `${JSON.stringify(r)}\n`).join(''));
     keys.push(key);
     from += part.length;

@@ -190,7 +190,8 @@ after(async () => {
 type Handle = WorkflowHandle<typeof batchJob>;
 
 /** Writes the group files of a batch of items with these texts, as the API does, and starts its workflow. */
-async function startBatch(texts: string[], overrides: Partial<BatchJobInput> = {}, memo?: Record<string, unknown>) {
+/** Writes the batch's group files (all but `missingGroup`, if given) and starts its workflow. */
+async function startBatch(texts: string[], overrides: Partial<BatchJobInput> = {}, memo?: Record<string, unknown>, missingGroup?: number) {
   const groupSize = overrides.groupSize ?? 10;
   const input: BatchJobInput = {
     batchId: `batch_${randomUUID()}`,
@@ -220,7 +221,7 @@ async function startBatch(texts: string[], overrides: Partial<BatchJobInput> = {
       const item: BatchItem = { line: n + 1, customId: `item-${n}`, request: { task: 'sentiment', text } };
       return `${JSON.stringify(item)}\n`;
     });
-    await blobs.putAt(groupItemsKey(scope, group), lines.join(''));
+    if (group !== missingGroup) await blobs.putAt(groupItemsKey(scope, group), lines.join(''));
   }
   const handle = await env.client.workflow.start(batchJob, {
     workflowId: batchWorkflowId(input.tenant, input.batchId),
@@ -256,7 +257,7 @@ async function resultsOf(scope: string, groups: number): Promise<BatchItemResult
 }
 
 /** A result part of group 0 after its first. */
-const isLaterPart = (scope: string, key: string) => key.startsWith(`${scope}/results/0/`) && !/\/(0\.jsonl|manifest\.json)$/.test(key);
+const isLaterPart = (scope: string, key: string) => key.startsWith(`${scope}/results/0/`) && !/\/(0\.a1\.jsonl|manifest\.json)$/.test(key);
 const manifestOf = async (scope: string, group: number) =>
   JSON.parse((await blobs.get(groupManifestKey(scope, group))).toString()) as GroupProgress;
 const memoState = async (handle: Handle) => (await handle.describe()).memo?.[BATCH_STATE_MEMO] as BatchState | undefined;
@@ -356,7 +357,7 @@ test('a group whose part write fails is retried from its last part: the items wr
     range(0, 250).map((i) => `item-${i}`),
     'each item once, in order',
   );
-  const firstPart = (await blobs.get(`${scope}/results/0/0.jsonl`)).toString().split('\n').filter(Boolean).length;
+  const firstPart = (await blobs.get(`${scope}/results/0/0.a1.jsonl`)).toString().split('\n').filter(Boolean).length;
   const callsOf = (i: number) => provider.calls.get(`ok ${i}`);
   assert.deepEqual(
     range(0, firstPart).filter((i) => callsOf(i) !== 1),
@@ -388,7 +389,7 @@ test('a 24-hour completion window passes in seconds: finished items kept, the re
   assert.ok(Date.now() - started < 60_000, `a day passes in seconds, not ${Date.now() - started} ms`);
   assert.equal(outcome.status, 'expired');
   const written = (await manifestOf(scope, 0)).parts.length;
-  const kept = (await blobs.get(`${scope}/results/0/0.jsonl`)).toString().split('\n').filter(Boolean).length;
+  const kept = (await blobs.get(`${scope}/results/0/0.a1.jsonl`)).toString().split('\n').filter(Boolean).length;
   assert.deepEqual([written, outcome.counts], [2, { total: 500, completed: kept, failed: 500 - kept }]);
   assert.ok(outcome.finalizingAt! >= input.createdAt + 24 * HOUR, 'finalized after the window');
   const results = await resultsOf(scope, input.groups);
@@ -429,7 +430,7 @@ test('cancelled mid-run: the running group shows its progress, writes what finis
     const progress = decodePayload<GroupProgress>(pending?.heartbeatDetails?.payloads?.[0]);
     return progress?.done === 5 ? progress : undefined;
   });
-  assert.deepEqual([beat.completed, beat.failed, beat.parts], [5, 0, [`${scope}/results/1/0.jsonl`]]);
+  assert.deepEqual([beat.completed, beat.failed, beat.parts], [5, 0, [`${scope}/results/1/0.a1.jsonl`]]);
   assert.deepEqual(await handle.query(batchStateQuery), {
     status: 'in_progress',
     counts: { total: 30, completed: 10, failed: 0 },
@@ -454,9 +455,7 @@ test('cancelled mid-run: the running group shows its progress, writes what finis
 });
 
 test('a group whose items file is gone fails the batch BatchDataMissing', async () => {
-  const { handle, input, scope } = await startBatch(texts(20));
-  // Too late for the workflow to notice: it reads group 1 only when it runs it.
-  await blobs.delete(groupItemsKey(scope, 1));
+  const { handle, input, scope } = await startBatch(texts(20), {}, undefined, 1);
   const outcome = await settled(handle);
   assert.equal(outcome.status, 'failed');
   assert.equal(outcome.error?.type, BATCH_FAILURES.dataMissing);
