@@ -105,10 +105,11 @@ function problemOf(err: unknown): Problem | undefined {
 
 /**
  * gRPC codes of Temporal's client that mean "not now": UNAVAILABLE, DEADLINE_EXCEEDED, RESOURCE_EXHAUSTED
- * (a busy server, or a workflow's query buffer full while its task is in flight) and CANCELLED (a call
- * cut off as the server went away).
+ * (a busy server, or a workflow's query buffer full while its task is in flight), CANCELLED (a call cut
+ * off as the server went away) and FAILED_PRECONDITION (a workflow whose task failed or timed out and is
+ * being retried cannot be queried until it completes).
  */
-const RETRYABLE_GRPC_CODES: unknown[] = [14, 4, 8, 1];
+const RETRYABLE_GRPC_CODES: unknown[] = [14, 4, 8, 1, 9];
 
 /** Errors from Temporal's client that mean "the service cannot answer right now". */
 function isTemporalUnavailable(err: unknown): boolean {

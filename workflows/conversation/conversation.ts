@@ -20,8 +20,10 @@ import { cancelMessage, runStage, skipStage, stageFailure } from './stages';
 /**
  * Submissions a run accepts, or messages it starts, before it continues as new: Temporal takes at most
  * 2000 updates per run, and counting started messages too bounds a run that received them all earlier.
+ * A run is also what a restarted workflow worker replays before the conversation answers again: at 200
+ * messages (about 2,000 events, 600 KB) that took 5–8 s on a loaded 2-core machine, near the task timeout.
  */
-const MESSAGES_PER_RUN = 200;
+const MESSAGES_PER_RUN = 100;
 const MAX_HISTORY_EVENTS = 10_000;
 /** Finished records kept in memory for queries; older ones are read from the blob store. */
 const RECENT_RECORDS = 50;

@@ -425,7 +425,7 @@ class KeyedLimiter {
 }
 
 /**
- * Runs `call` again, after a short random pause, while the server refuses it as too busy (or for a reason
+ * Runs `call` again, after a short random pause, while the workflow cannot answer yet (or for a reason
  * `alsoRetry` names), until `deadline`.
  */
 async function whileBusy<T>(deadline: number, call: () => Promise<T>, alsoRetry = (_err: unknown) => false): Promise<T> {
@@ -433,7 +433,7 @@ async function whileBusy<T>(deadline: number, call: () => Promise<T>, alsoRetry 
     try {
       return await call();
     } catch (err) {
-      if (!(isResourceExhausted(err) || alsoRetry(err)) || Date.now() > deadline) throw err;
+      if (!(cannotAnswerYet(err) || alsoRetry(err)) || Date.now() > deadline) throw err;
       await new Promise((resolve) => setTimeout(resolve, 50 + Math.random() * 150));
     }
   }
@@ -449,9 +449,15 @@ function notTaken(err: unknown): boolean {
   return err instanceof WorkflowUpdateFailedError && !(err.cause instanceof ApplicationFailure && ownTypes.includes(err.cause.type ?? ''));
 }
 
-function isResourceExhausted(err: unknown): boolean {
-  for (let e: unknown = err; e; e = (e as { cause?: unknown }).cause)
-    if ((e as { code?: unknown }).code === GrpcStatus.RESOURCE_EXHAUSTED) return true;
+/**
+ * The server's answers while a conversation's workflow task is in flight or being retried: too busy (one
+ * query is held per workflow meanwhile), or a failed precondition (a task that failed or timed out, as a
+ * restarted worker's long replay on a loaded machine can, is retried before the workflow answers again).
+ */
+const NOT_YET = [GrpcStatus.RESOURCE_EXHAUSTED, GrpcStatus.FAILED_PRECONDITION];
+
+function cannotAnswerYet(err: unknown): boolean {
+  for (let e: unknown = err; e; e = (e as { cause?: unknown }).cause) if (NOT_YET.includes((e as { code?: GrpcStatus }).code!)) return true;
   return false;
 }
 
