@@ -1,9 +1,10 @@
 /**
  * `npm test`: finds or installs the Temporal binaries, starts one real dev server for the run (unless
- * TEMPORAL_ADDRESS names one), then runs every test file with node's test runner against it.
+ * TEMPORAL_ADDRESS names one), then runs every test file with node's test runner against it. Given files
+ * or folders (`npm run test:faults` gives test/faults), it runs those instead.
  */
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { loadConfig } from '../src/config';
@@ -11,19 +12,21 @@ import { resolveTemporalBinary } from '../src/local/binaries';
 import { pickFreePort, startDevServer } from '../src/local/dev-server';
 
 const ROOT = path.resolve(__dirname, '..');
-const SUITES = ['unit', 'workflows', 'integration'];
+/** `npm test`'s folders; test/faults (processes SIGKILLed under load, minutes of it) has a script of its own. */
+const SUITES = ['test/unit', 'test/workflows', 'test/integration'];
+
+/** A test file as it is, a folder as the test files in it. */
+function testFiles(where: string): string[] {
+  if (!statSync(path.join(ROOT, where)).isDirectory()) return [where];
+  return readdirSync(path.join(ROOT, where))
+    .filter((f) => f.endsWith('.test.ts'))
+    .sort()
+    .map((f) => path.join(where, f));
+}
 
 async function main(): Promise<number> {
   const only = process.argv.slice(2);
-  const files = only.length
-    ? only
-    : SUITES.flatMap((suite) => {
-        const dir = path.join(ROOT, 'test', suite);
-        return readdirSync(dir)
-          .filter((f) => f.endsWith('.test.ts'))
-          .sort()
-          .map((f) => path.join('test', suite, f));
-      });
+  const files = (only.length ? only : SUITES).flatMap(testFiles);
 
   const config = loadConfig();
   const cli = await resolveTemporalBinary('cli', {
