@@ -9,9 +9,15 @@ import { tenantOf } from '../auth';
 import { NO_QUERY, queryOf } from '../body';
 import { Problem } from '../problems';
 
+/**
+ * At least one character that trimming keeps, spelled out rather than `\S`: the OpenAPI document carries it, and
+ * other regex dialects (Python's, which the contract tests generate requests with) count other characters as space.
+ */
+const NOT_BLANK = /[^\t\n\v\f\r \u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\ufeff]/;
+
 export const reviewBodySchema = z.strictObject({
   decision: z.enum(REVIEW_DECISIONS),
-  reviewer: z.string().trim().min(1).max(200).describe('Who decides: kept with the decision in the job'),
+  reviewer: z.string().max(200).regex(NOT_BLANK, 'must not be blank').trim().describe('Who decides: kept with the decision in the job'),
   comment: z.string().max(10_000).optional(),
 });
 
