@@ -703,6 +703,7 @@ describe('documents and document jobs', () => {
     ['an unknown decision', { decision: 'maybe', reviewer: 'dana' }, 'body.decision', 'invalid-request'],
     ['no reviewer', { decision: 'approve' }, 'body.reviewer', 'invalid-request'],
     ['a blank reviewer', { decision: 'approve', reviewer: '   ' }, 'body.reviewer', 'invalid-request'],
+    ['a reviewer of a vertical tab alone', { decision: 'approve', reviewer: '\u000b' }, 'body.reviewer', 'invalid-request'],
     ['a reviewer over 200 characters', { decision: 'approve', reviewer: 'r'.repeat(201) }, 'body.reviewer', 'invalid-request'],
     ['a comment that is not a string', { decision: 'approve', reviewer: 'dana', comment: 42 }, 'body.comment', 'invalid-request'],
     ['an unknown field', { decision: 'approve', reviewer: 'dana', score: 5 }, 'body', 'unknown-field'],
