@@ -4,7 +4,6 @@
  * API says about either is read back through the workflow's queries — or, for a message the workflow
  * no longer holds, from the record it stored in the blob store. Nothing is kept elsewhere.
  */
-import { status as GrpcStatus } from '@grpc/grpc-js';
 import { createHash, randomBytes } from 'node:crypto';
 import {
   type Client,
@@ -63,6 +62,7 @@ import {
 import { describeDecoded } from '../../temporal/decoded';
 import { attemptsBegun, rootFailure } from '../../temporal/proto';
 import { workflowTaskQueue } from '../../temporal/task-queues';
+import { KeyedLimiter, notTaken, whileBusy } from './waiting';
 
 /** A message is named by its id (`msg-` and 32 hex digits) or its seq. */
 export const MESSAGE_REF = /^(msg-[0-9a-f]{32}|[1-9][0-9]{0,14})$/;
@@ -400,65 +400,6 @@ export class ConversationClient {
     const deadline = Date.now() + READ_TIMEOUT_MS;
     return this.temporal.connection.withDeadline(deadline, () => whileBusy(deadline, query));
   }
-}
-
-/** At most `limit` calls at a time per key; the others wait their turn in order. */
-class KeyedLimiter {
-  private readonly keys = new Map<string, { running: number; waiting: (() => void)[] }>();
-
-  constructor(private readonly limit: number) {}
-
-  async run<T>(key: string, work: () => Promise<T>): Promise<T> {
-    let state = this.keys.get(key);
-    if (!state) this.keys.set(key, (state = { running: 0, waiting: [] }));
-    if (state.running >= this.limit) await new Promise<void>((resolve) => state.waiting.push(resolve));
-    state.running++;
-    try {
-      return await work();
-    } finally {
-      state.running--;
-      const next = state.waiting.shift();
-      if (next) next();
-      else if (state.running === 0) this.keys.delete(key);
-    }
-  }
-}
-
-/**
- * Runs `call` again, after a short random pause, while the workflow cannot answer yet (or for a reason
- * `alsoRetry` names), until `deadline`.
- */
-async function whileBusy<T>(deadline: number, call: () => Promise<T>, alsoRetry = (_err: unknown) => false): Promise<T> {
-  for (;;) {
-    try {
-      return await call();
-    } catch (err) {
-      if (!(cannotAnswerYet(err) || alsoRetry(err)) || Date.now() > deadline) throw err;
-      await new Promise((resolve) => setTimeout(resolve, 50 + Math.random() * 150));
-    }
-  }
-}
-
-/**
- * A failed submit update the workflow never saw: the conversation refuses only with its own failure types,
- * so any other was the server's (its workflow task ended without processing the update). The update id is
- * the message id, so sending it again cannot add the message twice.
- */
-function notTaken(err: unknown): boolean {
-  const ownTypes: string[] = Object.values(CHAT_FAILURES);
-  return err instanceof WorkflowUpdateFailedError && !(err.cause instanceof ApplicationFailure && ownTypes.includes(err.cause.type ?? ''));
-}
-
-/**
- * The server's answers while a conversation's workflow task is in flight or being retried: too busy (one
- * query is held per workflow meanwhile), or a failed precondition (a task that failed or timed out, as a
- * restarted worker's long replay on a loaded machine can, is retried before the workflow answers again).
- */
-const NOT_YET = [GrpcStatus.RESOURCE_EXHAUSTED, GrpcStatus.FAILED_PRECONDITION];
-
-function cannotAnswerYet(err: unknown): boolean {
-  for (let e: unknown = err; e; e = (e as { cause?: unknown }).cause) if (NOT_YET.includes((e as { code?: GrpcStatus }).code!)) return true;
-  return false;
 }
 
 /** The workflow's message queries take a seq as a number. */
