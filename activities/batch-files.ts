@@ -1,6 +1,7 @@
 /** A batch group's files as its activities read and write them: its items, its result parts and its manifest. */
 import { ApplicationFailure } from '@temporalio/activity';
 import { BlobNotFoundError, type BlobStore } from '../src/blobs/store';
+import { readGroupProgress } from '../src/batches/progress';
 import {
   BATCH_FAILURES,
   groupItemsKey,
@@ -32,12 +33,7 @@ export async function readGroupItems(blobs: BlobStore, scope: string, index: num
 
 /** What the group has made durable; nothing for a group that has not written a part yet. */
 export async function readProgress(blobs: BlobStore, scope: string, index: number): Promise<GroupProgress> {
-  try {
-    return JSON.parse((await blobs.get(groupManifestKey(scope, index))).toString('utf8')) as GroupProgress;
-  } catch (err) {
-    if (err instanceof BlobNotFoundError) return NOTHING_DONE;
-    throw err;
-  }
+  return (await readGroupProgress(blobs, scope, index)) ?? NOTHING_DONE;
 }
 
 /**

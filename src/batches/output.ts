@@ -4,10 +4,11 @@
  * OpenAI's batch output, so OpenAI's clients read the file as they read OpenAI's own.
  */
 import { createHash } from 'node:crypto';
-import { BlobNotFoundError, type BlobStore } from '../blobs/store';
+import type { BlobStore } from '../blobs/store';
 import type { InferenceResult, TokenUsage } from '../inference/provider';
-import { type BatchFormat, type BatchItemResult, type GroupProgress, groupManifestKey } from './contract';
+import type { BatchFormat, BatchItemResult } from './contract';
 import { linesOf } from './jsonl';
+import { readGroupProgress } from './progress';
 
 type ItemFailure = Extract<BatchItemResult, { ok: false }>;
 type ItemSuccess = Extract<BatchItemResult, { ok: true }>;
@@ -28,7 +29,7 @@ export async function* batchResultLines(
 ): AsyncIterable<string> {
   const lineOf = format === 'openai' ? openaiLine(batchId, Math.floor(createdAt / 1000)) : switchyardLine;
   for (let group = 0; group < groups; group++) {
-    const progress = await progressOf(blobs, groupManifestKey(scope, group));
+    const progress = await readGroupProgress(blobs, scope, group);
     for (const part of progress?.parts ?? []) {
       for await (const text of linesOf(await blobs.stream(part))) {
         if (text === '') continue;
@@ -36,15 +37,6 @@ export async function* batchResultLines(
         if (result.ok === (which === 'output')) yield `${JSON.stringify(lineOf(result))}\n`;
       }
     }
-  }
-}
-
-async function progressOf(blobs: BlobStore, key: string): Promise<GroupProgress | undefined> {
-  try {
-    return JSON.parse((await blobs.get(key)).toString()) as GroupProgress;
-  } catch (err) {
-    if (err instanceof BlobNotFoundError) return undefined;
-    throw err;
   }
 }
 
